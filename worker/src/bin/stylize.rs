@@ -1,0 +1,269 @@
+//! `stylize`: repaint a photo in the style of one or more paintings, from the shell.
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use stylize_shared::images::{self, ImageLimits, OutputFormat};
+use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, StyleParams};
+use stylize_worker::engine::{self, Event, Inputs, RunOptions, Vgg19};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Neural style transfer (Gatys et al.) on VGG19")]
+struct Args {
+    /// The photo to repaint (JPEG, PNG or WebP).
+    #[arg(short, long)]
+    content: PathBuf,
+    /// A style image; repeat to blend several.
+    #[arg(short, long = "style", required = true)]
+    styles: Vec<PathBuf>,
+    /// Relative weight of each style image, comma-separated (default: equal).
+    #[arg(long, value_delimiter = ',')]
+    style_blend: Vec<f64>,
+    /// Where to write the result; .png or .jpg.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Longest side of the output in pixels.
+    #[arg(long)]
+    size: Option<u32>,
+    #[arg(short = 'n', long)]
+    iterations: Option<u32>,
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerArg>,
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    #[arg(long)]
+    content_weight: Option<f64>,
+    #[arg(long)]
+    style_weight: Option<f64>,
+    #[arg(long)]
+    tv_weight: Option<f64>,
+    /// Content layers as LAYER[:WEIGHT], comma-separated (default conv4_4).
+    #[arg(long, value_delimiter = ',')]
+    content_layers: Vec<String>,
+    /// Style layers as LAYER[:WEIGHT], comma-separated (default conv1_1…conv5_1).
+    #[arg(long, value_delimiter = ',')]
+    style_layers: Vec<String>,
+    /// Resize style images to this multiple of the output size.
+    #[arg(long)]
+    style_scale: Option<f64>,
+    /// Keep the photo's colours; only luminance takes the style.
+    #[arg(long)]
+    preserve_colors: bool,
+    /// `content`, `noise`, or the path of an image to start from.
+    #[arg(long)]
+    init: Option<String>,
+    #[arg(long, value_enum)]
+    pooling: Option<PoolingArg>,
+    /// Coarse-to-fine levels (1 = full size only).
+    #[arg(long)]
+    scales: Option<u32>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Converted VGG19 weights (see scripts/setup.sh).
+    #[arg(long, env = "STYLIZE_WEIGHTS")]
+    weights: PathBuf,
+    /// Save a preview PNG here every --preview-every iterations.
+    #[arg(long)]
+    preview_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 50)]
+    preview_every: u32,
+    /// Print a loss line every N iterations (0: only the summary).
+    #[arg(long, default_value_t = 0)]
+    log_every: u32,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OptimizerArg {
+    Lbfgs,
+    Adam,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PoolingArg {
+    Max,
+    Avg,
+}
+
+fn parse_layers(specs: &[String]) -> anyhow::Result<Vec<LayerWeight>> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (layer, weight) = match spec.split_once(':') {
+                Some((layer, weight)) => (
+                    layer,
+                    weight
+                        .parse()
+                        .with_context(|| format!("layer weight in {spec:?} is not a number"))?,
+                ),
+                None => (spec.as_str(), 1.0),
+            };
+            Ok(LayerWeight::new(layer, weight))
+        })
+        .collect()
+}
+
+fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    images::decode(&bytes, &ImageLimits::default()).with_context(|| path.display().to_string())
+}
+
+impl Args {
+    /// Defaults overlaid with whatever the command line set.
+    fn params(&self) -> anyhow::Result<StyleParams> {
+        let mut params = StyleParams::default();
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = self.$field { params.$field = v; })* };
+        }
+        set!(
+            size,
+            iterations,
+            content_weight,
+            style_weight,
+            tv_weight,
+            style_scale,
+            scales,
+            seed
+        );
+        params.learning_rate = self.learning_rate;
+        if let Some(optimizer) = self.optimizer {
+            params.optimizer = match optimizer {
+                OptimizerArg::Lbfgs => Optimizer::Lbfgs,
+                OptimizerArg::Adam => Optimizer::Adam,
+            };
+        }
+        if let Some(pooling) = self.pooling {
+            params.pooling = match pooling {
+                PoolingArg::Max => Pooling::Max,
+                PoolingArg::Avg => Pooling::Avg,
+            };
+        }
+        if !self.content_layers.is_empty() {
+            params.content_layers = parse_layers(&self.content_layers)?;
+        }
+        if !self.style_layers.is_empty() {
+            params.style_layers = parse_layers(&self.style_layers)?;
+        }
+        params.style_blend_weights = self.style_blend.clone();
+        params.preserve_colors = self.preserve_colors;
+        params.init = match self.init.as_deref() {
+            None | Some("content") => Init::Content,
+            Some("noise") => Init::Noise,
+            Some(_) => Init::Image,
+        };
+        params.validate(self.styles.len())?;
+        Ok(params)
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let params = args.params()?;
+    let format = OutputFormat::from_path(&args.output).with_context(|| {
+        format!(
+            "{}: the output must end in .png or .jpg",
+            args.output.display()
+        )
+    })?;
+    let content = read_image(&args.content)?;
+    let styles = args
+        .styles
+        .iter()
+        .map(|path| read_image(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let init_image = match params.init {
+        Init::Image => Some(read_image(Path::new(
+            args.init.as_deref().unwrap_or_default(),
+        ))?),
+        _ => None,
+    };
+    if let Some(dir) = &args.preview_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+
+    let device = engine::select_device(&args.device)?;
+    eprintln!("device: {device:?}");
+    let model = Vgg19::load(&args.weights, device)?;
+
+    let bar = ProgressBar::new(u64::from(params.iterations));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} ETA {eta} ")
+            .expect("valid template"),
+    );
+    let inputs = Inputs {
+        content: &content,
+        styles: &styles,
+        init_image: init_image.as_ref(),
+    };
+    let options = RunOptions {
+        preview_every: if args.preview_dir.is_some() {
+            args.preview_every
+        } else {
+            0
+        },
+    };
+    let mut on_event = |event: Event| {
+        match event {
+            Event::Iteration(progress) => {
+                bar.set_position(u64::from(progress.iteration));
+                bar.set_message(format!("loss {:.4e}", progress.loss.total));
+                if args.log_every > 0 && progress.iteration % args.log_every == 0 {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "iteration {} elapsed {:.2}s loss {:.6e} content {:.4e} style {:.4e} tv {:.4e}",
+                            progress.iteration,
+                            progress.elapsed.as_secs_f64(),
+                            progress.loss.total,
+                            progress.loss.content,
+                            progress.loss.style,
+                            progress.loss.tv
+                        )
+                    });
+                }
+            }
+            Event::Preview { iteration, image } => {
+                let dir = args.preview_dir.as_ref().expect("previews only when asked");
+                let path = dir.join(format!("{iteration:05}.png"));
+                if let Err(error) = image.save(&path) {
+                    bar.suspend(|| eprintln!("warning: cannot save {}: {error}", path.display()));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    };
+    let outcome = engine::stylize(&model, &inputs, &params, options, &mut on_event)?;
+    bar.finish_and_clear();
+
+    let bytes = images::encode(&outcome.image, format)?;
+    std::fs::write(&args.output, bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let seconds = outcome.elapsed.as_secs_f64();
+    eprintln!(
+        "done: {} iterations in {seconds:.2}s ({:.4} s/iteration), loss {:.6e} (content {:.4e} style {:.4e} tv {:.4e}), wrote {} ({}x{})",
+        params.iterations,
+        seconds / f64::from(params.iterations),
+        outcome.loss.total,
+        outcome.loss.content,
+        outcome.loss.style,
+        outcome.loss.tv,
+        args.output.display(),
+        outcome.image.width(),
+        outcome.image.height(),
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

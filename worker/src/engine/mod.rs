@@ -1,0 +1,239 @@
+//! The style engine: Gatys et al.'s optimisation of an image's pixels against VGG19
+//! features, in libtorch. [`stylize`] runs one job; callers watch and steer it through
+//! [`Event`]s.
+
+mod color;
+pub mod loss;
+pub mod optim;
+pub mod pixels;
+mod vgg;
+
+pub use loss::LossTerms;
+pub use vgg::Vgg19;
+
+use image::RgbImage;
+use optim::{Adam, Lbfgs};
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+use stylize_shared::images::resize_longest;
+use stylize_shared::params::{Init, Optimizer, ParamError, StyleParams};
+use tch::{Device, Kind, Tensor};
+
+/// Curvature pairs L-BFGS keeps (neural-style's default).
+const LBFGS_HISTORY: usize = 100;
+/// The seed's Adam schedule: ×0.8 every 50 steps.
+const ADAM_DECAY: f64 = 0.8;
+const ADAM_DECAY_EVERY: u32 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid parameter {0}")]
+    Params(#[from] ParamError),
+    #[error("init is \"image\" but no initial image was given")]
+    MissingInitImage,
+    #[error("cannot load weights from {path}: {message}")]
+    Weights { path: String, message: String },
+    #[error("unknown device {0:?}; use auto, cpu, cuda or cuda:N")]
+    UnknownDevice(String),
+    #[error("device {0} is not available")]
+    DeviceUnavailable(String),
+    #[error("the optimisation diverged at iteration {iteration} (loss is not finite)")]
+    Diverged { iteration: u32 },
+    #[error("canceled at iteration {iteration}")]
+    Canceled { iteration: u32 },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Picks the device: `auto` prefers CUDA, else CPU.
+pub fn select_device(name: &str) -> Result<Device, EngineError> {
+    let cuda_count = || {
+        if tch::Cuda::is_available() {
+            tch::Cuda::device_count()
+        } else {
+            0
+        }
+    };
+    match name {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => match cuda_count() {
+            0 => Err(EngineError::DeviceUnavailable(name.into())),
+            _ => Ok(Device::Cuda(0)),
+        },
+        other => {
+            let index: usize = other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| EngineError::UnknownDevice(other.into()))?;
+            if (index as i64) < cuda_count() {
+                Ok(Device::Cuda(index))
+            } else {
+                Err(EngineError::DeviceUnavailable(other.into()))
+            }
+        }
+    }
+}
+
+/// The images of one job, already decoded.
+pub struct Inputs<'a> {
+    pub content: &'a RgbImage,
+    pub styles: &'a [RgbImage],
+    /// Needed when `params.init` is [`Init::Image`].
+    pub init_image: Option<&'a RgbImage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// 1-based, counted across all coarse-to-fine levels.
+    pub iteration: u32,
+    pub total: u32,
+    pub loss: LossTerms,
+    pub elapsed: Duration,
+}
+
+pub enum Event {
+    Iteration(Progress),
+    /// The image as it stands after `iteration`, at the current level's size.
+    Preview {
+        iteration: u32,
+        image: RgbImage,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Emit a preview every this many iterations; 0 for none.
+    pub preview_every: u32,
+}
+
+/// What a finished run hands back.
+pub struct Outcome {
+    pub image: RgbImage,
+    /// The loss at the last evaluation.
+    pub loss: LossTerms,
+    pub elapsed: Duration,
+}
+
+/// Runs one stylisation. `on_event` sees every iteration and preview, and stops the run
+/// by returning `ControlFlow::Break` (checked between iterations).
+pub fn stylize(
+    model: &Vgg19,
+    inputs: &Inputs,
+    params: &StyleParams,
+    options: RunOptions,
+    on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
+) -> Result<Outcome, EngineError> {
+    params.validate(inputs.styles.len())?;
+    let style_sizes: Vec<(u32, u32)> = inputs.styles.iter().map(RgbImage::dimensions).collect();
+    params.check_image_sizes(inputs.content.dimensions(), &style_sizes)?;
+    if params.init == Init::Image && inputs.init_image.is_none() {
+        return Err(EngineError::MissingInitImage);
+    }
+    tch::manual_seed(params.seed as i64);
+    let device = model.device();
+    let started = Instant::now();
+    let blend = params.normalized_blend(inputs.styles.len());
+    let mut iteration = 0;
+    let mut image: Option<Tensor> = None;
+    let mut content = RgbImage::default();
+    let mut loss = LossTerms::default();
+
+    for (size, level_iterations) in params.levels() {
+        content = resize_longest(inputs.content, size);
+        let content_tensor = pixels::to_tensor(&content, device);
+        let style_side = ((f64::from(size) * params.style_scale).round() as u32).max(16);
+        let styles: Vec<(Tensor, f64)> = inputs
+            .styles
+            .iter()
+            .zip(&blend)
+            .map(|(style, weight)| {
+                let style = pixels::to_tensor(&resize_longest(style, style_side), device);
+                (style, *weight)
+            })
+            .collect();
+        let objective = loss::Objective::new(model, &content_tensor, &styles, params);
+        drop(styles);
+
+        let (height, width) = (content.height() as i64, content.width() as i64);
+        let mut x = match image.take() {
+            Some(coarser) => coarser.upsample_bilinear2d([height, width], false, None, None),
+            None => initial_image(params, inputs, &content, &content_tensor)?,
+        };
+        let mut optimizer: Box<dyn optim::Optimizer> = match params.optimizer {
+            Optimizer::Lbfgs => Box::new(Lbfgs::new(params.learning_rate(), LBFGS_HISTORY)),
+            Optimizer::Adam => Box::new(Adam::new(
+                params.learning_rate(),
+                ADAM_DECAY,
+                ADAM_DECAY_EVERY,
+            )),
+        };
+
+        for _ in 0..level_iterations {
+            iteration += 1;
+            let leaf = x.detach().set_requires_grad(true);
+            let (total, terms) = objective.evaluate(model, &leaf);
+            total.backward();
+            loss = loss::Objective::terms(&terms);
+            if !loss.total.is_finite() {
+                return Err(EngineError::Diverged { iteration });
+            }
+            optimizer.step(&mut x, &leaf.grad());
+
+            let progress = Progress {
+                iteration,
+                total: params.iterations,
+                loss,
+                elapsed: started.elapsed(),
+            };
+            let mut flow = on_event(Event::Iteration(progress));
+            let preview_due = options.preview_every > 0
+                && iteration % options.preview_every == 0
+                && iteration < params.iterations;
+            if flow.is_continue() && preview_due {
+                let image = pixels::to_image(&x);
+                flow = on_event(Event::Preview { iteration, image });
+            }
+            if flow.is_break() {
+                return Err(EngineError::Canceled { iteration });
+            }
+        }
+        image = Some(x);
+    }
+
+    let mut result = pixels::to_image(&image.expect("at least one level"));
+    if params.preserve_colors {
+        result = color::preserve_colors(&result, &content);
+    }
+    Ok(Outcome {
+        image: result,
+        loss,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn initial_image(
+    params: &StyleParams,
+    inputs: &Inputs,
+    content: &RgbImage,
+    content_tensor: &Tensor,
+) -> Result<Tensor, EngineError> {
+    Ok(match params.init {
+        Init::Content => content_tensor.copy(),
+        Init::Noise => Tensor::randn(
+            content_tensor.size(),
+            (Kind::Float, content_tensor.device()),
+        ),
+        Init::Image => {
+            let given = inputs.init_image.ok_or(EngineError::MissingInitImage)?;
+            let (width, height) = content.dimensions();
+            let resized = image::imageops::resize(
+                given,
+                width,
+                height,
+                image::imageops::FilterType::Triangle,
+            );
+            pixels::to_tensor(&resized, content_tensor.device())
+        }
+    })
+}

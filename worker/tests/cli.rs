@@ -1,0 +1,138 @@
+//! The `stylize` binary: bad input ends in one clear line and a non-zero exit, never a
+//! panic; a tiny good run writes the image it was asked for.
+
+mod common;
+
+use common::{asset, weights_path};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn stylize(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(args)
+        .env("STYLIZE_WEIGHTS", weights_path())
+        .args(["--device", "cpu"])
+        .output()
+        .expect("stylize runs")
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("stylize-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn path_str(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn assert_refused(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "succeeded: {stderr}");
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+}
+
+#[test]
+fn bad_images_are_refused_with_one_clear_line() {
+    let scratch = Scratch::new("images");
+    let style = path_str(&asset("styles/starry-night.jpg"));
+    let out = scratch.path("out.png");
+    let jpeg = std::fs::read(asset("content/tubingen.jpg")).unwrap();
+    let mut huge_png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    huge_png.extend_from_slice(&100_000u32.to_be_bytes());
+    huge_png.extend_from_slice(&100_000u32.to_be_bytes());
+    huge_png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("empty.jpg", b"", "the image is empty"),
+        ("cut.jpg", &jpeg[..jpeg.len() / 2], "truncated"),
+        ("notes.txt", b"just some text\n", "unsupported image format"),
+        ("huge.png", &huge_png, "100000×100000"),
+    ];
+    for (name, bytes, needle) in cases {
+        let content = scratch.file(name, bytes);
+        let output = stylize(&["-c", &content, "-s", &style, "-o", &out, "--size", "32"]);
+        assert_refused(&output, needle);
+        assert!(!Path::new(&out).exists());
+    }
+    let output = stylize(&["-c", &scratch.path("missing.jpg"), "-s", &style, "-o", &out]);
+    assert_refused(&output, "cannot read");
+}
+
+#[test]
+fn bad_numbers_are_refused() {
+    let scratch = Scratch::new("numbers");
+    let content = path_str(&asset("content/tubingen.jpg"));
+    let style = path_str(&asset("styles/starry-night.jpg"));
+    let out = scratch.path("out.png");
+    let base = [
+        "-c",
+        content.as_str(),
+        "-s",
+        style.as_str(),
+        "-o",
+        out.as_str(),
+    ];
+    for (extra, needle) in [
+        (&["--size", "0"][..], "size"),
+        (&["--size=-5"][..], "invalid value"),
+        (&["--iterations", "0"][..], "iterations"),
+        (&["--style-weight=-1"][..], "style_weight"),
+        (&["--tv-weight", "NaN"][..], "tv_weight"),
+        (&["--style-layers", "conv9_9"][..], "unknown layer"),
+        (&["--style-blend", "1,2"][..], "style_blend_weights"),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        assert_refused(&stylize(&args), needle);
+    }
+    let wrong_extension = scratch.path("out.gif");
+    let output = stylize(&["-c", &content, "-s", &style, "-o", &wrong_extension]);
+    assert_refused(&output, ".png or .jpg");
+}
+
+#[test]
+fn a_tiny_run_writes_the_image() {
+    let scratch = Scratch::new("run");
+    let out = scratch.path("out.jpg");
+    let previews = scratch.path("previews");
+    let output = stylize(&[
+        "-c",
+        &path_str(&asset("content/tubingen.jpg")),
+        "-s",
+        &path_str(&asset("styles/the-scream.jpg")),
+        "-o",
+        &out,
+        "--size",
+        "48",
+        "-n",
+        "4",
+        "--preview-dir",
+        &previews,
+        "--preview-every",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("done: 4 iterations"), "{stderr}");
+    let image = image::open(&out).unwrap();
+    assert_eq!(image.width().max(image.height()), 48);
+    assert!(Path::new(&previews).join("00002.png").exists());
+}
