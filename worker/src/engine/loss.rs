@@ -7,8 +7,9 @@ use tch::{Kind, Tensor};
 /// Gram matrix of [1, C, H, W] features, normalised by C·H·W.
 pub fn gram(features: &Tensor) -> Tensor {
     let (_, channels, height, width) = features.size4().expect("features are [1, C, H, W]");
-    let flat = features.view([channels, height * width]);
-    flat.matmul(&flat.tr()) / (channels * height * width) as f64
+    // [H·W, C]: a free view of the channels-last features the network produces.
+    let flat = features.permute([0, 2, 3, 1]).reshape([height * width, channels]);
+    flat.tr().matmul(&flat) / (channels * height * width) as f64
 }
 
 /// Mean squared difference.

@@ -12,6 +12,15 @@ const CHANNELS: [i64; 16] = [
 /// A block ends (and is pooled) after these convolutions.
 const BLOCK_ENDS: [usize; 5] = [1, 3, 7, 11, 15];
 
+/// The same values laid out channels-last (NHWC strides), which oneDNN's and cuDNN's
+/// convolutions take without reordering; the logical shape stays [N, C, H, W].
+fn channels_last(tensor: &Tensor) -> Tensor {
+    tensor
+        .permute([0, 2, 3, 1])
+        .contiguous()
+        .permute([0, 3, 1, 2])
+}
+
 struct Conv {
     weight: Tensor,
     bias: Tensor,
@@ -42,10 +51,9 @@ impl Vgg19 {
                     tensor.size()
                 )));
             }
-            Ok(tensor
-                .to_kind(Kind::Float)
-                .to_device(device)
-                .set_requires_grad(false))
+            let tensor = tensor.to_kind(Kind::Float).to_device(device);
+            let tensor = if tensor.dim() == 4 { channels_last(&tensor) } else { tensor };
+            Ok(tensor.set_requires_grad(false))
         };
         let mut convs = Vec::with_capacity(VGG19_LAYERS.len());
         let mut in_channels = 3;
@@ -97,7 +105,7 @@ impl Vgg19 {
             return Vec::new();
         };
         let mut taken: Vec<Option<Tensor>> = (0..=deepest).map(|_| None).collect();
-        let mut x = image.shallow_clone();
+        let mut x = channels_last(image);
         for (index, conv) in self.convs[..=deepest].iter().enumerate() {
             x = x
                 .conv2d(&conv.weight, Some(&conv.bias), [1, 1], [1, 1], [1, 1], 1)
