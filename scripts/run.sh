@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Set up, then repaint the sample photo in The Starry Night's style with the default
-# settings and print where the result is. Extra arguments go to `stylize` (e.g. --size 256).
-# (The HTTP service — api, worker, queue, storage — arrives with issue 3.)
+# The whole stack on this machine: set-up, services (PostgreSQL, Redis, RabbitMQ,
+# Garage), the api on :8080 and one worker (GPU if there is one, else CPU). Ctrl-C stops
+# the api and the worker; the services keep running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
+scripts/services.sh
 source scripts/env.sh
+export STYLIZE__PRESETS__DIR="${STYLIZE__PRESETS__DIR:-$STYLIZE_ASSETS/styles}"
+export STYLIZE__WORKER__WEIGHTS="${STYLIZE__WORKER__WEIGHTS:-$STYLIZE_WEIGHTS}"
 
-mkdir -p var/out
-output="var/out/tubingen-starry-night.jpg"
-target/release/stylize \
-  -c "$STYLIZE_ASSETS/content/tubingen.jpg" \
-  -s "$STYLIZE_ASSETS/styles/starry-night.jpg" \
-  -o "$output" --preview-dir var/out/previews "$@"
-echo "result: $STYLIZE_ROOT/$output (previews in var/out/previews)"
+target/release/stylize-api &
+api=$!
+target/release/stylize-worker &
+worker=$!
+trap 'kill -TERM $api $worker 2>/dev/null; wait' INT TERM EXIT
+for _ in $(seq 100); do
+  curl -fs http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
+  sleep 0.2
+done
+port="${STYLIZE__HTTP__PORT:-8080}"
+echo "stylize is up: http://127.0.0.1:$port  (POST /v1/jobs, GET /v1/styles, /readyz)"
+wait

@@ -8,7 +8,9 @@ use tch::{Kind, Tensor};
 pub fn gram(features: &Tensor) -> Tensor {
     let (_, channels, height, width) = features.size4().expect("features are [1, C, H, W]");
     // [H·W, C]: a free view of the channels-last features the network produces.
-    let flat = features.permute([0, 2, 3, 1]).reshape([height * width, channels]);
+    let flat = features
+        .permute([0, 2, 3, 1])
+        .reshape([height * width, channels]);
     flat.tr().matmul(&flat) / (channels * height * width) as f64
 }
 

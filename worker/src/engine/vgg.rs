@@ -52,7 +52,11 @@ impl Vgg19 {
                 )));
             }
             let tensor = tensor.to_kind(Kind::Float).to_device(device);
-            let tensor = if tensor.dim() == 4 { channels_last(&tensor) } else { tensor };
+            let tensor = if tensor.dim() == 4 {
+                channels_last(&tensor)
+            } else {
+                tensor
+            };
             Ok(tensor.set_requires_grad(false))
         };
         let mut convs = Vec::with_capacity(VGG19_LAYERS.len());

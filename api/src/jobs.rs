@@ -1,0 +1,449 @@
+//! `/v1/jobs`: submit, inspect, follow, cancel, and fetch results.
+
+use crate::problem::ApiError;
+use crate::AppState;
+use actix_multipart::Multipart;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use stylize_shared::db::{self, JobRow, NewJob};
+use stylize_shared::images::{self, fit_longest};
+use stylize_shared::job::{keys, JobState};
+use stylize_shared::params::StyleParams;
+use stylize_shared::progress::LiveProgress;
+use stylize_shared::queue::JobMessage;
+use uuid::Uuid;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/v1/jobs", web::post().to(create))
+        .route("/v1/jobs", web::get().to(list))
+        .route("/v1/jobs/{id}", web::get().to(show))
+        .route("/v1/jobs/{id}/cancel", web::post().to(cancel))
+        .route("/v1/jobs/{id}/result", web::get().to(result))
+        .route("/v1/jobs/{id}/preview", web::get().to(preview));
+}
+
+/// Longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The parts of a submission, read and checked before anything is stored.
+#[derive(Default)]
+struct Submission {
+    content: Option<Vec<u8>>,
+    styles: Vec<Vec<u8>>,
+    presets: Vec<String>,
+    params: Option<StyleParams>,
+}
+
+async fn read_part(
+    field: &mut actix_multipart::Field,
+    budget: &mut usize,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+        if chunk.len() > *budget {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        *budget -= chunk.len();
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submission, ApiError> {
+    let mut submission = Submission::default();
+    let mut budget = limit;
+    while let Some(mut field) = multipart
+        .try_next()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = read_part(&mut field, &mut budget, limit).await?;
+        match name.as_str() {
+            "content" if submission.content.is_some() => {
+                return Err(ApiError::BadRequest("send one content image".into()))
+            }
+            "content" => submission.content = Some(bytes),
+            "style" => submission.styles.push(bytes),
+            "preset" => submission.presets.push(
+                String::from_utf8(bytes)
+                    .map_err(|_| ApiError::BadRequest("preset ids are text".into()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            "params" => {
+                let mut json = serde_json::Deserializer::from_slice(&bytes);
+                let params = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+                    let path = e.path().to_string();
+                    ApiError::InvalidParameter {
+                        field: if path == "." {
+                            "params".into()
+                        } else {
+                            format!("params.{path}")
+                        },
+                        message: e.into_inner().to_string(),
+                    }
+                })?;
+                submission.params = Some(params);
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown form field {other:?}; expected content, style, preset or params"
+                )))
+            }
+        }
+    }
+    Ok(submission)
+}
+
+/// The uploaded images' bytes, as received.
+struct Uploads {
+    content: Vec<u8>,
+    styles: Vec<Vec<u8>>,
+}
+
+/// The uploads back, with the size of each image they hold.
+struct Measured {
+    uploads: Uploads,
+    content: (u32, u32),
+    styles: Vec<(u32, u32)>,
+}
+
+fn decode(field: &str, bytes: &[u8], state: &AppState) -> Result<(u32, u32), ApiError> {
+    images::decode(bytes, &state.image_limits)
+        .map(|image| image.dimensions())
+        .map_err(|error| ApiError::InvalidImage {
+            field: field.to_owned(),
+            error,
+        })
+}
+
+/// Decodes every upload fully (a truncated file fails here, not in the worker). CPU
+/// work: callers run it off the async threads.
+fn measure(state: &AppState, uploads: Uploads) -> Result<Measured, ApiError> {
+    let content = decode("content", &uploads.content, state)?;
+    let styles = uploads
+        .styles
+        .iter()
+        .enumerate()
+        .map(|(i, style)| decode(&format!("style[{i}]"), style, state))
+        .collect::<Result<_, _>>()?;
+    Ok(Measured {
+        uploads,
+        content,
+        styles,
+    })
+}
+
+async fn create(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    multipart: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency_key = match request.headers().get("Idempotency-Key") {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Some(key.to_owned()),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                )))
+            }
+        },
+    };
+    let declared_length = request
+        .headers()
+        .get("Content-Length")
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > state.max_body_bytes) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: state.max_body_bytes,
+        });
+    }
+    let submission = read_submission(multipart, state.max_body_bytes).await?;
+    let content = submission.content.ok_or_else(|| {
+        ApiError::BadRequest("the content image (form field \"content\") is missing".into())
+    })?;
+    let params = submission.params.unwrap_or_default();
+    for preset in &submission.presets {
+        if state.catalogue.get(preset).is_none() {
+            return Err(ApiError::InvalidParameter {
+                field: "preset".into(),
+                message: format!("unknown preset {preset:?}; GET /v1/styles lists them"),
+            });
+        }
+    }
+
+    let sizes = {
+        let state = state.clone();
+        let uploads = Uploads {
+            content,
+            styles: submission.styles,
+        };
+        web::block(move || measure(&state, uploads))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+    };
+    let (uploads, content_size) = (sizes.uploads, sizes.content);
+    let mut style_sizes = sizes.styles;
+    for preset in &submission.presets {
+        style_sizes.push(state.catalogue.get(preset).expect("checked above").size);
+    }
+    params.validate(style_sizes.len())?;
+    params.check_image_sizes(content_size, &style_sizes)?;
+
+    let id = Uuid::new_v4();
+    let job = id.to_string();
+    let (width, height) = fit_longest(content_size.0, content_size.1, params.size);
+    // Uploaded styles first, then presets: the worker reads them in this order.
+    let mut style_names: Vec<String> = vec![String::new(); uploads.styles.len()];
+    style_names.extend(submission.presets.iter().cloned());
+
+    let storage = &state.storage;
+    let unavailable = |e: stylize_shared::storage::StorageError| {
+        tracing::error!(error = %e, "storing inputs");
+        ApiError::Unavailable("storage")
+    };
+    storage
+        .put(
+            &keys::content(&job),
+            uploads.content,
+            "application/octet-stream",
+        )
+        .await
+        .map_err(unavailable)?;
+    for (i, style) in uploads.styles.into_iter().enumerate() {
+        storage
+            .put(&keys::style(&job, i), style, "application/octet-stream")
+            .await
+            .map_err(unavailable)?;
+    }
+
+    let (row, created) = db::insert_job(
+        &state.pool,
+        &NewJob {
+            id,
+            params: &params,
+            style_count: style_names.len(),
+            presets: &style_names,
+            width,
+            height,
+            idempotency_key: idempotency_key.as_deref(),
+        },
+    )
+    .await
+    .map_err(database)?;
+    if !created {
+        // A retried submission: answer with the first job, queue nothing new.
+        return Ok(HttpResponse::Ok().json(JobView::new(&row, None)));
+    }
+    if let Err(error) = state.queue.publish(&JobMessage::new(id)).await {
+        tracing::error!(%error, job = %id, "publishing");
+        let reason = "the job could not be queued";
+        let _ = db::transition(
+            &state.pool,
+            id,
+            &[JobState::Queued],
+            JobState::Failed,
+            Some(reason),
+        )
+        .await;
+        return Err(ApiError::Unavailable("the job queue"));
+    }
+    tracing::info!(job = %id, "queued");
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/jobs/{id}")))
+        .json(JobView::new(&row, None)))
+}
+
+fn database(error: sqlx::Error) -> ApiError {
+    tracing::error!(%error, "database");
+    ApiError::Unavailable("the database")
+}
+
+async fn find(state: &AppState, id: &str) -> Result<JobRow, ApiError> {
+    let not_found = || ApiError::NotFound(format!("job {id:?}"));
+    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    db::get_job(&state.pool, id)
+        .await
+        .map_err(database)?
+        .ok_or_else(not_found)
+}
+
+async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &id).await?;
+    // Redis may be down or the snapshot expired: the row still answers.
+    let progress = match row.state() {
+        JobState::Running | JobState::Succeeded => state.progress.get(row.id).await.ok().flatten(),
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(JobView::new(&row, progress)))
+}
+
+async fn cancel(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &id).await?;
+    match db::request_cancel(&state.pool, row.id)
+        .await
+        .map_err(database)?
+    {
+        Some(row) => Ok(HttpResponse::Accepted().json(JobView::new(&row, None))),
+        None => Err(ApiError::AlreadyFinished(find(&state, &id).await?.state())),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u32>,
+    after: Option<Uuid>,
+}
+
+const MAX_PAGE: u32 = 100;
+
+async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidParameter {
+            field: "limit".into(),
+            message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
+        });
+    }
+    let rows = db::list_jobs(&state.pool, limit, query.after)
+        .await
+        .map_err(database)?;
+    let next = (rows.len() == limit as usize)
+        .then(|| {
+            rows.last()
+                .map(|row| format!("/v1/jobs?limit={limit}&after={}", row.id))
+        })
+        .flatten();
+    let jobs: Vec<JobView> = rows.iter().map(|row| JobView::new(row, None)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs, "next": next })))
+}
+
+async fn image(state: &AppState, key: &str, content_type: &str) -> Result<HttpResponse, ApiError> {
+    match state.storage.get(key).await {
+        Ok(Some(bytes)) => Ok(HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header(("Cache-Control", "private, max-age=60"))
+            .body(bytes)),
+        Ok(None) => Err(ApiError::Internal(format!("{key} is missing from storage"))),
+        Err(error) => {
+            tracing::error!(%error, "reading an image");
+            Err(ApiError::Unavailable("storage"))
+        }
+    }
+}
+
+async fn result(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &id).await?;
+    if row.state() != JobState::Succeeded {
+        return Err(ApiError::NotReady(row.state()));
+    }
+    image(&state, &keys::result(&row.id.to_string()), "image/png").await
+}
+
+async fn preview(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &id).await?;
+    let has_preview = state
+        .progress
+        .get(row.id)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|p| p.preview_iteration.is_some());
+    if !has_preview {
+        return Err(ApiError::NotReady(row.state()));
+    }
+    image(&state, &keys::preview(&row.id.to_string()), "image/jpeg").await
+}
+
+#[derive(Serialize)]
+struct Links {
+    #[serde(rename = "self")]
+    this: String,
+    result: String,
+    preview: String,
+}
+
+#[derive(Serialize)]
+struct ProgressView {
+    iteration: u32,
+    total: u32,
+    fraction: f64,
+    loss: stylize_shared::progress::LossSnapshot,
+    elapsed_seconds: f64,
+    eta_seconds: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct JobView {
+    id: Uuid,
+    state: JobState,
+    params: StyleParams,
+    width: i32,
+    height: i32,
+    presets: Vec<String>,
+    progress: Option<ProgressView>,
+    error: Option<String>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    links: Links,
+}
+
+impl JobView {
+    fn new(row: &JobRow, progress: Option<LiveProgress>) -> Self {
+        let base = format!("/v1/jobs/{}", row.id);
+        JobView {
+            id: row.id,
+            state: row.state(),
+            params: row.params.0.clone(),
+            width: row.width,
+            height: row.height,
+            presets: row
+                .presets
+                .iter()
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .collect(),
+            progress: progress.map(|p| ProgressView {
+                fraction: p.fraction(),
+                iteration: p.iteration,
+                total: p.total,
+                loss: p.loss,
+                elapsed_seconds: p.elapsed_seconds,
+                eta_seconds: p.eta_seconds,
+            }),
+            error: row.error.clone(),
+            attempts: row.attempts,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            links: Links {
+                result: format!("{base}/result"),
+                preview: format!("{base}/preview"),
+                this: base,
+            },
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The preset paintings: imported from a directory into storage at start-up, listed at
+//! `/v1/styles`, and read by workers from storage by id.
+
+use crate::problem::ApiError;
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use std::path::Path;
+use stylize_shared::images::{self, ImageLimits, OutputFormat};
+use stylize_shared::job::keys;
+use stylize_shared::storage::Storage;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/v1/styles", web::get().to(list))
+        .route("/v1/styles/{id}/thumbnail", web::get().to(thumbnail));
+}
+
+const THUMBNAIL_SIDE: u32 = 320;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preset {
+    pub id: String,
+    pub title: String,
+    pub artist: String,
+    pub year: String,
+    #[serde(skip)]
+    pub size: (u32, u32),
+    pub thumbnail: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    presets: Vec<Preset>,
+}
+
+/// (file, work, artist, year) rows of a Markdown table in ATTRIBUTION.md.
+fn credits(dir: &Path) -> Vec<[String; 4]> {
+    let Ok(text) = std::fs::read_to_string(dir.join("../ATTRIBUTION.md")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<String> = line
+                .trim()
+                .strip_prefix('|')?
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect();
+            (cells.len() >= 4 && cells[0].contains('.')).then(|| {
+                [
+                    cells[0].clone(),
+                    cells[1].clone(),
+                    cells[2].clone(),
+                    cells[3].clone(),
+                ]
+            })
+        })
+        .collect()
+}
+
+impl Catalogue {
+    /// Reads every image in `dir`, stores it and a thumbnail, and lists it.
+    pub async fn import(dir: &str, storage: &Storage) -> anyhow::Result<Self> {
+        let dir = Path::new(dir);
+        let credits = credits(dir);
+        let mut presets = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| anyhow::anyhow!("preset directory {}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let (Some(file), Some(id)) = (
+                path.file_name().and_then(|n| n.to_str()),
+                path.file_stem().and_then(|n| n.to_str()),
+            ) else {
+                continue;
+            };
+            let bytes = std::fs::read(&path)?;
+            let Ok(image) = images::decode(&bytes, &ImageLimits::default()) else {
+                tracing::warn!(file, "skipping a preset that is not a usable image");
+                continue;
+            };
+            let thumbnail = images::encode(
+                &images::resize_longest(&image, THUMBNAIL_SIDE),
+                OutputFormat::Jpeg,
+            )?;
+            storage
+                .put(&keys::preset_image(id), bytes, "application/octet-stream")
+                .await?;
+            storage
+                .put(&keys::preset_thumbnail(id), thumbnail, "image/jpeg")
+                .await?;
+            let credit = credits.iter().find(|row| row[0] == file);
+            let cell = |i: usize| credit.map(|row| row[i].clone()).unwrap_or_default();
+            presets.push(Preset {
+                id: id.to_owned(),
+                title: credit
+                    .map(|row| row[1].clone())
+                    .unwrap_or_else(|| id.replace('-', " ")),
+                artist: cell(2),
+                year: cell(3),
+                size: image.dimensions(),
+                thumbnail: format!("/v1/styles/{id}/thumbnail"),
+            });
+        }
+        tracing::info!(count = presets.len(), "presets imported");
+        Ok(Catalogue { presets })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Preset> {
+        self.presets.iter().find(|preset| preset.id == id)
+    }
+}
+
+async fn list(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "styles": state.catalogue.presets }))
+}
+
+async fn thumbnail(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if state.catalogue.get(&id).is_none() {
+        return Err(ApiError::NotFound(format!("style {id:?}")));
+    }
+    match state.storage.get(&keys::preset_thumbnail(&id)).await {
+        Ok(Some(bytes)) => Ok(HttpResponse::Ok()
+            .content_type("image/jpeg")
+            .insert_header(("Cache-Control", "public, max-age=86400"))
+            .body(bytes)),
+        Ok(None) => Err(ApiError::NotFound(format!("thumbnail of {id:?}"))),
+        Err(_) => Err(ApiError::Unavailable("storage")),
+    }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A one-node Garage (S3-compatible store) for development and tests: installed once,
+# configured under var/garage, started if it is not running, with a known dev key and
+# the stylize bucket. Idempotent. Usage: scripts/garage.sh [start|stop]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$STYLIZE_ROOT"
+
+GARAGE_VERSION=2.5.0
+dir="$STYLIZE_VAR/garage"
+conf="$dir/garage.toml"
+export GARAGE_CONFIG_FILE="$conf"
+# Development credentials only (also the defaults in shared/src/config.rs).
+key_id="${STYLIZE_S3_ACCESS_KEY:-GK5759f04b5b8b6bb4ba3fbdb8}"
+secret="${STYLIZE_S3_SECRET_KEY:-2f8a0b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8}"
+bucket="${STYLIZE_S3_BUCKET:-stylize}"
+
+log() { printf '\033[1mgarage:\033[0m %s\n' "$*"; }
+
+if [ "${1:-start}" = stop ]; then
+  [ -f "$dir/garage.pid" ] && kill "$(cat "$dir/garage.pid")" 2>/dev/null || true
+  exit 0
+fi
+
+if ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+  log "installing Garage $GARAGE_VERSION from crates.io (about 10 minutes, once per machine)"
+  cargo install garage --locked --version "$GARAGE_VERSION" --quiet
+fi
+
+mkdir -p "$dir/meta" "$dir/data"
+if [ ! -f "$conf" ]; then
+  cat > "$conf" <<TOML
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:3901"
+rpc_public_addr = "127.0.0.1:3901"
+rpc_secret = "$(openssl rand -hex 32 2>/dev/null || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:3900"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:3903"
+TOML
+fi
+
+if ! garage status >/dev/null 2>&1; then
+  log "starting"
+  nohup garage server >"$dir/garage.log" 2>&1 &
+  echo $! >"$dir/garage.pid"
+  for _ in $(seq 50); do garage status >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+
+if garage layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
+  node="$(garage node id -q | cut -d@ -f1)"
+  garage layout assign -z dc1 -c 1G "$node" >/dev/null
+  garage layout apply --version 1 >/dev/null
+  log "layout applied"
+fi
+if ! garage key info "$key_id" >/dev/null 2>&1; then
+  garage key import --yes -n stylize-dev "$key_id" "$secret" >/dev/null
+fi
+if ! garage bucket info "$bucket" >/dev/null 2>&1; then
+  garage bucket create "$bucket" >/dev/null
+fi
+garage bucket allow --read --write --owner "$bucket" --key "$key_id" >/dev/null
+log "S3 on http://127.0.0.1:3900, bucket $bucket"

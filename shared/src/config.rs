@@ -1,0 +1,175 @@
+//! Settings, layered: the defaults below (a development machine: services on loopback,
+//! Garage from `scripts/garage.sh`), then an optional TOML file named by
+//! `STYLIZE_CONFIG`, then environment variables such as `STYLIZE__DATABASE__URL` (two
+//! underscores between levels).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub amqp: AmqpSettings,
+    pub s3: S3Settings,
+    pub limits: LimitSettings,
+    pub presets: PresetSettings,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// auto, cpu, cuda or cuda:N.
+    pub device: String,
+    /// Converted VGG19 weights.
+    pub weights: String,
+    /// A running job whose worker has not renewed its lease for this long is handed to
+    /// another worker.
+    pub lease_seconds: u64,
+    pub heartbeat_seconds: u64,
+    /// Deliveries a job may take before it ends failed (a job that kills workers).
+    pub max_attempts: u32,
+    /// Live progress is published at most this often.
+    pub progress_interval_ms: u64,
+    /// Previews per job (one every 1/N of the iterations).
+    pub previews: u32,
+    /// SIGTERM: hand the current job back within this many seconds.
+    pub shutdown_deadline_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PresetSettings {
+    /// Paintings imported into storage at start-up; an ATTRIBUTION.md table beside
+    /// them (file | work | artist | year) names them.
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Live progress outlives its job by this long, then PostgreSQL alone answers.
+    pub progress_ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub queue: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    /// Largest request body the api reads.
+    pub max_body_bytes: usize,
+    pub max_image_bytes: usize,
+    pub max_image_pixels: u64,
+    pub max_image_side: u32,
+}
+
+const DEFAULTS: &str = r#"
+[http]
+host = "127.0.0.1"
+port = 8080
+
+[database]
+url = "postgres://postgres@127.0.0.1:5432/stylize"
+max_connections = 10
+
+[redis]
+url = "redis://127.0.0.1:6379"
+progress_ttl_seconds = 86400
+
+[amqp]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+queue = "stylize.jobs"
+
+[s3]
+endpoint = "http://127.0.0.1:3900"
+region = "garage"
+bucket = "stylize"
+access_key = "GK5759f04b5b8b6bb4ba3fbdb8"
+secret_key = "2f8a0b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8"
+
+[presets]
+dir = "../shared/assets/styles"
+
+[worker]
+device = "auto"
+weights = "var/vgg19.safetensors"
+lease_seconds = 30
+heartbeat_seconds = 5
+max_attempts = 3
+progress_interval_ms = 250
+previews = 20
+shutdown_deadline_seconds = 20
+
+[limits]
+max_body_bytes = 52428800
+max_image_bytes = 31457280
+max_image_pixels = 50000000
+max_image_side = 12000
+"#;
+
+impl Settings {
+    /// Defaults, then the `STYLIZE_CONFIG` file if set, then `STYLIZE__*` variables.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Ok(path) = std::env::var("STYLIZE_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path));
+        }
+        builder
+            .add_source(
+                config::Environment::with_prefix("STYLIZE")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    pub fn image_limits(&self) -> crate::images::ImageLimits {
+        crate::images::ImageLimits {
+            max_bytes: self.limits.max_image_bytes,
+            max_pixels: self.limits.max_image_pixels,
+            max_side: self.limits.max_image_side,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_environment_overrides() {
+        let settings = Settings::load().unwrap();
+        assert_eq!(settings.amqp.queue, "stylize.jobs");
+        std::env::set_var("STYLIZE__HTTP__PORT", "9999");
+        let settings = Settings::load().unwrap();
+        std::env::remove_var("STYLIZE__HTTP__PORT");
+        assert_eq!(settings.http.port, 9999);
+    }
+}

@@ -1,0 +1,208 @@
+//! PostgreSQL: the job rows, and every state change as one conditional UPDATE so two
+//! workers (or a worker and a cancel) can never both win.
+
+use crate::config::DatabaseSettings;
+use crate::job::JobState;
+use crate::params::StyleParams;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&settings.url)
+        .await
+}
+
+/// Applies `migrations/` (idempotent; run by every service at start-up).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("../migrations").run(pool).await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub state: String,
+    pub params: sqlx::types::Json<StyleParams>,
+    pub style_count: i32,
+    pub presets: Vec<String>,
+    pub width: i32,
+    pub height: i32,
+    pub idempotency_key: Option<String>,
+    pub attempts: i32,
+    pub cancel_requested: bool,
+    pub worker: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl JobRow {
+    pub fn state(&self) -> JobState {
+        self.state
+            .parse()
+            .expect("the CHECK constraint admits only known states")
+    }
+}
+
+/// What a new job needs; the rest starts at its default.
+pub struct NewJob<'a> {
+    pub id: Uuid,
+    pub params: &'a StyleParams,
+    pub style_count: usize,
+    pub presets: &'a [String],
+    pub width: u32,
+    pub height: u32,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Inserts a queued job. With an idempotency key already used, inserts nothing and
+/// returns the earlier job instead (`false` says so).
+pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool), sqlx::Error> {
+    let inserted: Option<JobRow> = sqlx::query_as(
+        "INSERT INTO jobs (id, state, params, style_count, presets, width, height, idempotency_key)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING *",
+    )
+    .bind(job.id)
+    .bind(sqlx::types::Json(job.params))
+    .bind(job.style_count as i32)
+    .bind(job.presets)
+    .bind(job.width as i32)
+    .bind(job.height as i32)
+    .bind(job.idempotency_key)
+    .fetch_optional(pool)
+    .await?;
+    match inserted {
+        Some(row) => Ok((row, true)),
+        None => {
+            let earlier = sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = $1")
+                .bind(job.idempotency_key)
+                .fetch_one(pool)
+                .await?;
+            Ok((earlier, false))
+        }
+    }
+}
+
+pub async fn get_job(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Moves a job from one of `from` to `to`, stamping the matching timestamp, and returns
+/// the updated row; `None` when the job was not in one of `from` (someone else moved it).
+pub async fn transition(
+    pool: &PgPool,
+    id: Uuid,
+    from: &[JobState],
+    to: JobState,
+    error: Option<&str>,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    debug_assert!(from.iter().all(|state| state.can_become(to)));
+    let from: Vec<&str> = from.iter().map(|state| state.as_str()).collect();
+    sqlx::query_as(
+        "UPDATE jobs SET
+             state = $3,
+             error = COALESCE($4, error),
+             worker = CASE WHEN $3 = 'queued' THEN NULL ELSE worker END,
+             started_at = CASE WHEN $3 = 'running' THEN now() ELSE started_at END,
+             finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'canceled') THEN now() END,
+             updated_at = now()
+         WHERE id = $1 AND state = ANY($2)
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(&from)
+    .bind(to.as_str())
+    .bind(error)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Takes a queued job for `worker`, counting the attempt; `None` when the job is not
+/// queued (canceled, finished, or taken by another worker).
+pub async fn claim(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET state = 'running', worker = $2, attempts = attempts + 1,
+             started_at = now(), updated_at = now()
+         WHERE id = $1 AND state = 'queued'
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(worker)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Renews `worker`'s lease on a running job; answers whether a cancel was asked for,
+/// or `None` when the job is no longer this worker's.
+pub async fn heartbeat(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE jobs SET updated_at = now()
+         WHERE id = $1 AND state = 'running' AND worker = $2
+         RETURNING cancel_requested",
+    )
+    .bind(id)
+    .bind(worker)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Running jobs whose lease ran out (their worker died) go back to `queued`; returns
+/// their ids for re-publishing.
+pub async fn requeue_expired(pool: &PgPool, lease: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE jobs SET state = 'queued', worker = NULL, updated_at = now()
+         WHERE state = 'running' AND updated_at < now() - make_interval(secs => $1)
+         RETURNING id",
+    )
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// Asks for a job to stop: a queued job is canceled at once, a running one is flagged
+/// for its worker (which sees the flag at its next heartbeat). `None` when the job has
+/// already finished.
+pub async fn request_cancel(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET
+             state = CASE WHEN state = 'queued' THEN 'canceled' ELSE state END,
+             finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END,
+             cancel_requested = TRUE
+         WHERE id = $1 AND state IN ('queued', 'running')
+         RETURNING *",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A page of jobs, newest first, after the job `after` (keyset pagination).
+pub async fn list_jobs(
+    pool: &PgPool,
+    limit: u32,
+    after: Option<Uuid>,
+) -> Result<Vec<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM jobs
+         WHERE $2::uuid IS NULL
+            OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2)
+         ORDER BY created_at DESC, id DESC
+         LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .bind(after)
+    .fetch_all(pool)
+    .await
+}

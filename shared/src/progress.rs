@@ -1,0 +1,106 @@
+//! Live progress in Redis: the latest snapshot of each running job under a key that
+//! expires, and the same snapshot published on the job's channel for those who listen
+//! (server-sent events). PostgreSQL stays the truth; losing Redis loses only liveness.
+
+use crate::config::RedisSettings;
+use futures_util::stream::{BoxStream, StreamExt};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One moment of a running job, as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveProgress {
+    pub iteration: u32,
+    pub total: u32,
+    pub loss: LossSnapshot,
+    pub elapsed_seconds: f64,
+    pub eta_seconds: Option<f64>,
+    /// The iteration the stored preview shows, once there is one.
+    pub preview_iteration: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossSnapshot {
+    pub content: f64,
+    pub style: f64,
+    pub tv: f64,
+    pub total: f64,
+}
+
+impl LiveProgress {
+    pub fn fraction(&self) -> f64 {
+        f64::from(self.iteration) / f64::from(self.total.max(1))
+    }
+}
+
+#[derive(Clone)]
+pub struct ProgressStore {
+    client: redis::Client,
+    connection: ConnectionManager,
+    ttl_seconds: u64,
+}
+
+fn key(job: Uuid) -> String {
+    format!("stylize:progress:{job}")
+}
+
+fn channel(job: Uuid) -> String {
+    format!("stylize:events:{job}")
+}
+
+impl ProgressStore {
+    pub async fn connect(settings: &RedisSettings) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(settings.url.as_str())?;
+        let connection = client.get_connection_manager().await?;
+        Ok(ProgressStore {
+            client,
+            connection,
+            ttl_seconds: settings.progress_ttl_seconds,
+        })
+    }
+
+    /// Stores the snapshot (with expiry) and publishes it, in one round trip.
+    pub async fn publish(&self, job: Uuid, progress: &LiveProgress) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(progress).expect("progress serialises");
+        redis::pipe()
+            .set_ex(key(job), &json, self.ttl_seconds)
+            .ignore()
+            .publish(channel(job), &json)
+            .ignore()
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+    }
+
+    pub async fn get(&self, job: Uuid) -> redis::RedisResult<Option<LiveProgress>> {
+        let json: Option<String> = redis::cmd("GET")
+            .arg(key(job))
+            .query_async(&mut self.connection.clone())
+            .await?;
+        Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Snapshots as the worker publishes them, from now on.
+    pub async fn subscribe(
+        &self,
+        job: Uuid,
+    ) -> redis::RedisResult<BoxStream<'static, LiveProgress>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(channel(job)).await?;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|message| async move {
+                let json: String = message.get_payload().ok()?;
+                serde_json::from_str(&json).ok()
+            })
+            .boxed())
+    }
+
+    /// Whether Redis answers (readiness).
+    pub async fn check(&self) -> redis::RedisResult<()> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.connection.clone())
+            .await
+            .map(drop)
+    }
+}

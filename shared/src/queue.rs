@@ -1,0 +1,216 @@
+//! RabbitMQ carries job ids only: a durable queue of persistent messages, published with
+//! confirms, consumed with manual acks and a prefetch of one; a message a consumer
+//! rejects goes to the dead-letter queue instead of looping.
+
+use crate::config::AmqpSettings;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    pub version: u32,
+    pub job_id: Uuid,
+}
+
+impl JobMessage {
+    pub const VERSION: u32 = 1;
+
+    pub fn new(job_id: Uuid) -> Self {
+        JobMessage {
+            version: Self::VERSION,
+            job_id,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a message serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, QueueError> {
+        let message: JobMessage =
+            serde_json::from_slice(bytes).map_err(|e| QueueError::Malformed(e.to_string()))?;
+        if message.version != Self::VERSION {
+            return Err(QueueError::Malformed(format!(
+                "message version {} (this build reads {})",
+                message.version,
+                Self::VERSION
+            )));
+        }
+        Ok(message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("RabbitMQ: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("RabbitMQ did not accept the message")]
+    NotConfirmed,
+    #[error("malformed job message: {0}")]
+    Malformed(String),
+}
+
+pub struct JobQueue {
+    connection: Connection,
+    channel: Channel,
+    name: String,
+}
+
+impl JobQueue {
+    /// Connects and declares the queue and its dead-letter queue `<name>.dead`.
+    pub async fn connect(settings: &AmqpSettings) -> Result<Self, QueueError> {
+        let connection =
+            Connection::connect(&settings.url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let dead = format!("{}.dead", settings.queue);
+        channel
+            .queue_declare(&dead, durable, FieldTable::default())
+            .await?;
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(dead.as_str().into()),
+        );
+        channel
+            .queue_declare(&settings.queue, durable, arguments)
+            .await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(JobQueue {
+            connection,
+            channel,
+            name: settings.queue.clone(),
+        })
+    }
+
+    /// Publishes a persistent message and waits until RabbitMQ has taken it.
+    pub async fn publish(&self, message: &JobMessage) -> Result<(), QueueError> {
+        let confirmation = self
+            .channel
+            .basic_publish(
+                "",
+                &self.name,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &message.encode(),
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into()),
+            )
+            .await?
+            .await?;
+        // An ack carrying a returned message means no queue took it.
+        if !confirmation.is_ack() || confirmation.take_message().is_some() {
+            return Err(QueueError::NotConfirmed);
+        }
+        Ok(())
+    }
+
+    /// Waits for the next message, on a channel of its own with a prefetch of one.
+    /// Settling the message closes that channel, so a worker busy with a job holds no
+    /// second message: anything the broker sent ahead goes back to the queue for an
+    /// idle worker.
+    pub async fn take(&self, tag: &str) -> Result<Taken, QueueError> {
+        let channel = self.connection.create_channel().await?;
+        channel.basic_qos(1, BasicQosOptions::default()).await?;
+        let mut consumer = channel
+            .basic_consume(
+                &self.name,
+                tag,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let delivery = consumer
+            .next()
+            .await
+            .ok_or(lapin::Error::InvalidChannelState(channel.status().state()))??;
+        Ok(Taken { channel, delivery })
+    }
+
+    /// Messages ready in the queue (not those delivered and unacknowledged).
+    pub async fn depth(&self) -> Result<u32, QueueError> {
+        self.count(&self.name).await
+    }
+
+    pub async fn dead_letter_depth(&self) -> Result<u32, QueueError> {
+        self.count(&format!("{}.dead", self.name)).await
+    }
+
+    async fn count(&self, queue: &str) -> Result<u32, QueueError> {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let declared = self
+            .channel
+            .queue_declare(queue, passive, FieldTable::default())
+            .await?;
+        Ok(declared.message_count())
+    }
+}
+
+/// A message taken from the queue, to be acknowledged or rejected once.
+pub struct Taken {
+    channel: Channel,
+    pub delivery: Delivery,
+}
+
+impl Taken {
+    pub async fn ack(self) -> Result<(), QueueError> {
+        self.delivery.ack(BasicAckOptions::default()).await?;
+        self.close().await
+    }
+
+    /// `requeue: false` sends the message to the dead-letter queue.
+    pub async fn reject(self, requeue: bool) -> Result<(), QueueError> {
+        self.delivery.reject(BasicRejectOptions { requeue }).await?;
+        self.close().await
+    }
+
+    async fn close(self) -> Result<(), QueueError> {
+        self.channel.close(200, "settled").await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_versioned() {
+        let message = JobMessage::new(Uuid::nil());
+        assert_eq!(JobMessage::decode(&message.encode()).unwrap(), message);
+        let future = br#"{"version": 2, "job_id": "00000000-0000-0000-0000-000000000000"}"#;
+        assert!(matches!(
+            JobMessage::decode(future),
+            Err(QueueError::Malformed(_))
+        ));
+        assert!(matches!(
+            JobMessage::decode(b"not json"),
+            Err(QueueError::Malformed(_))
+        ));
+    }
+}

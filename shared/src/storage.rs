@@ -1,0 +1,164 @@
+//! S3 (any compatible store: Garage here, AWS in production): inputs, previews and
+//! results, addressed by the keys in [`crate::job::keys`].
+
+use crate::config::S3Settings;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("S3 {operation} {key}: {message}")]
+pub struct StorageError {
+    pub operation: &'static str,
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Clone)]
+pub struct Storage {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+fn failure(operation: &'static str, key: &str, error: impl std::error::Error) -> StorageError {
+    // The SDK's Display says only "service error"; the source chain says what happened.
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    StorageError {
+        operation,
+        key: key.to_owned(),
+        message,
+    }
+}
+
+impl Storage {
+    pub fn new(settings: &S3Settings) -> Self {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&settings.endpoint)
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(Credentials::new(
+                &settings.access_key,
+                &settings.secret_key,
+                None,
+                None,
+                "stylize-settings",
+            ))
+            // Garage and MinIO serve buckets by path, not by subdomain.
+            .force_path_style(true)
+            .build();
+        Storage {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: settings.bucket.clone(),
+        }
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| failure("put", key, e))?;
+        Ok(())
+    }
+
+    /// The object's bytes, or `None` when there is no such key.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let response = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None)
+            }
+            Err(error) => return Err(failure("get", key, error)),
+        };
+        let body = response
+            .body
+            .collect()
+            .await
+            .map_err(|e| failure("get", key, e))?;
+        Ok(Some(body.into_bytes().to_vec()))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| failure("delete", key, e))?;
+        Ok(())
+    }
+
+    /// Every key under `prefix` (used by tests and clean-up).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| failure("list", prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// A URL that lets its holder GET the object for `expires`.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        expires: Duration,
+    ) -> Result<String, StorageError> {
+        let config =
+            PresigningConfig::expires_in(expires).map_err(|e| failure("presign", key, e))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| failure("presign", key, e))?;
+        Ok(request.uri().to_owned())
+    }
+
+    /// Whether the bucket answers (readiness).
+    pub async fn check(&self) -> Result<(), StorageError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| failure("head-bucket", &self.bucket, e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! The shared clients against the real services of `scripts/services.sh`: PostgreSQL,
+//! Redis, RabbitMQ and Garage (S3), over real connections.
+
+use futures_util::StreamExt;
+use std::time::Duration;
+use stylize_shared::config::Settings;
+use stylize_shared::db::{self, NewJob};
+use stylize_shared::job::JobState;
+use stylize_shared::params::StyleParams;
+use stylize_shared::progress::{LiveProgress, LossSnapshot, ProgressStore};
+use stylize_shared::queue::{JobMessage, JobQueue};
+use stylize_shared::storage::Storage;
+use uuid::Uuid;
+
+fn settings() -> Settings {
+    let mut settings = Settings::load().unwrap();
+    settings.database.url = "postgres://postgres@127.0.0.1:5432/stylize_test".into();
+    settings
+}
+
+#[tokio::test]
+async fn storage_round_trips_and_presigns() {
+    let storage = Storage::new(&settings().s3);
+    storage.check().await.unwrap();
+    let prefix = format!("test/{}/", Uuid::new_v4());
+    let key = format!("{prefix}hello.txt");
+    assert_eq!(storage.get(&key).await.unwrap(), None);
+    storage
+        .put(&key, b"hello".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.get(&key).await.unwrap().as_deref(),
+        Some(&b"hello"[..])
+    );
+    assert_eq!(storage.list(&prefix).await.unwrap(), vec![key.clone()]);
+
+    let url = storage
+        .presigned_get(&key, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let body = reqwest::get(&url)
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"hello");
+    let unsigned = url.split('?').next().unwrap();
+    assert_eq!(reqwest::get(unsigned).await.unwrap().status(), 403);
+
+    storage.delete(&key).await.unwrap();
+    assert!(storage.list(&prefix).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_queue_confirms_delivers_and_dead_letters() {
+    let mut amqp = settings().amqp;
+    amqp.queue = format!("stylize.test.{}", Uuid::new_v4());
+    let queue = JobQueue::connect(&amqp).await.unwrap();
+    let first = JobMessage::new(Uuid::new_v4());
+    let second = JobMessage::new(Uuid::new_v4());
+    queue.publish(&first).await.unwrap();
+    queue.publish(&second).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), 2);
+
+    let taken = queue.take("test").await.unwrap();
+    assert_eq!(JobMessage::decode(&taken.delivery.data).unwrap(), first);
+    taken.ack().await.unwrap();
+    // The second message, sent ahead to the first channel, went back to the queue.
+    let taken = queue.take("test").await.unwrap();
+    assert_eq!(JobMessage::decode(&taken.delivery.data).unwrap(), second);
+    taken.reject(false).await.unwrap();
+
+    // A rejected message lands in the dead-letter queue, not back in the queue.
+    for _ in 0..50 {
+        if queue.dead_letter_depth().await.unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(queue.dead_letter_depth().await.unwrap(), 1);
+    assert_eq!(queue.depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn progress_is_stored_and_published() {
+    let store = ProgressStore::connect(&settings().redis).await.unwrap();
+    store.check().await.unwrap();
+    let job = Uuid::new_v4();
+    assert_eq!(store.get(job).await.unwrap(), None);
+    let mut events = store.subscribe(job).await.unwrap();
+    let progress = LiveProgress {
+        iteration: 3,
+        total: 10,
+        loss: LossSnapshot {
+            content: 1.0,
+            style: 2.0,
+            tv: 0.5,
+            total: 3.5,
+        },
+        elapsed_seconds: 1.5,
+        eta_seconds: Some(3.5),
+        preview_iteration: None,
+    };
+    store.publish(job, &progress).await.unwrap();
+    assert_eq!(store.get(job).await.unwrap(), Some(progress.clone()));
+    let received = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap();
+    assert_eq!(received, Some(progress));
+}
+
+#[tokio::test]
+async fn jobs_move_only_along_the_lifecycle() {
+    let pool = db::connect(&settings().database).await.unwrap();
+    db::migrate(&pool).await.unwrap();
+    let params = StyleParams::default();
+    let key = Uuid::new_v4().to_string();
+    let new = |id| NewJob {
+        id,
+        params: &params,
+        style_count: 1,
+        presets: &[],
+        width: 512,
+        height: 384,
+        idempotency_key: Some(&key),
+    };
+    let id = Uuid::new_v4();
+    let (row, inserted) = db::insert_job(&pool, &new(id)).await.unwrap();
+    assert!(inserted);
+    assert_eq!(row.state(), JobState::Queued);
+    assert_eq!(row.params.0, params);
+
+    // The same idempotency key answers with the first job.
+    let (again, inserted) = db::insert_job(&pool, &new(Uuid::new_v4())).await.unwrap();
+    assert!(!inserted);
+    assert_eq!(again.id, id);
+
+    let running = db::transition(&pool, id, &[JobState::Queued], JobState::Running, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(running.started_at.is_some());
+    // A second claim loses.
+    let lost = db::transition(&pool, id, &[JobState::Queued], JobState::Running, None)
+        .await
+        .unwrap();
+    assert!(lost.is_none());
+    let failed = db::transition(
+        &pool,
+        id,
+        &[JobState::Running],
+        JobState::Failed,
+        Some("boom"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(failed.error.as_deref(), Some("boom"));
+    assert!(failed.finished_at.is_some());
+    assert!(db::get_job(&pool, Uuid::new_v4()).await.unwrap().is_none());
+}

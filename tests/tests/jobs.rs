@@ -1,0 +1,274 @@
+//! Jobs end to end: the api, a worker process, PostgreSQL, RabbitMQ, Redis and Garage.
+
+use serde_json::json;
+use std::time::Duration;
+use stylize_e2e::{asset, form, Stack};
+
+#[tokio::test]
+async fn a_job_goes_from_submission_to_a_result() {
+    let mut stack = Stack::start().await;
+    stack.start_worker("e2e-happy");
+    let response = stack
+        .client
+        .post(stack.url("/v1/jobs"))
+        .multipart(form::submission(
+            asset("content/tubingen.jpg"),
+            "starry-night",
+            json!({"size": 64, "iterations": 30}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let job: serde_json::Value = response.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/v1/jobs/{id}"));
+    assert_eq!(job["state"], "queued");
+    assert_eq!(
+        (job["width"].as_i64(), job["height"].as_i64()),
+        (Some(64), Some(48))
+    );
+
+    let seen = stack.wait_for_end(&id, Duration::from_secs(120)).await;
+    let last = seen.last().unwrap();
+    assert_eq!(last["state"], "succeeded", "{last}");
+    assert!(last["finished_at"].is_string());
+
+    // Progress seen while polling only ever rose.
+    let iterations: Vec<i64> = seen
+        .iter()
+        .filter_map(|body| body["progress"]["iteration"].as_i64())
+        .collect();
+    assert!(
+        iterations.windows(2).all(|w| w[0] <= w[1]),
+        "{iterations:?}"
+    );
+    assert_eq!(last["progress"]["iteration"], 30);
+
+    let result = stack
+        .client
+        .get(stack.url(&format!("/v1/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(result.status(), 200);
+    assert_eq!(result.headers()["content-type"], "image/png");
+    let image = image::load_from_memory(&result.bytes().await.unwrap()).unwrap();
+    assert_eq!((image.width(), image.height()), (64, 48));
+    let preview = stack
+        .client
+        .get(stack.url(&format!("/v1/jobs/{id}/preview")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_requests_get_precise_problems_and_store_nothing() {
+    let stack = Stack::start().await;
+    let post = |body: reqwest::multipart::Form| {
+        stack
+            .client
+            .post(stack.url("/v1/jobs"))
+            .multipart(body)
+            .send()
+    };
+    let photo = asset("content/tubingen.jpg");
+    let params = json!({"size": 64, "iterations": 5});
+    let mut huge_png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    huge_png.extend_from_slice(&100_000u32.to_be_bytes());
+    huge_png.extend_from_slice(&100_000u32.to_be_bytes());
+    huge_png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+
+    use reqwest::multipart::Form;
+    let cases: Vec<(Form, u16, &str)> = vec![
+        (
+            Form::new().text("preset", "starry-night"),
+            400,
+            "content image",
+        ),
+        (
+            form::submission(b"hello, I am text".to_vec(), "starry-night", params.clone()),
+            415,
+            "unsupported image format",
+        ),
+        (
+            form::submission(huge_png, "starry-night", params.clone()),
+            422,
+            "100000×100000",
+        ),
+        (
+            form::submission(photo.clone(), "mona-lisa", params.clone()),
+            400,
+            "unknown preset",
+        ),
+        (
+            form::submission(photo.clone(), "starry-night", json!({"iterations": -3})),
+            400,
+            "iterations",
+        ),
+        (
+            form::submission(photo.clone(), "starry-night", json!({"iterations": 0})),
+            400,
+            "iterations",
+        ),
+        (
+            form::submission(photo.clone(), "starry-night", json!({"colour": true})),
+            400,
+            "unknown field",
+        ),
+        (
+            form::submission(photo.clone(), "starry-night", params.clone()).text("extra", "x"),
+            400,
+            "unknown form field",
+        ),
+        (
+            Form::new().part(
+                "content",
+                form::file("big.jpg", vec![0xFF; 60 * 1024 * 1024]),
+            ),
+            413,
+            "larger than",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let response = post(body).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "expected {needle:?}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], status);
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(needle), "{needle:?} not in {problem}");
+    }
+    assert_eq!(stack.count_jobs().await, 0);
+
+    let (status, problem) = stack
+        .get_json("/v1/jobs/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!((status, problem["status"].as_i64()), (404, Some(404)));
+    let (status, _) = stack.get_json("/v1/jobs/not-a-uuid").await;
+    assert_eq!(status, 404);
+    let (status, problem) = stack.get_json("/v1/nothing-here").await;
+    assert_eq!(
+        (status, problem["title"].as_str()),
+        (404, Some("Not found"))
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_job() {
+    let stack = Stack::start().await;
+    let submit = || {
+        stack
+            .client
+            .post(stack.url("/v1/jobs"))
+            .header("Idempotency-Key", "order-42")
+            .multipart(form::submission(
+                asset("content/tubingen.jpg"),
+                "the-scream",
+                json!({"size": 64, "iterations": 5}),
+            ))
+            .send()
+    };
+    let first = submit().await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let second = submit().await.unwrap();
+    assert_eq!(second.status(), 200);
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(stack.count_jobs().await, 1);
+}
+
+async fn submit(stack: &Stack, iterations: u32) -> String {
+    let response = stack
+        .client
+        .post(stack.url("/v1/jobs"))
+        .multipart(form::submission(
+            asset("content/tubingen.jpg"),
+            "great-wave",
+            json!({"size": 64, "iterations": iterations}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: serde_json::Value = response.json().await.unwrap();
+    job["id"].as_str().unwrap().to_owned()
+}
+
+async fn cancel(stack: &Stack, id: &str) -> reqwest::Response {
+    stack
+        .client
+        .post(stack.url(&format!("/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
+    let mut stack = Stack::start().await;
+    stack.start_worker("e2e-cancel");
+    let long = submit(&stack, 5000).await;
+    // Wait until it runs and has made progress.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = stack.get_json(&format!("/v1/jobs/{long}")).await;
+        if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ran: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cancel(&stack, &long).await.status(), 202);
+    let seen = stack.wait_for_end(&long, Duration::from_secs(30)).await;
+    assert_eq!(seen.last().unwrap()["state"], "canceled");
+    assert_eq!(cancel(&stack, &long).await.status(), 409);
+    let result = stack
+        .client
+        .get(stack.url(&format!("/v1/jobs/{long}/result")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(result.status(), 409);
+
+    let next = submit(&stack, 5).await;
+    let seen = stack.wait_for_end(&next, Duration::from_secs(60)).await;
+    assert_eq!(seen.last().unwrap()["state"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
+    let stack = Stack::start().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(submit(&stack, 5).await);
+    }
+    let response = cancel(&stack, &ids[0]).await;
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["state"], "canceled");
+
+    let (status, page) = stack.get_json("/v1/jobs?limit=2").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[2].as_str(), ids[1].as_str()]);
+    let (_, rest) = stack.get_json(page["next"].as_str().unwrap()).await;
+    assert_eq!(rest["jobs"][0]["id"], ids[0]);
+    assert_eq!(stack.get_json("/v1/jobs?limit=0").await.0, 400);
+    assert_eq!(stack.get_json("/v1/jobs?color=red").await.0, 400);
+}

@@ -1,0 +1,35 @@
+//! `stylize-worker`: one GPU (or CPU), one job at a time, from the shared queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+use stylize_shared::config::Settings;
+use stylize_worker::service::Worker;
+use tokio::sync::watch;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = Settings::load()?;
+    let name = std::env::var("STYLIZE_WORKER_NAME")
+        .unwrap_or_else(|_| format!("worker-{}", std::process::id()));
+    let deadline = Duration::from_secs(settings.worker.shutdown_deadline_seconds);
+    let worker = Arc::new(Worker::connect(&settings, name).await?);
+
+    let (stop, stopping) = watch::channel(false);
+    let mut run = tokio::spawn(worker.run(stopping));
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = &mut run => return result?,
+        _ = terminate.recv() => tracing::info!("SIGTERM: taking no new jobs, handing back the current one"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: handing back the current job"),
+    }
+    stop.send_replace(true);
+    match tokio::time::timeout(deadline, run).await {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!("the current job was not handed back within {deadline:?}"),
+    }
+}

@@ -1,0 +1,340 @@
+//! The queue worker: takes job ids from RabbitMQ, claims each job in PostgreSQL, runs
+//! the engine on a blocking thread, streams progress to Redis and previews to S3, and
+//! records the outcome.
+//!
+//! A delivery is acknowledged as soon as the job is claimed: from then on the job is held
+//! by a lease in PostgreSQL that the worker renews every few seconds, not by the
+//! delivery, so a job may run longer than RabbitMQ's consumer timeout. A worker that dies
+//! stops renewing; any worker's reaper then puts the job back on the queue. Each claim
+//! counts an attempt, and a job past its attempts ends `failed`.
+
+use crate::engine::{self, EngineError, Event, Inputs, RunOptions, Vgg19};
+use sqlx::PgPool;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stylize_shared::config::{Settings, WorkerSettings};
+use stylize_shared::db::{self, JobRow};
+use stylize_shared::images::{self, ImageLimits, OutputFormat};
+use stylize_shared::job::{keys, JobState};
+use stylize_shared::progress::{LiveProgress, LossSnapshot, ProgressStore};
+use stylize_shared::queue::{JobMessage, JobQueue};
+use stylize_shared::storage::Storage;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+pub struct Worker {
+    name: String,
+    settings: WorkerSettings,
+    pool: PgPool,
+    storage: Storage,
+    queue: JobQueue,
+    progress: ProgressStore,
+    model: Arc<Mutex<Vgg19>>,
+    image_limits: ImageLimits,
+}
+
+/// How a job's run ended, for the record.
+enum Outcome {
+    Succeeded,
+    Failed(String),
+    Canceled,
+    /// Not this worker's fault (storage down, shutdown): another attempt may succeed.
+    HandBack(String),
+}
+
+/// Resolves once shutdown is asked for. (The guard `wait_for` returns must not live
+/// across an await of a spawned task: it is not `Send`.)
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await;
+}
+
+impl Worker {
+    pub async fn connect(settings: &Settings, name: String) -> anyhow::Result<Self> {
+        let device = engine::select_device(&settings.worker.device)?;
+        let model = Vgg19::load(std::path::Path::new(&settings.worker.weights), device)?;
+        tracing::info!(?device, worker = %name, "model loaded");
+        let pool = db::connect(&settings.database).await?;
+        db::migrate(&pool).await?;
+        Ok(Worker {
+            name,
+            settings: settings.worker.clone(),
+            pool,
+            storage: Storage::new(&settings.s3),
+            queue: JobQueue::connect(&settings.amqp).await?,
+            progress: ProgressStore::connect(&settings.redis).await?,
+            model: Arc::new(Mutex::new(model)),
+            image_limits: settings.image_limits(),
+        })
+    }
+
+    /// Consumes jobs until `shutdown` turns true; a job running then is handed back.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let reaper = tokio::spawn(self.clone().reap_expired_leases(shutdown.clone()));
+        let mut stop = shutdown.clone();
+        loop {
+            let taken = tokio::select! {
+                _ = stopped(&mut stop) => break,
+                taken = self.queue.take(&self.name) => taken?,
+            };
+            let message = match JobMessage::decode(&taken.delivery.data) {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "dead-lettering a malformed message");
+                    taken.reject(false).await?;
+                    continue;
+                }
+            };
+            // Claimed or not, the message has done its work once the row says who
+            // holds the job (or that nobody needs to).
+            match db::claim(&self.pool, message.job_id, &self.name).await {
+                Ok(Some(job)) => {
+                    taken.ack().await?;
+                    self.process(job, shutdown.clone()).await;
+                }
+                Ok(None) => taken.ack().await?,
+                Err(error) => {
+                    tracing::error!(%error, "claiming a job; returning it to the queue");
+                    taken.reject(true).await?;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        reaper.abort();
+        Ok(())
+    }
+
+    async fn reap_expired_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let lease = Duration::from_secs(self.settings.lease_seconds);
+        let mut ticks = tokio::time::interval(lease / 3);
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => return,
+                _ = ticks.tick() => {}
+            }
+            match db::requeue_expired(&self.pool, lease).await {
+                Ok(ids) => {
+                    for id in ids {
+                        tracing::warn!(job = %id, "lease expired; queueing the job again");
+                        self.publish(id).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reaping expired leases"),
+            }
+        }
+    }
+
+    async fn publish(&self, id: Uuid) {
+        if let Err(error) = self.queue.publish(&JobMessage::new(id)).await {
+            // The row is queued; the reaper's next pass cannot see it (not running), so
+            // say so loudly: an operator or the next submission's republish must act.
+            tracing::error!(job = %id, %error, "could not re-publish a queued job");
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(job = %job.id, attempt = job.attempts))]
+    async fn process(&self, job: JobRow, shutdown: watch::Receiver<bool>) {
+        let id = job.id;
+        let outcome = if job.attempts as u32 > self.settings.max_attempts {
+            Outcome::Failed(format!(
+                "gave up after {} attempts (the job stopped its workers each time)",
+                self.settings.max_attempts
+            ))
+        } else {
+            self.run_job(&job, shutdown).await
+        };
+        let (to, reason) = match &outcome {
+            Outcome::Succeeded => (JobState::Succeeded, None),
+            Outcome::Failed(reason) => (JobState::Failed, Some(reason.as_str())),
+            Outcome::Canceled => (JobState::Canceled, None),
+            Outcome::HandBack(reason) => (JobState::Queued, Some(reason.as_str())),
+        };
+        match db::transition(&self.pool, id, &[JobState::Running], to, reason).await {
+            Ok(Some(_)) => tracing::info!(state = %to, reason, "job finished its run"),
+            Ok(None) => tracing::warn!("the job was no longer ours to record"),
+            Err(error) => tracing::error!(%error, "recording the outcome"),
+        }
+        if let Outcome::HandBack(_) = outcome {
+            self.publish(id).await;
+        }
+    }
+
+    async fn run_job(&self, job: &JobRow, mut shutdown: watch::Receiver<bool>) -> Outcome {
+        let inputs = match self.fetch_inputs(job).await {
+            Ok(inputs) => inputs,
+            Err(outcome) => return outcome,
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (events, mut received) = mpsc::unbounded_channel();
+        let run = {
+            let model = self.model.clone();
+            let params = job.params.0.clone();
+            let cancel = cancel.clone();
+            let preview_every = (params.iterations / self.settings.previews.max(1)).max(1);
+            tokio::task::spawn_blocking(move || {
+                let (content, styles) = inputs;
+                let model = model
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let inputs = Inputs {
+                    content: &content,
+                    styles: &styles,
+                    init_image: None,
+                };
+                let mut on_event = |event: Event| {
+                    let _ = events.send(event);
+                    if cancel.load(Ordering::Relaxed) {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                };
+                engine::stylize(
+                    &model,
+                    &inputs,
+                    &params,
+                    RunOptions { preview_every },
+                    &mut on_event,
+                )
+            })
+        };
+        tokio::pin!(run);
+
+        let mut heartbeat =
+            tokio::time::interval(Duration::from_secs(self.settings.heartbeat_seconds));
+        let interval = Duration::from_millis(self.settings.progress_interval_ms);
+        let mut last_sent = Instant::now() - interval;
+        let mut latest: Option<LiveProgress> = None;
+        let mut preview_iteration = None;
+        let mut stop_reason = None;
+        let result = loop {
+            tokio::select! {
+                result = &mut run => break result,
+                Some(event) = received.recv() => match event {
+                    Event::Iteration(progress) => {
+                        let done = f64::from(progress.iteration);
+                        let elapsed = progress.elapsed.as_secs_f64();
+                        let live = LiveProgress {
+                            iteration: progress.iteration,
+                            total: progress.total,
+                            loss: LossSnapshot {
+                                content: progress.loss.content,
+                                style: progress.loss.style,
+                                tv: progress.loss.tv,
+                                total: progress.loss.total,
+                            },
+                            elapsed_seconds: elapsed,
+                            eta_seconds: Some(elapsed / done * f64::from(progress.total - progress.iteration)),
+                            preview_iteration,
+                        };
+                        if last_sent.elapsed() >= interval || progress.iteration == progress.total {
+                            last_sent = Instant::now();
+                            self.send_progress(job.id, &live).await;
+                        }
+                        latest = Some(live);
+                    }
+                    Event::Preview { iteration, image } => {
+                        let encoded = tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Jpeg)).await;
+                        if let Ok(Ok(bytes)) = encoded {
+                            match self.storage.put(&keys::preview(&job.id.to_string()), bytes, "image/jpeg").await {
+                                Ok(()) => {
+                                    preview_iteration = Some(iteration);
+                                    if let Some(live) = latest.as_mut() {
+                                        live.preview_iteration = preview_iteration;
+                                        self.send_progress(job.id, live).await;
+                                    }
+                                }
+                                Err(error) => tracing::warn!(%error, "storing a preview"),
+                            }
+                        }
+                    }
+                },
+                _ = heartbeat.tick() => match db::heartbeat(&self.pool, job.id, &self.name).await {
+                    Ok(Some(true)) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::Canceled); }
+                    Ok(Some(false)) => {}
+                    Ok(None) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::HandBack("lost the lease".into())); }
+                    Err(error) => tracing::warn!(%error, "renewing the lease"),
+                },
+                _ = stopped(&mut shutdown), if stop_reason.is_none() => {
+                    cancel.store(true, Ordering::Relaxed);
+                    stop_reason = Some(Outcome::HandBack("the worker shut down".into()));
+                }
+            }
+        };
+        // Drain what the engine sent before it finished, so the final state is published.
+        while let Ok(Event::Iteration(progress)) = received.try_recv() {
+            if let Some(live) = latest.as_mut() {
+                live.iteration = progress.iteration;
+            }
+        }
+        match result {
+            Err(panic) => Outcome::Failed(format!("the engine crashed: {panic}")),
+            Ok(Err(EngineError::Canceled { .. })) => stop_reason.unwrap_or(Outcome::Canceled),
+            Ok(Err(error)) => Outcome::Failed(error.to_string()),
+            Ok(Ok(outcome)) => {
+                if let Some(live) = latest.as_mut() {
+                    live.eta_seconds = Some(0.0);
+                    self.send_progress(job.id, live).await;
+                }
+                let encoded = tokio::task::spawn_blocking(move || {
+                    images::encode(&outcome.image, OutputFormat::Png)
+                })
+                .await;
+                let bytes = match encoded {
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(error)) => return Outcome::Failed(error.to_string()),
+                    Err(panic) => return Outcome::Failed(panic.to_string()),
+                };
+                match self
+                    .storage
+                    .put(&keys::result(&job.id.to_string()), bytes, "image/png")
+                    .await
+                {
+                    Ok(()) => Outcome::Succeeded,
+                    Err(error) => Outcome::HandBack(error.to_string()),
+                }
+            }
+        }
+    }
+
+    async fn send_progress(&self, job: Uuid, live: &LiveProgress) {
+        if let Err(error) = self.progress.publish(job, live).await {
+            tracing::warn!(%error, "publishing progress");
+        }
+    }
+
+    /// The decoded content and style images, or why the job cannot run.
+    async fn fetch_inputs(
+        &self,
+        job: &JobRow,
+    ) -> Result<(image::RgbImage, Vec<image::RgbImage>), Outcome> {
+        let id = job.id.to_string();
+        let mut keys_in_order = vec![keys::content(&id)];
+        let mut uploaded = 0;
+        for preset in &job.presets {
+            keys_in_order.push(if preset.is_empty() {
+                uploaded += 1;
+                keys::style(&id, uploaded - 1)
+            } else {
+                keys::preset_image(preset)
+            });
+        }
+        let mut decoded = Vec::with_capacity(keys_in_order.len());
+        for key in keys_in_order {
+            let bytes = match self.storage.get(&key).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Err(Outcome::Failed(format!("input {key} is missing"))),
+                Err(error) => return Err(Outcome::HandBack(error.to_string())),
+            };
+            let limits = self.image_limits;
+            let image = tokio::task::spawn_blocking(move || images::decode(&bytes, &limits))
+                .await
+                .map_err(|e| Outcome::Failed(e.to_string()))?
+                .map_err(|e| Outcome::Failed(format!("{key}: {e}")))?;
+            decoded.push(image);
+        }
+        let content = decoded.remove(0);
+        Ok((content, decoded))
+    }
+}
