@@ -21,6 +21,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/jobs", web::get().to(list))
         .route("/v1/jobs/{id}", web::get().to(show))
         .route("/v1/jobs/{id}/cancel", web::post().to(cancel))
+        .route("/v1/jobs/{id}/events", web::get().to(events))
         .route("/v1/jobs/{id}/result", web::get().to(result))
         .route("/v1/jobs/{id}/preview", web::get().to(preview));
 }
@@ -331,6 +332,76 @@ async fn list(
         .flatten();
     let jobs: Vec<JobView> = rows.iter().map(|row| JobView::new(row, None)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs, "next": next })))
+}
+
+/// One server-sent event.
+fn sse(event: &str, data: &impl Serialize) -> web::Bytes {
+    let json = serde_json::to_string(data).expect("views serialise");
+    web::Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
+}
+
+/// What a client following a job has been told so far.
+struct Follow {
+    state: web::Data<AppState>,
+    id: Uuid,
+    last: JobState,
+    first: Option<web::Bytes>,
+    live: futures_util::stream::BoxStream<'static, LiveProgress>,
+    tick: tokio::time::Interval,
+}
+
+/// `GET /v1/jobs/{id}/events`: a `state` event with the job now, `progress` events as the
+/// worker publishes them, a `state` event at each change of state; the stream ends after
+/// a terminal state.
+async fn events(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &id).await?;
+    let live = state
+        .progress
+        .subscribe(row.id)
+        .await
+        .map_err(|_| ApiError::Unavailable("live progress"))?;
+    let progress = state.progress.get(row.id).await.ok().flatten();
+    let follow = Follow {
+        id: row.id,
+        last: row.state(),
+        first: Some(sse("state", &JobView::new(&row, progress))),
+        live,
+        tick: tokio::time::interval(std::time::Duration::from_millis(500)),
+        state: state.clone(),
+    };
+    let stream = futures_util::stream::unfold(Some(follow), |follow| async move {
+        let mut follow = follow?;
+        if let Some(first) = follow.first.take() {
+            let done = follow.last.is_terminal();
+            return Some((Ok::<_, ApiError>(first), (!done).then_some(follow)));
+        }
+        loop {
+            tokio::select! {
+                Some(progress) = follow.live.next() => {
+                    return Some((Ok(sse("progress", &progress)), Some(follow)));
+                }
+                _ = follow.tick.tick() => {
+                    let Ok(Some(row)) = db::get_job(&follow.state.pool, follow.id).await else {
+                        continue;
+                    };
+                    if row.state() != follow.last {
+                        follow.last = row.state();
+                        let progress = follow.state.progress.get(follow.id).await.ok().flatten();
+                        let event = sse("state", &JobView::new(&row, progress));
+                        let done = follow.last.is_terminal();
+                        return Some((Ok(event), (!done).then_some(follow)));
+                    }
+                }
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(stream))
 }
 
 async fn image(state: &AppState, key: &str, content_type: &str) -> Result<HttpResponse, ApiError> {

@@ -21,6 +21,9 @@ pub struct Settings {
 pub struct WorkerSettings {
     /// auto, cpu, cuda or cuda:N.
     pub device: String,
+    /// CPU threads for libtorch; 0 keeps its default (one per core). Set it when several
+    /// workers share a machine's CPU.
+    pub threads: i32,
     /// Converted VGG19 weights.
     pub weights: String,
     /// A running job whose worker has not renewed its lease for this long is handed to
@@ -117,6 +120,7 @@ dir = "../shared/assets/styles"
 
 [worker]
 device = "auto"
+threads = 0
 weights = "var/vgg19.safetensors"
 lease_seconds = 30
 heartbeat_seconds = 5

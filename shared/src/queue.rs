@@ -150,24 +150,31 @@ impl JobQueue {
 
     /// Messages ready in the queue (not those delivered and unacknowledged).
     pub async fn depth(&self) -> Result<u32, QueueError> {
-        self.count(&self.name).await
+        Ok(self.declared(&self.name).await?.message_count())
     }
 
     pub async fn dead_letter_depth(&self) -> Result<u32, QueueError> {
-        self.count(&format!("{}.dead", self.name)).await
+        Ok(self
+            .declared(&format!("{}.dead", self.name))
+            .await?
+            .message_count())
     }
 
-    async fn count(&self, queue: &str) -> Result<u32, QueueError> {
+    /// Workers waiting on the queue right now.
+    pub async fn consumers(&self) -> Result<u32, QueueError> {
+        Ok(self.declared(&self.name).await?.consumer_count())
+    }
+
+    async fn declared(&self, queue: &str) -> Result<lapin::Queue, QueueError> {
         let passive = QueueDeclareOptions {
             passive: true,
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        let declared = self
+        Ok(self
             .channel
             .queue_declare(queue, passive, FieldTable::default())
-            .await?;
-        Ok(declared.message_count())
+            .await?)
     }
 }
 

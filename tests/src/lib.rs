@@ -8,7 +8,12 @@ use stylize_api::Application;
 use stylize_shared::config::Settings;
 use uuid::Uuid;
 
+/// One stack at a time: the tests start worker processes, and several stacks at once
+/// would crowd two cores enough to make lease timings meaningless.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct Stack {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     pub settings: Settings,
     pub base: String,
     pub client: reqwest::Client,
@@ -28,6 +33,7 @@ fn binaries() -> PathBuf {
 
 impl Stack {
     pub async fn start() -> Stack {
+        let turn = ONE_AT_A_TIME.lock().await;
         let tag = Uuid::new_v4().simple().to_string();
         let database = format!("stylize_e2e_{tag}");
         let admin = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -55,11 +61,13 @@ impl Stack {
         settings.worker.lease_seconds = 6;
         settings.worker.heartbeat_seconds = 1;
         settings.worker.progress_interval_ms = 50;
+        settings.worker.threads = 1;
 
         let application = Application::build(settings.clone()).await.unwrap();
         let base = format!("http://127.0.0.1:{}", application.port());
         tokio::spawn(application.run_until_stopped());
         Stack {
+            _turn: turn,
             settings,
             base,
             client: reqwest::Client::new(),
@@ -93,6 +101,40 @@ impl Stack {
             .spawn()
             .expect("the worker binary is built (cargo test builds the workspace's bins)");
         self.workers.push(child);
+    }
+
+    /// Kills worker `index` at once (SIGKILL): no hand-back, no clean-up.
+    pub fn kill_worker(&mut self, index: usize) {
+        let worker = &mut self.workers[index];
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+
+    /// Waits until `count` workers are consuming from this stack's queue.
+    pub async fn wait_for_workers(&self, count: u32) {
+        let queue = stylize_shared::queue::JobQueue::connect(&self.settings.amqp)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        while queue.consumers().await.unwrap() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "workers did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The job's row: (attempts, last worker).
+    pub async fn attempts_and_worker(&self, id: &str) -> (i32, Option<String>) {
+        let pool = stylize_shared::db::connect(&self.settings.database)
+            .await
+            .unwrap();
+        let row = stylize_shared::db::get_job(&pool, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        (row.attempts, row.worker)
     }
 
     pub fn url(&self, path: &str) -> String {

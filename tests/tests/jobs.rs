@@ -272,3 +272,123 @@ async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
     assert_eq!(stack.get_json("/v1/jobs?limit=0").await.0, 400);
     assert_eq!(stack.get_json("/v1/jobs?color=red").await.0, 400);
 }
+
+#[tokio::test]
+async fn a_job_survives_its_worker_being_killed() {
+    let mut stack = Stack::start().await;
+    stack.start_worker("e2e-doomed");
+    let id = submit(&stack, 300).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+        if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ran: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.kill_worker(0);
+    stack.start_worker("e2e-rescuer");
+    // The lease (6 s in tests) runs out, the rescuer's reaper queues the job again.
+    let seen = stack.wait_for_end(&id, Duration::from_secs(120)).await;
+    assert_eq!(
+        seen.last().unwrap()["state"],
+        "succeeded",
+        "{}",
+        seen.last().unwrap()
+    );
+    assert_eq!(
+        stack.attempts_and_worker(&id).await,
+        (2, Some("e2e-rescuer".into()))
+    );
+    let storage = stylize_shared::storage::Storage::new(&stack.settings.s3);
+    let results: Vec<String> = storage
+        .list(&format!("jobs/{id}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|key| key.ends_with("result.png"))
+        .collect();
+    assert_eq!(results.len(), 1);
+}
+
+#[tokio::test]
+async fn three_workers_share_nine_jobs_each_processed_once() {
+    let mut stack = Stack::start().await;
+    for name in ["e2e-a", "e2e-b", "e2e-c"] {
+        stack.start_worker(name);
+    }
+    stack.wait_for_workers(3).await;
+    let mut ids = Vec::new();
+    for _ in 0..9 {
+        ids.push(submit(&stack, 40).await);
+    }
+    let mut workers = std::collections::BTreeSet::new();
+    for id in &ids {
+        let seen = stack.wait_for_end(id, Duration::from_secs(240)).await;
+        assert_eq!(seen.last().unwrap()["state"], "succeeded");
+        let (attempts, worker) = stack.attempts_and_worker(id).await;
+        assert_eq!(attempts, 1, "job {id} was processed more than once");
+        workers.insert(worker.unwrap());
+    }
+    assert_eq!(workers.len(), 3, "only {workers:?} did work");
+}
+
+#[tokio::test]
+async fn server_sent_events_follow_a_job_to_its_end() {
+    use futures_util::StreamExt;
+    let mut stack = Stack::start().await;
+    let id = submit(&stack, 200).await;
+    let response = stack
+        .client
+        .get(stack.url(&format!("/v1/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    stack.start_worker("e2e-events");
+
+    let mut text = String::new();
+    let mut body = response.bytes_stream();
+    let read = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    });
+    read.await.expect("the stream ends with the job");
+
+    let events: Vec<(&str, serde_json::Value)> = text
+        .split("\n\n")
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            let (event, data) = block.split_once('\n').unwrap();
+            let data = data.strip_prefix("data: ").unwrap();
+            (
+                event.strip_prefix("event: ").unwrap(),
+                serde_json::from_str(data).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(events[0].0, "state");
+    assert_eq!(events[0].1["state"], "queued");
+    let (last_event, last) = events.last().unwrap();
+    assert_eq!(
+        (*last_event, last["state"].as_str()),
+        ("state", Some("succeeded"))
+    );
+    let iterations: Vec<i64> = events
+        .iter()
+        .filter(|(event, _)| *event == "progress")
+        .map(|(_, data)| data["iteration"].as_i64().unwrap())
+        .collect();
+    assert!(iterations.len() > 3, "{iterations:?}");
+    assert!(
+        iterations.windows(2).all(|w| w[0] <= w[1]),
+        "{iterations:?}"
+    );
+    assert_eq!(*iterations.last().unwrap(), 200);
+}

@@ -52,6 +52,9 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 
 impl Worker {
     pub async fn connect(settings: &Settings, name: String) -> anyhow::Result<Self> {
+        if settings.worker.threads > 0 {
+            tch::set_num_threads(settings.worker.threads);
+        }
         let device = engine::select_device(&settings.worker.device)?;
         let model = Vgg19::load(std::path::Path::new(&settings.worker.weights), device)?;
         tracing::info!(?device, worker = %name, "model loaded");
