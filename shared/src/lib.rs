@@ -10,3 +10,4 @@ pub mod params;
 pub mod progress;
 pub mod queue;
 pub mod storage;
+pub mod telemetry;

@@ -202,6 +202,22 @@ async fn submit(stack: &Stack, iterations: u32) -> String {
     job["id"].as_str().unwrap().to_owned()
 }
 
+/// Waits until the job runs and has made a few iterations.
+async fn wait_until_running(stack: &Stack, id: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+        if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ran: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn cancel(stack: &Stack, id: &str) -> reqwest::Response {
     stack
         .client
@@ -216,19 +232,7 @@ async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
     let mut stack = Stack::start().await;
     stack.start_worker("e2e-cancel");
     let long = submit(&stack, 5000).await;
-    // Wait until it runs and has made progress.
-    let started = std::time::Instant::now();
-    loop {
-        let (_, body) = stack.get_json(&format!("/v1/jobs/{long}")).await;
-        if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never ran: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_running(&stack, &long).await;
     assert_eq!(cancel(&stack, &long).await.status(), 202);
     let seen = stack.wait_for_end(&long, Duration::from_secs(30)).await;
     assert_eq!(seen.last().unwrap()["state"], "canceled");
@@ -278,18 +282,7 @@ async fn a_job_survives_its_worker_being_killed() {
     let mut stack = Stack::start().await;
     stack.start_worker("e2e-doomed");
     let id = submit(&stack, 300).await;
-    let started = std::time::Instant::now();
-    loop {
-        let (_, body) = stack.get_json(&format!("/v1/jobs/{id}")).await;
-        if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never ran: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_running(&stack, &id).await;
     stack.kill_worker(0);
     stack.start_worker("e2e-rescuer");
     // The lease (6 s in tests) runs out, the rescuer's reaper queues the job again.

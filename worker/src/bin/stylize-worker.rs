@@ -8,11 +8,7 @@ use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    stylize_shared::telemetry::init();
     let settings = Settings::load()?;
     let name = std::env::var("STYLIZE_WORKER_NAME")
         .unwrap_or_else(|_| format!("worker-{}", std::process::id()));
