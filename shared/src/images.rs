@@ -280,6 +280,33 @@ mod tests {
         ));
     }
 
+    /// `jpeg` with an EXIF APP1 segment saying "rotate 90° clockwise" (orientation 6).
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II*\0\x08\0\0\0".to_vec(); // little-endian, first IFD at 8
+        tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_le_bytes()); // count
+        tiff.extend_from_slice(&orientation.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding, no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn honours_exif_orientation() {
+        let jpeg = encode(&sample(40, 30), OutputFormat::Jpeg).unwrap();
+        let rotated = with_exif_orientation(&jpeg, 6);
+        let image = decode(&rotated, &ImageLimits::default()).unwrap();
+        assert_eq!(image.dimensions(), (30, 40));
+    }
+
     #[test]
     fn refuses_formats_outside_the_list() {
         let mut gif = b"GIF89a".to_vec();
