@@ -8,8 +8,14 @@ export STYLIZE_VAR="$STYLIZE_ROOT/var"
 export LIBTORCH_USE_PYTORCH=1
 # torch-sys asks the first `python` on PATH where torch is.
 export PATH="$STYLIZE_VENV/bin:$PATH"
-TORCH_LIB="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/torch/lib)"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# libtorch's shared libraries, from the torch wheel (set-up calls this again once it has
+# installed the wheel).
+add_torch_to_library_path() {
+  local lib
+  lib="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/torch/lib)"
+  export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+add_torch_to_library_path
 export STYLIZE_WEIGHTS="${STYLIZE_WEIGHTS:-$STYLIZE_VAR/vgg19.safetensors}"
 # Sample paintings and photo live beside the checkout, not in it.
 export STYLIZE_ASSETS="${STYLIZE_ASSETS:-$STYLIZE_ROOT/../shared/assets}"

@@ -22,7 +22,7 @@ if [ "${1:-start}" = stop ]; then
   exit 0
 fi
 
-if ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+if [[ "$(garage --version 2>/dev/null || true)" != *"$GARAGE_VERSION"* ]]; then
   log "installing Garage $GARAGE_VERSION from crates.io (about 10 minutes, once per machine)"
   cargo install garage --locked --version "$GARAGE_VERSION" --quiet
 fi
@@ -55,14 +55,22 @@ if ! garage status >/dev/null 2>&1; then
   for _ in $(seq 50); do garage status >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
-if garage layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
+# Read whole outputs before matching: `garage ... | grep -q` lets grep exit early, and
+# garage aborts on the broken pipe, which pipefail turns into a wrong answer.
+layout="$(garage layout show 2>&1 || true)"
+if grep -q "No nodes currently have a role" <<<"$layout"; then
   node="$(garage node id -q | cut -d@ -f1)"
   garage layout assign -z dc1 -c 1G "$node" >/dev/null
   garage layout apply --version 1 >/dev/null
   log "layout applied"
 fi
+# A freshly applied layout takes a moment to be usable; retry until it is.
 if ! garage key info "$key_id" >/dev/null 2>&1; then
-  garage key import --yes -n stylize-dev "$key_id" "$secret" >/dev/null
+  for attempt in $(seq 50); do
+    garage key import --yes -n stylize-dev "$key_id" "$secret" >/dev/null 2>&1 && break
+    [ "$attempt" = 50 ] && garage key import --yes -n stylize-dev "$key_id" "$secret"
+    sleep 0.2
+  done
 fi
 if ! garage bucket info "$bucket" >/dev/null 2>&1; then
   garage bucket create "$bucket" >/dev/null

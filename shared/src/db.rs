@@ -206,3 +206,53 @@ pub async fn list_jobs(
     .fetch_all(pool)
     .await
 }
+
+/// How many jobs are in each state (states with none are absent).
+pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT state, count(*) FROM jobs GROUP BY state")
+        .fetch_all(pool)
+        .await
+}
+
+/// Seconds since the oldest still-queued job was submitted; `None` when none is queued.
+pub async fn oldest_queued_age(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs
+         WHERE state = 'queued'",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Records how `worker`'s run of a job ended. Only the worker holding the job may: one
+/// whose lease ran out, and whose job another worker has taken, changes nothing. A job
+/// going back to `queued` is released; `charge_attempt: false` also returns the attempt
+/// its claim counted (the worker shut down: not the job's doing).
+pub async fn finish_run(
+    pool: &PgPool,
+    id: Uuid,
+    worker: &str,
+    to: JobState,
+    error: Option<&str>,
+    charge_attempt: bool,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    debug_assert!(JobState::Running.can_become(to));
+    sqlx::query_as(
+        "UPDATE jobs SET
+             state = $3,
+             error = COALESCE($4, error),
+             worker = CASE WHEN $3 = 'queued' THEN NULL ELSE worker END,
+             finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'canceled') THEN now() END,
+             attempts = attempts - CASE WHEN $5 THEN 0 ELSE 1 END,
+             updated_at = now()
+         WHERE id = $1 AND state = 'running' AND worker = $2
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(to.as_str())
+    .bind(error)
+    .bind(charge_attempt)
+    .fetch_optional(pool)
+    .await
+}

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod images;
 pub mod job;
+pub mod metrics;
 pub mod params;
 pub mod progress;
 pub mod queue;

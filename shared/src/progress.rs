@@ -45,8 +45,11 @@ fn key(job: Uuid) -> String {
     format!("stylize:progress:{job}")
 }
 
+/// Each job's progress is published on `EVENTS_PREFIX` + its id.
+pub const EVENTS_PREFIX: &str = "stylize:events:";
+
 fn channel(job: Uuid) -> String {
-    format!("stylize:events:{job}")
+    format!("{EVENTS_PREFIX}{job}")
 }
 
 impl ProgressStore {

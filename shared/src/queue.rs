@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -163,6 +163,16 @@ impl JobQueue {
     /// Workers waiting on the queue right now.
     pub async fn consumers(&self) -> Result<u32, QueueError> {
         Ok(self.declared(&self.name).await?.consumer_count())
+    }
+
+    /// Deletes the queue and its dead-letter queue, messages and all (test tear-down).
+    pub async fn delete(&self) -> Result<(), QueueError> {
+        for queue in [self.name.clone(), format!("{}.dead", self.name)] {
+            self.channel
+                .queue_delete(&queue, QueueDeleteOptions::default())
+                .await?;
+        }
+        Ok(())
     }
 
     async fn declared(&self, queue: &str) -> Result<lapin::Queue, QueueError> {

@@ -2,7 +2,7 @@
 //! the api built in-process on a free port, and worker processes started on demand.
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 use stylize_api::Application;
 use stylize_shared::config::Settings;
@@ -19,6 +19,8 @@ pub struct Stack {
     pub client: reqwest::Client,
     database: String,
     workers: Vec<Child>,
+    /// Where each worker serves `/metrics`.
+    metrics_ports: Vec<u16>,
 }
 
 fn root() -> PathBuf {
@@ -73,14 +75,37 @@ impl Stack {
             client: reqwest::Client::new(),
             database,
             workers: Vec::new(),
+            metrics_ports: Vec::new(),
         }
     }
 
     /// Starts a worker process on this stack's database and queue.
     pub fn start_worker(&mut self, name: &str) {
+        self.launch_worker(name, Command::new(binaries().join("stylize-worker")));
+    }
+
+    /// Starts a worker whose private memory (`RLIMIT_DATA`) is capped, so a job larger
+    /// than the cap fails inside libtorch as it would on a full GPU.
+    pub fn start_worker_with_memory_limit(&mut self, name: &str, bytes: u64) {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--data={bytes}"))
+            .arg(binaries().join("stylize-worker"));
+        self.launch_worker(name, command);
+    }
+
+    fn launch_worker(&mut self, name: &str, mut command: Command) {
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
         let s = &self.settings;
-        let child = Command::new(binaries().join("stylize-worker"))
+        let child = command
             .env("STYLIZE_WORKER_NAME", name)
+            .env(
+                "STYLIZE__WORKER__METRICS_ADDRESS",
+                format!("127.0.0.1:{metrics_port}"),
+            )
             .env("STYLIZE__DATABASE__URL", &s.database.url)
             .env("STYLIZE__AMQP__QUEUE", &s.amqp.queue)
             .env("STYLIZE__WORKER__WEIGHTS", &s.worker.weights)
@@ -101,6 +126,46 @@ impl Stack {
             .spawn()
             .expect("the worker binary is built (cargo test builds the workspace's bins)");
         self.workers.push(child);
+        self.metrics_ports.push(metrics_port);
+    }
+
+    /// Sends worker `index` SIGTERM and waits up to `limit` for it to exit.
+    pub async fn terminate_worker(&mut self, index: usize, limit: Duration) -> ExitStatus {
+        let worker = &mut self.workers[index];
+        let sent = Command::new("kill")
+            .args(["-TERM", &worker.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = worker.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the worker did not exit within {limit:?} of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether worker `index` is still running.
+    pub fn worker_alive(&mut self, index: usize) -> bool {
+        self.workers[index].try_wait().unwrap().is_none()
+    }
+
+    /// Worker `index`'s `/metrics` text, once it answers.
+    pub async fn worker_metrics(&self, index: usize) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_ports[index]);
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = self.client.get(&url).send().await {
+                return response.text().await.unwrap();
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "no {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Kills worker `index` at once (SIGKILL): no hand-back, no clean-up.
@@ -170,6 +235,40 @@ impl Stack {
         }
     }
 
+    /// Submits tubingen × the Great Wave with `params`; returns the job's id.
+    pub async fn submit(&self, params: serde_json::Value) -> String {
+        let response = self
+            .client
+            .post(self.url("/v1/jobs"))
+            .multipart(form::submission(
+                asset("content/tubingen.jpg"),
+                "great-wave",
+                params,
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let job: serde_json::Value = response.json().await.unwrap();
+        job["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the job runs and has made a few iterations.
+    pub async fn wait_until_running(&self, id: &str) {
+        let started = Instant::now();
+        loop {
+            let (_, body) = self.get_json(&format!("/v1/jobs/{id}")).await;
+            if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "never ran: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn count_jobs(&self) -> i64 {
         let pool = stylize_shared::db::connect(&self.settings.database)
             .await
@@ -187,6 +286,21 @@ impl Drop for Stack {
             let _ = worker.kill();
             let _ = worker.wait();
         }
+        // Best effort: leave no test queues behind (on a thread of its own: `drop`
+        // cannot await, and may run inside the test's runtime).
+        let amqp = self.settings.amqp.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                if let Ok(queue) = stylize_shared::queue::JobQueue::connect(&amqp).await {
+                    let _ = queue.delete().await;
+                }
+            });
+            std::io::Result::Ok(())
+        })
+        .join();
         // Best effort: leave no test database behind.
         let _ = Command::new("dropdb")
             .args([
@@ -223,4 +337,12 @@ pub fn asset(relative: &str) -> Vec<u8> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("../shared/assets"));
     std::fs::read(assets.join(relative)).unwrap()
+}
+
+/// The value of one series (`name{labels}` exactly as exposed) in Prometheus text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use stylize_e2e::{asset, form, Stack};
+use stylize_e2e::{asset, form, metric, Stack};
 
 #[tokio::test]
 async fn a_job_goes_from_submission_to_a_result() {
@@ -63,6 +63,50 @@ async fn a_job_goes_from_submission_to_a_result() {
         .await
         .unwrap();
     assert_eq!(preview.status(), 200);
+
+    // What Prometheus would scrape, from the api and from the worker.
+    let metrics = stack
+        .client
+        .get(stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = [
+        r#"stylize_http_requests_total{method="POST",route="/v1/jobs",status="202"}"#,
+        r#"stylize_jobs{state="succeeded"}"#,
+        r#"stylize_queue_ready_messages"#,
+        r#"stylize_oldest_queued_job_age_seconds"#,
+    ];
+    let values: Vec<Option<f64>> = series.iter().map(|s| metric(&metrics, s)).collect();
+    assert_eq!(
+        values,
+        [Some(1.0), Some(1.0), Some(0.0), Some(0.0)],
+        "{metrics}"
+    );
+    let polls = metric(
+        &metrics,
+        r#"stylize_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"}"#,
+    );
+    assert_eq!(polls, Some(seen.len() as f64));
+    assert!(metrics.contains(r#"stylize_http_request_duration_seconds_bucket{method="GET",route="/v1/jobs/{id}",le="0.005"}"#));
+
+    let metrics = stack.worker_metrics(0).await;
+    let series = [
+        r#"stylize_worker_runs_total{outcome="succeeded"}"#,
+        "stylize_worker_iterations_total",
+        "stylize_worker_first_iteration_seconds_count",
+        r#"stylize_worker_info{device="cpu",worker="e2e-happy"}"#,
+        "stylize_worker_busy",
+    ];
+    let values: Vec<Option<f64>> = series.iter().map(|s| metric(&metrics, s)).collect();
+    assert_eq!(
+        values,
+        [Some(1.0), Some(30.0), Some(1.0), Some(1.0), Some(0.0)],
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -185,39 +229,6 @@ async fn an_idempotency_key_returns_the_first_job() {
     assert_eq!(stack.count_jobs().await, 1);
 }
 
-async fn submit(stack: &Stack, iterations: u32) -> String {
-    let response = stack
-        .client
-        .post(stack.url("/v1/jobs"))
-        .multipart(form::submission(
-            asset("content/tubingen.jpg"),
-            "great-wave",
-            json!({"size": 64, "iterations": iterations}),
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let job: serde_json::Value = response.json().await.unwrap();
-    job["id"].as_str().unwrap().to_owned()
-}
-
-/// Waits until the job runs and has made a few iterations.
-async fn wait_until_running(stack: &Stack, id: &str) {
-    let started = std::time::Instant::now();
-    loop {
-        let (_, body) = stack.get_json(&format!("/v1/jobs/{id}")).await;
-        if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never ran: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn cancel(stack: &Stack, id: &str) -> reqwest::Response {
     stack
         .client
@@ -231,8 +242,8 @@ async fn cancel(stack: &Stack, id: &str) -> reqwest::Response {
 async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
     let mut stack = Stack::start().await;
     stack.start_worker("e2e-cancel");
-    let long = submit(&stack, 5000).await;
-    wait_until_running(&stack, &long).await;
+    let long = stack.submit(json!({"size": 64, "iterations": 5000})).await;
+    stack.wait_until_running(&long).await;
     assert_eq!(cancel(&stack, &long).await.status(), 202);
     let seen = stack.wait_for_end(&long, Duration::from_secs(30)).await;
     assert_eq!(seen.last().unwrap()["state"], "canceled");
@@ -245,7 +256,7 @@ async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
         .unwrap();
     assert_eq!(result.status(), 409);
 
-    let next = submit(&stack, 5).await;
+    let next = stack.submit(json!({"size": 64, "iterations": 5})).await;
     let seen = stack.wait_for_end(&next, Duration::from_secs(60)).await;
     assert_eq!(seen.last().unwrap()["state"], "succeeded");
 }
@@ -255,7 +266,7 @@ async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
     let stack = Stack::start().await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(submit(&stack, 5).await);
+        ids.push(stack.submit(json!({"size": 64, "iterations": 5})).await);
     }
     let response = cancel(&stack, &ids[0]).await;
     assert_eq!(response.status(), 202);
@@ -281,8 +292,8 @@ async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
 async fn a_job_survives_its_worker_being_killed() {
     let mut stack = Stack::start().await;
     stack.start_worker("e2e-doomed");
-    let id = submit(&stack, 300).await;
-    wait_until_running(&stack, &id).await;
+    let id = stack.submit(json!({"size": 64, "iterations": 300})).await;
+    stack.wait_until_running(&id).await;
     stack.kill_worker(0);
     stack.start_worker("e2e-rescuer");
     // The lease (6 s in tests) runs out, the rescuer's reaper queues the job again.
@@ -317,7 +328,7 @@ async fn three_workers_share_nine_jobs_each_processed_once() {
     stack.wait_for_workers(3).await;
     let mut ids = Vec::new();
     for _ in 0..9 {
-        ids.push(submit(&stack, 40).await);
+        ids.push(stack.submit(json!({"size": 64, "iterations": 40})).await);
     }
     let mut workers = std::collections::BTreeSet::new();
     for id in &ids {
@@ -334,7 +345,7 @@ async fn three_workers_share_nine_jobs_each_processed_once() {
 async fn server_sent_events_follow_a_job_to_its_end() {
     use futures_util::StreamExt;
     let mut stack = Stack::start().await;
-    let id = submit(&stack, 200).await;
+    let id = stack.submit(json!({"size": 64, "iterations": 200})).await;
     let response = stack
         .client
         .get(stack.url(&format!("/v1/jobs/{id}/events")))

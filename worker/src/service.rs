@@ -7,8 +7,14 @@
 //! delivery, so a job may run longer than RabbitMQ's consumer timeout. A worker that dies
 //! stops renewing; any worker's reaper then puts the job back on the queue. Each claim
 //! counts an attempt, and a job past its attempts ends `failed`.
+//!
+//! A run that fails in a way another attempt could get past (storage unreachable, a
+//! libtorch error such as running out of device memory, a crash inside the engine) goes
+//! back on the queue with its reason; one that cannot (undecodable input, invalid
+//! parameters, a diverged optimisation) ends `failed` at once.
 
 use crate::engine::{self, EngineError, Event, Inputs, RunOptions, Vgg19};
+use crate::metrics::WorkerMetrics;
 use sqlx::PgPool;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +39,7 @@ pub struct Worker {
     progress: ProgressStore,
     model: Arc<Mutex<Vgg19>>,
     image_limits: ImageLimits,
+    metrics: WorkerMetrics,
 }
 
 /// How a job's run ended, for the record.
@@ -40,8 +47,60 @@ enum Outcome {
     Succeeded,
     Failed(String),
     Canceled,
-    /// Not this worker's fault (storage down, shutdown): another attempt may succeed.
-    HandBack(String),
+    /// Another attempt may succeed: back to the queue, counting this attempt.
+    Retry(String),
+    /// The worker is stopping: back to the queue, and the attempt does not count.
+    HandBack,
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Canceled => "canceled",
+            Outcome::Retry(_) => "retried",
+            Outcome::HandBack => "handed_back",
+        }
+    }
+}
+
+/// What clients see of an iteration.
+fn live_progress(progress: &engine::Progress, preview_iteration: Option<u32>) -> LiveProgress {
+    let elapsed = progress.elapsed.as_secs_f64();
+    let remaining = f64::from(progress.total - progress.iteration);
+    LiveProgress {
+        iteration: progress.iteration,
+        total: progress.total,
+        loss: LossSnapshot {
+            content: progress.loss.content,
+            style: progress.loss.style,
+            tv: progress.loss.tv,
+            total: progress.loss.total,
+        },
+        elapsed_seconds: elapsed,
+        eta_seconds: Some(elapsed / f64::from(progress.iteration) * remaining),
+        preview_iteration,
+    }
+}
+
+/// A failure as a job shows it: libtorch appends a C++ backtrace to its messages (which
+/// the worker's log keeps), and that helps no one reading the job.
+fn reason(message: &str) -> String {
+    let end = ["\nframe #", "\\nframe #"]
+        .iter()
+        .filter_map(|marker| message.find(marker))
+        .min()
+        .unwrap_or(message.len());
+    message[..end].chars().take(500).collect()
+}
+
+/// `cpu` or `cuda:N`, as the settings name devices.
+fn device_name(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(index) => format!("cuda:{index}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
 }
 
 /// Resolves once shutdown is asked for. (The guard `wait_for` returns must not live
@@ -58,6 +117,7 @@ impl Worker {
         let device = engine::select_device(&settings.worker.device)?;
         let model = Vgg19::load(std::path::Path::new(&settings.worker.weights), device)?;
         tracing::info!(?device, worker = %name, "model loaded");
+        let metrics = WorkerMetrics::new(&name, &device_name(device));
         let pool = db::connect(&settings.database).await?;
         db::migrate(&pool).await?;
         Ok(Worker {
@@ -69,7 +129,12 @@ impl Worker {
             progress: ProgressStore::connect(&settings.redis).await?,
             model: Arc::new(Mutex::new(model)),
             image_limits: settings.image_limits(),
+            metrics,
         })
+    }
+
+    pub fn metrics(&self) -> &WorkerMetrics {
+        &self.metrics
     }
 
     /// Consumes jobs until `shutdown` turns true; a job running then is handed back.
@@ -93,8 +158,9 @@ impl Worker {
             // holds the job (or that nobody needs to).
             match db::claim(&self.pool, message.job_id, &self.name).await {
                 Ok(Some(job)) => {
+                    let claimed = Instant::now();
                     taken.ack().await?;
-                    self.process(job, shutdown.clone()).await;
+                    self.process(job, claimed, shutdown.clone()).await;
                 }
                 Ok(None) => taken.ack().await?,
                 Err(error) => {
@@ -137,33 +203,72 @@ impl Worker {
     }
 
     #[tracing::instrument(skip_all, fields(job = %job.id, attempt = job.attempts))]
-    async fn process(&self, job: JobRow, shutdown: watch::Receiver<bool>) {
+    async fn process(&self, job: JobRow, claimed: Instant, shutdown: watch::Receiver<bool>) {
         let id = job.id;
-        let outcome = if job.attempts as u32 > self.settings.max_attempts {
-            Outcome::Failed(format!(
-                "gave up after {} attempts (the job stopped its workers each time)",
-                self.settings.max_attempts
+        self.metrics.busy.set(1);
+        let max_attempts = self.settings.max_attempts;
+        let gave_up =
+            |last: &str| format!("gave up after {max_attempts} attempts; the last: {last}");
+        // A job whose runs kill their worker is only seen again at its next claim.
+        let outcome = if job.attempts as u32 > max_attempts {
+            Outcome::Failed(gave_up(
+                job.error
+                    .as_deref()
+                    .unwrap_or("its worker stopped answering"),
             ))
         } else {
-            self.run_job(&job, shutdown).await
+            match self.run_job(&job, claimed, shutdown).await {
+                Outcome::Retry(reason) if job.attempts as u32 >= max_attempts => {
+                    Outcome::Failed(gave_up(&reason))
+                }
+                outcome => outcome,
+            }
         };
         let (to, reason) = match &outcome {
             Outcome::Succeeded => (JobState::Succeeded, None),
             Outcome::Failed(reason) => (JobState::Failed, Some(reason.as_str())),
             Outcome::Canceled => (JobState::Canceled, None),
-            Outcome::HandBack(reason) => (JobState::Queued, Some(reason.as_str())),
+            Outcome::Retry(reason) => (JobState::Queued, Some(reason.as_str())),
+            Outcome::HandBack => (JobState::Queued, None),
         };
-        match db::transition(&self.pool, id, &[JobState::Running], to, reason).await {
-            Ok(Some(_)) => tracing::info!(state = %to, reason, "job finished its run"),
-            Ok(None) => tracing::warn!("the job was no longer ours to record"),
-            Err(error) => tracing::error!(%error, "recording the outcome"),
-        }
-        if let Outcome::HandBack(_) = outcome {
+        let charge_attempt = !matches!(outcome, Outcome::HandBack);
+        // Unrecorded, the job stays with this worker's expired lease, and the reaper
+        // queues it again: only a recorded hand-back is published here.
+        let recorded =
+            match db::finish_run(&self.pool, id, &self.name, to, reason, charge_attempt).await {
+                Ok(Some(_)) => {
+                    tracing::info!(state = %to, reason, "job finished its run");
+                    true
+                }
+                Ok(None) => {
+                    tracing::warn!("the job was no longer ours to record");
+                    false
+                }
+                Err(error) => {
+                    tracing::error!(%error, "recording the outcome");
+                    false
+                }
+            };
+        if recorded && to == JobState::Queued {
             self.publish(id).await;
         }
+        self.metrics
+            .runs
+            .with_label_values(&[outcome.label()])
+            .inc();
+        self.metrics
+            .run_seconds
+            .with_label_values(&[outcome.label()])
+            .observe(claimed.elapsed().as_secs_f64());
+        self.metrics.busy.set(0);
     }
 
-    async fn run_job(&self, job: &JobRow, mut shutdown: watch::Receiver<bool>) -> Outcome {
+    async fn run_job(
+        &self,
+        job: &JobRow,
+        claimed: Instant,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Outcome {
         let inputs = match self.fetch_inputs(job).await {
             Ok(inputs) => inputs,
             Err(outcome) => return outcome,
@@ -216,21 +321,11 @@ impl Worker {
                 result = &mut run => break result,
                 Some(event) = received.recv() => match event {
                     Event::Iteration(progress) => {
-                        let done = f64::from(progress.iteration);
-                        let elapsed = progress.elapsed.as_secs_f64();
-                        let live = LiveProgress {
-                            iteration: progress.iteration,
-                            total: progress.total,
-                            loss: LossSnapshot {
-                                content: progress.loss.content,
-                                style: progress.loss.style,
-                                tv: progress.loss.tv,
-                                total: progress.loss.total,
-                            },
-                            elapsed_seconds: elapsed,
-                            eta_seconds: Some(elapsed / done * f64::from(progress.total - progress.iteration)),
-                            preview_iteration,
-                        };
+                        self.metrics.iterations.inc();
+                        if latest.is_none() {
+                            self.metrics.first_iteration_seconds.observe(claimed.elapsed().as_secs_f64());
+                        }
+                        let live = live_progress(&progress, preview_iteration);
                         if last_sent.elapsed() >= interval || progress.iteration == progress.total {
                             last_sent = Instant::now();
                             self.send_progress(job.id, &live).await;
@@ -256,24 +351,28 @@ impl Worker {
                 _ = heartbeat.tick() => match db::heartbeat(&self.pool, job.id, &self.name).await {
                     Ok(Some(true)) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::Canceled); }
                     Ok(Some(false)) => {}
-                    Ok(None) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::HandBack("lost the lease".into())); }
+                    Ok(None) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::Retry("the worker lost its lease".into())); }
                     Err(error) => tracing::warn!(%error, "renewing the lease"),
                 },
                 _ = stopped(&mut shutdown), if stop_reason.is_none() => {
                     cancel.store(true, Ordering::Relaxed);
-                    stop_reason = Some(Outcome::HandBack("the worker shut down".into()));
+                    stop_reason = Some(Outcome::HandBack);
                 }
             }
         };
-        // Drain what the engine sent before it finished, so the final state is published.
-        while let Ok(Event::Iteration(progress)) = received.try_recv() {
-            if let Some(live) = latest.as_mut() {
-                live.iteration = progress.iteration;
+        // Count what the engine sent before it finished; the final state is published below.
+        while let Ok(event) = received.try_recv() {
+            if let Event::Iteration(progress) = event {
+                self.metrics.iterations.inc();
+                latest = Some(live_progress(&progress, preview_iteration));
             }
         }
         match result {
-            Err(panic) => Outcome::Failed(format!("the engine crashed: {panic}")),
+            Err(panic) => Outcome::Retry(reason(&format!("the engine crashed: {panic}"))),
             Ok(Err(EngineError::Canceled { .. })) => stop_reason.unwrap_or(Outcome::Canceled),
+            // libtorch errors include running out of device memory, which another
+            // worker (or this one, later) may not.
+            Ok(Err(error @ EngineError::Torch(_))) => Outcome::Retry(reason(&error.to_string())),
             Ok(Err(error)) => Outcome::Failed(error.to_string()),
             Ok(Ok(outcome)) => {
                 if let Some(live) = latest.as_mut() {
@@ -295,7 +394,7 @@ impl Worker {
                     .await
                 {
                     Ok(()) => Outcome::Succeeded,
-                    Err(error) => Outcome::HandBack(error.to_string()),
+                    Err(error) => Outcome::Retry(error.to_string()),
                 }
             }
         }
@@ -328,7 +427,7 @@ impl Worker {
             let bytes = match self.storage.get(&key).await {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => return Err(Outcome::Failed(format!("input {key} is missing"))),
-                Err(error) => return Err(Outcome::HandBack(error.to_string())),
+                Err(error) => return Err(Outcome::Retry(error.to_string())),
             };
             let limits = self.image_limits;
             let image = tokio::task::spawn_blocking(move || images::decode(&bytes, &limits))
@@ -339,5 +438,25 @@ impl Worker {
         }
         let content = decoded.remove(0);
         Ok((content, decoded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn reasons_drop_libtorchs_backtrace() {
+        let message = "DefaultCPUAllocator: can't allocate memory\nframe #0: c10::alloc_cpu";
+        assert_eq!(
+            reason(message),
+            "DefaultCPUAllocator: can't allocate memory"
+        );
+        let debug = format!("{:?}", message);
+        assert_eq!(
+            reason(&debug),
+            "\"DefaultCPUAllocator: can't allocate memory"
+        );
+        assert_eq!(reason(&"x".repeat(900)).len(), 500);
     }
 }

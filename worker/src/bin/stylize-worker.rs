@@ -14,6 +14,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| format!("worker-{}", std::process::id()));
     let deadline = Duration::from_secs(settings.worker.shutdown_deadline_seconds);
     let worker = Arc::new(Worker::connect(&settings, name).await?);
+    let metrics_at = worker.metrics().serve(&settings.worker.metrics_address)?;
+    tracing::info!(%metrics_at, "serving /metrics");
 
     let (stop, stopping) = watch::channel(false);
     let mut run = tokio::spawn(worker.run(stopping));

@@ -1,0 +1,159 @@
+//! `/metrics`: requests by route and status with latency histograms, counted by a
+//! middleware; jobs by state and the queue's depth, read when Prometheus scrapes.
+
+use crate::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+use std::time::Instant;
+use stylize_shared::job::JobState;
+use stylize_shared::metrics::{registered, render, CONTENT_TYPE, REQUEST_SECONDS};
+
+pub struct ApiMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    jobs: IntGaugeVec,
+    oldest_queued: Gauge,
+    queue_ready: IntGauge,
+    queue_consumers: IntGauge,
+    dead_letters: IntGauge,
+}
+
+impl ApiMetrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| {
+            registered(&registry, IntGauge::new(name, help).expect("valid metric"))
+        };
+        ApiMetrics {
+            requests: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("stylize_http_requests_total", "HTTP requests answered"),
+                    &["method", "route", "status"],
+                )
+                .expect("valid metric"),
+            ),
+            latency: registered(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "stylize_http_request_duration_seconds",
+                        "Time to answer an HTTP request (to the first byte of a streamed body)",
+                    )
+                    .buckets(REQUEST_SECONDS.to_vec()),
+                    &["method", "route"],
+                )
+                .expect("valid metric"),
+            ),
+            jobs: registered(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("stylize_jobs", "Jobs in PostgreSQL, by state"),
+                    &["state"],
+                )
+                .expect("valid metric"),
+            ),
+            oldest_queued: registered(
+                &registry,
+                Gauge::new(
+                    "stylize_oldest_queued_job_age_seconds",
+                    "Age of the oldest job still queued (0 when none is)",
+                )
+                .expect("valid metric"),
+            ),
+            queue_ready: gauge(
+                "stylize_queue_ready_messages",
+                "Messages waiting in the job queue",
+            ),
+            queue_consumers: gauge(
+                "stylize_queue_consumers",
+                "Workers waiting on the job queue",
+            ),
+            dead_letters: gauge(
+                "stylize_queue_dead_letters",
+                "Messages in the dead-letter queue",
+            ),
+            registry,
+        }
+    }
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts every request under its route pattern (`/v1/jobs/{id}`, not the id itself,
+/// so the label set stays small); paths that match no route count as `unmatched`.
+pub async fn record(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(request).await;
+    if let Some(state) = state {
+        let status = match &response {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        let metrics = &state.metrics;
+        metrics
+            .requests
+            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .inc();
+        metrics
+            .latency
+            .with_label_values(&[method.as_str(), route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config.route("/metrics", web::get().to(scrape));
+}
+
+/// Reads the gauges from their sources. A source that does not answer keeps its last
+/// value; `/readyz` is the place that reports it down.
+async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    let metrics = &state.metrics;
+    if let Ok(counts) = stylize_shared::db::count_by_state(&state.pool).await {
+        for job_state in JobState::ALL {
+            let count = counts
+                .iter()
+                .find(|(name, _)| name == job_state.as_str())
+                .map_or(0, |(_, count)| *count);
+            metrics
+                .jobs
+                .with_label_values(&[job_state.as_str()])
+                .set(count);
+        }
+    }
+    if let Ok(age) = stylize_shared::db::oldest_queued_age(&state.pool).await {
+        metrics.oldest_queued.set(age.unwrap_or(0.0));
+    }
+    if let Ok(ready) = state.queue.depth().await {
+        metrics.queue_ready.set(i64::from(ready));
+    }
+    if let Ok(consumers) = state.queue.consumers().await {
+        metrics.queue_consumers.set(i64::from(consumers));
+    }
+    if let Ok(dead) = state.queue.dead_letter_depth().await {
+        metrics.dead_letters.set(i64::from(dead));
+    }
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(render(&metrics.registry))
+}

@@ -1,0 +1,81 @@
+//! Time from a submission's `202` to the worker's first iteration, with an idle worker
+//! already running (its model loaded): submits one job at a time and listens on Redis
+//! for each job's first progress event. Run by `scripts/bench_service.sh`.
+//!
+//! Usage: bench-first-iteration API_URL REDIS_URL PHOTO SIZE RUNS
+
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+use stylize_shared::progress::{LiveProgress, EVENTS_PREFIX};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [api, redis_url, photo, size, runs] = args.as_slice() else {
+        anyhow::bail!("usage: bench-first-iteration API_URL REDIS_URL PHOTO SIZE RUNS");
+    };
+    let (size, runs): (u32, usize) = (size.parse()?, runs.parse()?);
+    let photo = std::fs::read(photo)?;
+    let mut pubsub = redis::Client::open(redis_url.as_str())?
+        .get_async_pubsub()
+        .await?;
+    pubsub.psubscribe(format!("{EVENTS_PREFIX}*")).await?;
+    let mut events = pubsub.into_on_message();
+    let client = reqwest::Client::new();
+
+    let mut accepted_ms = Vec::new();
+    let mut first_iteration_ms = Vec::new();
+    for run in 0..runs {
+        let form = stylize_e2e::form::submission(
+            photo.clone(),
+            "starry-night",
+            serde_json::json!({"size": size, "iterations": 2, "seed": run}),
+        );
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{api}/v1/jobs"))
+            .multipart(form)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 202,
+            "submission answered {}",
+            response.status()
+        );
+        let accepted = Instant::now();
+        let job: serde_json::Value = response.json().await?;
+        let channel = format!("{EVENTS_PREFIX}{}", job["id"].as_str().unwrap_or_default());
+        let mut first = None;
+        // Wait for this job's first and last iterations, so the next run finds the worker idle.
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(120), events.next())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("Redis closed the subscription"))?;
+            if message.get_channel_name() != channel {
+                continue;
+            }
+            let progress: LiveProgress = serde_json::from_str(&message.get_payload::<String>()?)?;
+            first.get_or_insert_with(Instant::now);
+            if progress.iteration == progress.total {
+                break;
+            }
+        }
+        let first = first.expect("seen");
+        accepted_ms.push((accepted - sent).as_secs_f64() * 1e3);
+        first_iteration_ms.push((first - accepted).as_secs_f64() * 1e3);
+    }
+    report("POST → 202", &mut accepted_ms);
+    report("202 → first iteration", &mut first_iteration_ms);
+    Ok(())
+}
+
+fn report(what: &str, samples: &mut [f64]) {
+    samples.sort_by(f64::total_cmp);
+    let median = samples[samples.len() / 2];
+    println!(
+        "{what:>24}: median {median:7.1} ms, min {:7.1} ms, max {:7.1} ms ({} runs)",
+        samples[0],
+        samples[samples.len() - 1],
+        samples.len()
+    );
+}

@@ -1,0 +1,497 @@
+// The stylize page: choose a photo and a painting, submit a job to the api, follow it
+// with server-sent events (or polling when those fail), and keep recent jobs in this
+// browser. Everything it knows about jobs comes from the api.
+
+interface Preset {
+  id: string;
+  title: string;
+  artist: string;
+  year: string;
+  thumbnail: string;
+}
+
+interface Progress {
+  iteration: number;
+  total: number;
+  eta_seconds: number | null;
+  preview_iteration?: number | null;
+}
+
+type JobState = "queued" | "running" | "succeeded" | "failed" | "canceled";
+
+interface Job {
+  id: string;
+  state: JobState;
+  width: number;
+  height: number;
+  progress: Progress | null;
+  error: string | null;
+  links: { self: string; result: string; preview: string };
+}
+
+interface Problem {
+  title?: string;
+  detail?: string;
+}
+
+interface RecentJob {
+  id: string;
+  state: JobState;
+  at: string;
+}
+
+/** What the api accepts too (its limits are checked again there). */
+const ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/webp"];
+const MAX_IMAGE_BYTES = 30 * 1024 * 1024;
+const STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"];
+/** The engine's default style weight; the strength slider scales it by powers of ~1.8. */
+const DEFAULT_STYLE_WEIGHT = 5;
+const RECENT_KEY = "stylize.recent";
+const RECENT_MAX = 12;
+const TERMINAL: JobState[] = ["succeeded", "failed", "canceled"];
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`the page lacks #${id}`);
+  return found as T;
+}
+
+const form = element<HTMLFormElement>("job-form");
+const contentInput = element<HTMLInputElement>("content-input");
+const contentPreview = element<HTMLImageElement>("content-preview");
+const dropZone = element<HTMLLabelElement>("drop-zone");
+const dropHint = element<HTMLSpanElement>("drop-hint");
+const contentError = element<HTMLParagraphElement>("content-error");
+const gallery = element<HTMLDivElement>("gallery");
+const styleInput = element<HTMLInputElement>("style-input");
+const styleError = element<HTMLParagraphElement>("style-error");
+const blendOn = element<HTMLInputElement>("blend-on");
+const blendFields = element<HTMLDivElement>("blend-fields");
+const secondStyle = element<HTMLSelectElement>("second-style");
+const blend = element<HTMLInputElement>("blend");
+const blendValue = element<HTMLOutputElement>("blend-value");
+const strength = element<HTMLInputElement>("strength");
+const strengthValue = element<HTMLOutputElement>("strength-value");
+const layerWeights = element<HTMLDivElement>("layer-weights");
+const generate = element<HTMLButtonElement>("generate");
+const formError = element<HTMLParagraphElement>("form-error");
+const jobSection = element<HTMLElement>("job");
+const canvas = element<HTMLDivElement>("canvas");
+const jobImage = element<HTMLImageElement>("job-image");
+const canvasNote = element<HTMLParagraphElement>("canvas-note");
+const progressBar = element<HTMLProgressElement>("progress");
+const progressText = element<HTMLParagraphElement>("progress-text");
+const cancelButton = element<HTMLButtonElement>("cancel");
+const download = element<HTMLAnchorElement>("download");
+const permalink = element<HTMLAnchorElement>("permalink");
+const again = element<HTMLButtonElement>("again");
+const jobError = element<HTMLParagraphElement>("job-error");
+const recentList = element<HTMLUListElement>("recent");
+const recentEmpty = element<HTMLParagraphElement>("recent-empty");
+
+let presets: Preset[] = [];
+let contentFile: File | null = null;
+let styleFile: File | null = null;
+
+// ---- choosing inputs -------------------------------------------------------------
+
+/** Why `file` cannot be sent, or null when it may be. */
+function rejectReason(file: File): string | null {
+  if (!ACCEPTED_TYPES.includes(file.type)) {
+    return `${file.name} is not a JPEG, PNG or WebP image.`;
+  }
+  if (file.size > MAX_IMAGE_BYTES) {
+    const megabytes = (file.size / 1024 / 1024).toFixed(1);
+    return `${file.name} is ${megabytes} MB; the limit is 30 MB.`;
+  }
+  return null;
+}
+
+function chooseContent(file: File | undefined): void {
+  contentError.textContent = "";
+  if (!file) return;
+  const reason = rejectReason(file);
+  if (reason) {
+    contentError.textContent = reason;
+    contentFile = null;
+    contentPreview.hidden = true;
+    return;
+  }
+  contentFile = file;
+  contentPreview.src = URL.createObjectURL(file);
+  contentPreview.alt = `Your photo, ${file.name}`;
+  contentPreview.hidden = false;
+  dropHint.hidden = true;
+}
+
+contentInput.addEventListener("change", () => chooseContent(contentInput.files?.[0]));
+for (const name of ["dragenter", "dragover"]) {
+  dropZone.addEventListener(name, (event) => {
+    event.preventDefault();
+    dropZone.classList.add("dragging");
+  });
+}
+for (const name of ["dragleave", "drop"]) {
+  dropZone.addEventListener(name, () => dropZone.classList.remove("dragging"));
+}
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  chooseContent((event as DragEvent).dataTransfer?.files[0]);
+});
+
+styleInput.addEventListener("change", () => {
+  styleError.textContent = "";
+  const file = styleInput.files?.[0];
+  styleFile = null;
+  if (!file) return;
+  const reason = rejectReason(file);
+  if (reason) {
+    styleError.textContent = reason;
+    return;
+  }
+  styleFile = file;
+  for (const radio of gallery.querySelectorAll<HTMLInputElement>("input[type=radio]")) {
+    radio.checked = false;
+  }
+});
+
+async function loadPresets(): Promise<void> {
+  try {
+    const response = await fetch("/v1/styles");
+    if (!response.ok) throw new Error(await problemText(response));
+    presets = ((await response.json()) as { styles: Preset[] }).styles;
+  } catch (error) {
+    gallery.innerHTML = "";
+    gallery.append(paragraph(`The paintings could not be loaded: ${String(error)}`, "error"));
+    return;
+  }
+  gallery.innerHTML = "";
+  presets.forEach((preset, index) => {
+    const label = document.createElement("label");
+    label.className = "preset";
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "preset";
+    radio.value = preset.id;
+    radio.checked = index === 0;
+    radio.addEventListener("change", () => {
+      styleFile = null;
+      styleInput.value = "";
+    });
+    const image = document.createElement("img");
+    image.src = preset.thumbnail;
+    image.alt = "";
+    image.loading = "lazy";
+    const title = document.createElement("span");
+    title.className = "title";
+    title.textContent = preset.title;
+    const credit = document.createElement("span");
+    credit.className = "credit";
+    credit.textContent = [preset.artist, preset.year].filter(Boolean).join(", ");
+    label.append(radio, image, title, credit);
+    gallery.append(label);
+
+    const option = new Option(`${preset.title}${preset.artist ? ` (${preset.artist})` : ""}`, preset.id);
+    secondStyle.append(option);
+  });
+  if (presets.length > 1) secondStyle.selectedIndex = 1;
+}
+
+blendOn.addEventListener("change", () => (blendFields.hidden = !blendOn.checked));
+blend.addEventListener("input", () => (blendValue.textContent = `${blend.value}%`));
+const STRENGTH_WORDS: Record<string, string> = {
+  "-4": "mostly photo", "-2": "more photo", "0": "balanced", "2": "more painting", "4": "mostly painting",
+};
+strength.addEventListener("input", () => {
+  strengthValue.textContent = STRENGTH_WORDS[strength.value] ?? `${Number(strength.value) > 0 ? "+" : ""}${strength.value}`;
+});
+
+for (const layer of STYLE_LAYERS) {
+  const label = document.createElement("label");
+  label.textContent = layer;
+  const input = document.createElement("input");
+  input.type = "number";
+  input.min = "0";
+  input.step = "0.1";
+  input.value = "1";
+  input.dataset.layer = layer;
+  label.append(input);
+  layerWeights.append(label);
+}
+
+// ---- submitting --------------------------------------------------------------------
+
+function numberOr(id: string, fallback: number): number {
+  const raw = element<HTMLInputElement | HTMLSelectElement>(id).value.trim();
+  return raw === "" ? fallback : Number(raw);
+}
+
+function parameters(styleCount: number): Record<string, unknown> {
+  const params: Record<string, unknown> = {
+    size: numberOr("exact-size", numberOr("size", 512)),
+    iterations: numberOr("iterations", numberOr("quality", 500)),
+    optimizer: element<HTMLSelectElement>("optimizer").value,
+    seed: numberOr("seed", 0),
+    preserve_colors: element<HTMLInputElement>("preserve-colors").checked,
+    style_weight: Number((DEFAULT_STYLE_WEIGHT * Math.pow(1.8, Number(strength.value))).toPrecision(3)),
+    style_layers: [...layerWeights.querySelectorAll<HTMLInputElement>("input")].map((input) => ({
+      layer: input.dataset.layer,
+      weight: Number(input.value),
+    })),
+  };
+  if (styleCount === 2) {
+    const second = Number(blend.value) / 100;
+    params.style_blend_weights = [1 - second, second];
+  }
+  return params;
+}
+
+async function problemText(response: Response): Promise<string> {
+  try {
+    const problem = (await response.json()) as Problem;
+    return problem.detail ?? problem.title ?? `the server answered ${response.status}`;
+  } catch {
+    return `the server answered ${response.status}`;
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  formError.textContent = "";
+  if (!contentFile) {
+    contentError.textContent = contentError.textContent || "Choose a photo first.";
+    contentInput.focus();
+    return;
+  }
+  const body = new FormData();
+  body.append("content", contentFile, contentFile.name);
+  const chosen = gallery.querySelector<HTMLInputElement>("input[type=radio]:checked");
+  let styleCount = 0;
+  if (styleFile) {
+    body.append("style", styleFile, styleFile.name);
+    styleCount += 1;
+  } else if (chosen) {
+    body.append("preset", chosen.value);
+    styleCount += 1;
+  } else {
+    formError.textContent = "Pick a painting, or upload your own.";
+    return;
+  }
+  if (blendOn.checked) {
+    body.append("preset", secondStyle.value);
+    styleCount += 1;
+  }
+  body.append("params", JSON.stringify(parameters(styleCount)));
+
+  generate.disabled = true;
+  try {
+    const response = await fetch("/v1/jobs", { method: "POST", body });
+    if (!response.ok) {
+      formError.textContent = `Not accepted: ${await problemText(response)}`;
+      return;
+    }
+    const job = (await response.json()) as Job;
+    remember(job);
+    history.pushState(null, "", `?job=${job.id}`);
+    follow(job);
+  } catch (error) {
+    formError.textContent = `The request failed: ${String(error)}`;
+  } finally {
+    generate.disabled = false;
+  }
+});
+
+// ---- following a job ---------------------------------------------------------------
+
+let stopFollowing: () => void = () => {};
+
+function describeTime(seconds: number): string {
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+function showProgress(progress: Progress, jobId: string, shownPreview: { iteration: number }): void {
+  const percent = Math.round((100 * progress.iteration) / Math.max(1, progress.total));
+  progressBar.value = percent;
+  const left = progress.eta_seconds == null ? "" : `, about ${describeTime(progress.eta_seconds)} left`;
+  progressText.textContent = `${percent}% (step ${progress.iteration} of ${progress.total})${left}`;
+  const preview = progress.preview_iteration;
+  if (preview != null && preview > shownPreview.iteration) {
+    shownPreview.iteration = preview;
+    jobImage.src = `/v1/jobs/${jobId}/preview?at=${preview}`;
+    jobImage.alt = `The painting as it forms, at step ${preview}`;
+    canvasNote.hidden = true;
+  }
+}
+
+function showJob(job: Job, shownPreview: { iteration: number }): void {
+  canvas.style.aspectRatio = `${job.width} / ${job.height}`;
+  const finished = TERMINAL.includes(job.state);
+  cancelButton.hidden = finished;
+  if (job.progress) showProgress(job.progress, job.id, shownPreview);
+  if (job.state === "queued") progressText.textContent = "Waiting for a worker…";
+  if (!finished) return;
+  remember(job);
+  again.hidden = false;
+  permalink.hidden = false;
+  permalink.href = `/?job=${job.id}`;
+  if (job.state === "succeeded") {
+    progressBar.value = 100;
+    progressText.textContent = "Done.";
+    jobImage.src = job.links.result;
+    jobImage.alt = "Your photo, repainted";
+    canvasNote.hidden = true;
+    download.href = job.links.result;
+    download.download = `stylize-${job.id}.png`;
+    download.hidden = false;
+  } else if (job.state === "canceled") {
+    progressText.textContent = "Canceled.";
+  } else {
+    progressText.textContent = "Failed.";
+    jobError.textContent = job.error ?? "The job failed.";
+  }
+}
+
+function follow(job: Job): void {
+  stopFollowing();
+  jobSection.hidden = false;
+  jobError.textContent = "";
+  download.hidden = true;
+  again.hidden = true;
+  permalink.hidden = true;
+  cancelButton.hidden = false;
+  cancelButton.disabled = false;
+  progressBar.value = 0;
+  jobImage.removeAttribute("src");
+  jobImage.alt = "";
+  canvasNote.hidden = false;
+  const shownPreview = { iteration: 0 };
+  showJob(job, shownPreview);
+  jobSection.scrollIntoView({ behavior: "smooth", block: "start" });
+  if (TERMINAL.includes(job.state)) return;
+
+  let done = false;
+  let poller: number | undefined;
+  const events = new EventSource(`/v1/jobs/${job.id}/events`);
+  const finish = () => {
+    done = true;
+    events.close();
+    if (poller !== undefined) window.clearInterval(poller);
+  };
+  stopFollowing = finish;
+  events.addEventListener("progress", (event) => {
+    showProgress(JSON.parse((event as MessageEvent<string>).data) as Progress, job.id, shownPreview);
+  });
+  events.addEventListener("state", (event) => {
+    const latest = JSON.parse((event as MessageEvent<string>).data) as Job;
+    showJob(latest, shownPreview);
+    if (TERMINAL.includes(latest.state)) finish();
+  });
+  // Server-sent events not getting through (a proxy, a dropped connection): poll.
+  events.addEventListener("error", () => {
+    if (done || poller !== undefined) return;
+    events.close();
+    poller = window.setInterval(async () => {
+      const response = await fetch(job.links.self).catch(() => null);
+      if (!response?.ok || done) return;
+      const latest = (await response.json()) as Job;
+      showJob(latest, shownPreview);
+      if (TERMINAL.includes(latest.state)) finish();
+    }, 1000);
+  });
+  cancelButton.onclick = async () => {
+    cancelButton.disabled = true;
+    const response = await fetch(`/v1/jobs/${job.id}/cancel`, { method: "POST" });
+    if (!response.ok) {
+      jobError.textContent = `Could not cancel: ${await problemText(response)}`;
+      cancelButton.disabled = false;
+    } else {
+      progressText.textContent = "Canceling…";
+    }
+  };
+}
+
+again.addEventListener("click", () => {
+  stopFollowing();
+  jobSection.hidden = true;
+  history.pushState(null, "", "/");
+  form.scrollIntoView({ behavior: "smooth" });
+});
+
+async function openJob(id: string): Promise<void> {
+  const response = await fetch(`/v1/jobs/${encodeURIComponent(id)}`);
+  if (!response.ok) {
+    jobSection.hidden = false;
+    jobError.textContent = `That painting is not available: ${await problemText(response)}`;
+    return;
+  }
+  follow((await response.json()) as Job);
+}
+
+// ---- recent jobs, kept in this browser ------------------------------------------------
+
+function recentJobs(): RecentJob[] {
+  try {
+    const stored = JSON.parse(localStorage.getItem(RECENT_KEY) ?? "[]") as RecentJob[];
+    return Array.isArray(stored) ? stored : [];
+  } catch {
+    return [];
+  }
+}
+
+function remember(job: Job): void {
+  const others = recentJobs().filter((entry) => entry.id !== job.id);
+  const at = recentJobs().find((entry) => entry.id === job.id)?.at ?? new Date().toISOString();
+  const updated = [{ id: job.id, state: job.state, at }, ...others].slice(0, RECENT_MAX);
+  localStorage.setItem(RECENT_KEY, JSON.stringify(updated));
+  renderRecent();
+}
+
+function renderRecent(): void {
+  const jobs = recentJobs();
+  recentEmpty.hidden = jobs.length > 0;
+  recentList.replaceChildren(
+    ...jobs.map((entry) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/?job=${entry.id}`;
+      const when = new Date(entry.at).toLocaleString();
+      if (entry.state === "succeeded") {
+        const image = document.createElement("img");
+        image.src = `/v1/jobs/${entry.id}/result`;
+        image.alt = `Painting from ${when}`;
+        image.loading = "lazy";
+        link.append(image);
+      } else {
+        const placeholder = document.createElement("span");
+        placeholder.className = "placeholder";
+        placeholder.textContent = entry.state;
+        link.append(placeholder, paragraph(when, "muted"));
+      }
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        history.pushState(null, "", link.href);
+        void openJob(entry.id);
+      });
+      item.append(link);
+      return item;
+    }),
+  );
+}
+
+function paragraph(text: string, className: string): HTMLParagraphElement {
+  const p = document.createElement("p");
+  p.className = className;
+  p.textContent = text;
+  return p;
+}
+
+window.addEventListener("popstate", () => {
+  const id = new URLSearchParams(location.search).get("job");
+  if (id) void openJob(id);
+});
+
+renderRecent();
+void loadPresets();
+const requested = new URLSearchParams(location.search).get("job");
+if (requested) void openJob(requested);

@@ -1,0 +1,147 @@
+// The page in headless Chromium against the real stack that scripts/test_page.sh starts:
+// upload, pick, generate, watch, download; errors; cancel; phone width and labels.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { inflateSync } from "node:zlib";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.STYLIZE_PAGE_URL ?? "http://127.0.0.1:8096";
+const photo = path.join(process.env.STYLIZE_ASSETS ?? "../../shared/assets", "content/tubingen.jpg");
+const screenshot = process.env.STYLIZE_SCREENSHOT;
+const LONG = { timeout: 120_000 };
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    // No sandbox as root; no background traffic on a machine with no internet.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => browser?.close());
+
+async function openPage(viewport = { width: 1200, height: 1000 }) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport });
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.locator(".preset").first().waitFor();
+  return page;
+}
+
+/** A photo, the painting `preset`, and tiny settings in the Advanced fields. */
+async function prepare(page, preset, iterations) {
+  await page.locator("#content-input").setInputFiles(photo);
+  await page.locator(`label.preset:has(input[value="${preset}"])`).click();
+  await page.locator(".advanced summary").click();
+  await page.locator("#exact-size").fill("64");
+  await page.locator("#iterations").fill(String(iterations));
+}
+
+/** Records every progress value and image address the page shows from now on. */
+async function watch(page) {
+  await page.evaluate(() => {
+    window.seen = { progress: [], images: [] };
+    const bar = document.querySelector("#progress");
+    const image = document.querySelector("#job-image");
+    new MutationObserver(() => {
+      const src = image.getAttribute("src");
+      if (src) window.seen.images.push(src);
+    }).observe(image, { attributes: true, attributeFilter: ["src"] });
+    setInterval(() => window.seen.progress.push(bar.value), 20);
+  });
+}
+
+/** Width, height and pixel bytes of an 8-bit RGB or RGBA PNG, fully inflated. */
+function decodePng(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], "PNG signature");
+  let offset = 8;
+  let header;
+  const data = [];
+  while (offset < bytes.length) {
+    const length = bytes.readUInt32BE(offset);
+    const type = bytes.toString("ascii", offset + 4, offset + 8);
+    const body = bytes.subarray(offset + 8, offset + 8 + length);
+    if (type === "IHDR") header = { width: body.readUInt32BE(0), height: body.readUInt32BE(4), depth: body[8], colour: body[9] };
+    if (type === "IDAT") data.push(body);
+    offset += 12 + length;
+  }
+  assert.ok(header, "an IHDR chunk");
+  assert.equal(header.depth, 8);
+  const channels = { 2: 3, 6: 4 }[header.colour];
+  const pixels = inflateSync(Buffer.concat(data));
+  assert.equal(pixels.length, header.height * (1 + header.width * channels), "every row is there");
+  return header;
+}
+
+test("a photo and a preset become a painting that can be downloaded and revisited", async () => {
+  const page = await openPage();
+  await prepare(page, "starry-night", 60);
+  assert.equal(await page.locator("#content-preview").isVisible(), true);
+  await watch(page);
+  await page.locator("#generate").click();
+
+  await page.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
+  const seen = await page.evaluate(() => window.seen);
+  const moving = seen.progress.filter((value) => value > 0 && value < 100);
+  assert.ok(moving.length > 0, `the bar moved: ${seen.progress}`);
+  assert.ok(seen.images.some((src) => src.includes("/preview")), `a preview appeared: ${seen.images}`);
+  const image = page.locator("#job-image");
+  assert.match(await image.getAttribute("src"), /\/result$/);
+  await page.waitForFunction(() => document.querySelector("#job-image").naturalWidth === 64);
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#download").click()]);
+  const { width, height } = decodePng(await readFile(await download.path()));
+  assert.deepEqual([width, height], [64, 48]);
+
+  // The job's own link reopens it, and the recent strip remembers it.
+  const link = await page.locator("#permalink").getAttribute("href");
+  const again = await page.context().newPage();
+  await again.goto(`${base}${link}`);
+  await again.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
+  assert.equal(await again.locator("#recent li").count(), 1);
+  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+});
+
+test("files that are not images get a clear error, from the page or from the api", async () => {
+  const page = await openPage();
+  const text = Buffer.from("hello, I am text");
+  await page.locator("#content-input").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: text });
+  await page.locator("#content-error", { hasText: "notes.txt is not a JPEG, PNG or WebP image" }).waitFor();
+
+  // A text file that claims to be a JPEG passes the page's check; the api's answer shows.
+  await page.locator("#content-input").setInputFiles({ name: "photo.jpg", mimeType: "image/jpeg", buffer: text });
+  await page.locator("#generate").click();
+  await page.locator("#form-error", { hasText: "unsupported image format" }).waitFor();
+  assert.equal(await page.locator("#job").isVisible(), false);
+});
+
+test("a running job can be canceled from the page", async () => {
+  const page = await openPage();
+  await prepare(page, "the-scream", 5000);
+  await page.locator("#generate").click();
+  await page.waitForFunction(() => document.querySelector("#progress").value > 0, null, LONG);
+  await page.locator("#cancel").click();
+  await page.locator("#progress-text", { hasText: "Canceled." }).waitFor(LONG);
+  assert.equal(await page.locator("#download").isVisible(), false);
+});
+
+test("the page fits a phone and every control has a name", async () => {
+  const page = await openPage({ width: 375, height: 740 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `wider than the screen by ${overflow}px`);
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, button")]
+      .filter((control) => !(control.labels?.length || control.getAttribute("aria-label") || control.textContent.trim()))
+      .map((control) => control.id || control.outerHTML));
+  assert.deepEqual(unnamed, []);
+  const bare = await page.locator("img:not([alt])").count();
+  assert.equal(bare, 0, "every image has alt text");
+  // The keyboard reaches the first painting and the Generate button.
+  await page.locator("#content-input").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.name), "preset");
+});
