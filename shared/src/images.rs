@@ -170,7 +170,13 @@ pub fn resize_longest(image: &RgbImage, side: u32) -> RgbImage {
     if (new_width, new_height) == (width, height) {
         return image.clone();
     }
-    image::imageops::resize(image, new_width, new_height, FilterType::Triangle)
+    if new_width < width && new_height < height {
+        // Area averaging: one pass over the source, where a filter's cost grows with
+        // the shrink factor (a 1024 px photo taken to 64 px spent 0.1 s in Triangle).
+        image::imageops::thumbnail(image, new_width, new_height)
+    } else {
+        image::imageops::resize(image, new_width, new_height, FilterType::Triangle)
+    }
 }
 
 /// The size of a `width`×`height` image scaled so its longest side is `side`.

@@ -1,6 +1,9 @@
 //! Time from a submission's `202` to the worker's first iteration, with an idle worker
 //! already running (its model loaded): submits one job at a time and listens on Redis
-//! for each job's first progress event. Run by `scripts/bench_service.sh`.
+//! for each job's first progress event, whose `elapsed_seconds` (counted from the
+//! engine's start) splits the wait into what comes before the engine (queue, claim,
+//! fetching and decoding the inputs) and the engine's own work (resizing, style
+//! targets, the first iteration). Run by `scripts/bench_service.sh`.
 //!
 //! Usage: bench-first-iteration API_URL REDIS_URL PHOTO SIZE RUNS
 
@@ -25,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut accepted_ms = Vec::new();
     let mut first_iteration_ms = Vec::new();
+    let mut engine_ms = Vec::new();
     for run in 0..runs {
         let form = stylize_e2e::form::submission(
             photo.clone(),
@@ -45,8 +49,8 @@ async fn main() -> anyhow::Result<()> {
         let accepted = Instant::now();
         let job: serde_json::Value = response.json().await?;
         let channel = format!("{EVENTS_PREFIX}{}", job["id"].as_str().unwrap_or_default());
-        let mut first = None;
-        // Wait for this job's first and last iterations, so the next run finds the worker idle.
+        let mut first: Option<(Instant, f64)> = None;
+        // This job's first iteration, then its last.
         loop {
             let message = tokio::time::timeout(Duration::from_secs(120), events.next())
                 .await?
@@ -55,17 +59,38 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
             let progress: LiveProgress = serde_json::from_str(&message.get_payload::<String>()?)?;
-            first.get_or_insert_with(Instant::now);
+            first.get_or_insert_with(|| (Instant::now(), progress.elapsed_seconds));
             if progress.iteration == progress.total {
                 break;
             }
         }
-        let first = first.expect("seen");
+        // Idle means finished: the result stored and the outcome recorded.
+        let status = format!("{api}/v1/jobs/{}", job["id"].as_str().unwrap_or_default());
+        while client
+            .get(&status)
+            .send()
+            .await?
+            .json::<serde_json::Value>()
+            .await?["state"]
+            != "succeeded"
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (first, engine_seconds) = first.expect("seen");
         accepted_ms.push((accepted - sent).as_secs_f64() * 1e3);
         first_iteration_ms.push((first - accepted).as_secs_f64() * 1e3);
+        engine_ms.push(engine_seconds * 1e3);
     }
+    let mut before_engine: Vec<f64> = first_iteration_ms
+        .iter()
+        .zip(&engine_ms)
+        .map(|(total, engine)| total - engine)
+        .collect();
     report("POST → 202", &mut accepted_ms);
     report("202 → first iteration", &mut first_iteration_ms);
+    report("  202 → engine start", &mut before_engine);
+    report("  engine → 1st iteration", &mut engine_ms);
     Ok(())
 }
 
