@@ -6,6 +6,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
 export STYLIZE__WORKER__DEVICE=cpu
+# With API keys on: the page works with the key the operator gives it.
+export STYLIZE__AUTH__REQUIRED=true
+STYLIZE__AUTH__PAGE_KEY="page-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export STYLIZE__AUTH__PAGE_KEY
 source scripts/stack.sh page 8096
 stack_start_api
 stack_start_worker

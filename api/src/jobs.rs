@@ -1,5 +1,6 @@
 //! `/v1/jobs`: submit, inspect, follow, cancel, and fetch results.
 
+use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::AppState;
 use actix_multipart::Multipart;
@@ -144,6 +145,7 @@ fn measure(state: &AppState, uploads: Uploads) -> Result<Measured, ApiError> {
 
 async fn create(
     request: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
@@ -167,6 +169,7 @@ async fn create(
             limit: state.max_body_bytes,
         });
     }
+    caller.admit_submission(&state).await?;
     let submission = read_submission(multipart, state.max_body_bytes).await?;
     let content = submission.content.ok_or_else(|| {
         ApiError::BadRequest("the content image (form field \"content\") is missing".into())
@@ -242,6 +245,7 @@ async fn create(
             width,
             height,
             idempotency_key: idempotency_key.as_deref(),
+            owner: caller.0,
         },
     )
     .await
@@ -274,17 +278,24 @@ fn database(error: sqlx::Error) -> ApiError {
     ApiError::Unavailable("the database")
 }
 
-async fn find(state: &AppState, id: &str) -> Result<JobRow, ApiError> {
+/// The job, if `caller` may see it: another key's job is as absent as a job that never
+/// was.
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("job {id:?}"));
     let id: Uuid = id.parse().map_err(|_| not_found())?;
     db::get_job(&state.pool, id)
         .await
         .map_err(database)?
+        .filter(|row| caller.may_see(row.owner))
         .ok_or_else(not_found)
 }
 
-async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &id).await?;
+async fn show(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &caller, &id).await?;
     // Redis may be down or the snapshot expired: the row still answers.
     let progress = match row.state() {
         JobState::Running | JobState::Succeeded => state.progress.get(row.id).await.ok().flatten(),
@@ -294,16 +305,19 @@ async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpR
 }
 
 async fn cancel(
+    caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &id).await?;
+    let row = find(&state, &caller, &id).await?;
     match db::request_cancel(&state.pool, row.id)
         .await
         .map_err(database)?
     {
         Some(row) => Ok(HttpResponse::Accepted().json(JobView::new(&row, None))),
-        None => Err(ApiError::AlreadyFinished(find(&state, &id).await?.state())),
+        None => Err(ApiError::AlreadyFinished(
+            find(&state, &caller, &id).await?.state(),
+        )),
     }
 }
 
@@ -317,6 +331,7 @@ struct ListQuery {
 const MAX_PAGE: u32 = 100;
 
 async fn list(
+    caller: Caller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -327,7 +342,7 @@ async fn list(
             message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
         });
     }
-    let rows = db::list_jobs(&state.pool, limit, query.after)
+    let rows = db::list_jobs(&state.pool, caller.0, limit, query.after)
         .await
         .map_err(database)?;
     let next = (rows.len() == limit as usize)
@@ -360,10 +375,11 @@ struct Follow {
 /// worker publishes them, a `state` event at each change of state; the stream ends after
 /// a terminal state.
 async fn events(
+    caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &id).await?;
+    let row = find(&state, &caller, &id).await?;
     let live = state
         .progress
         .subscribe(row.id)
@@ -425,10 +441,11 @@ async fn image(state: &AppState, key: &str, content_type: &str) -> Result<HttpRe
 }
 
 async fn result(
+    caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &id).await?;
+    let row = find(&state, &caller, &id).await?;
     if row.state() != JobState::Succeeded {
         return Err(ApiError::NotReady(row.state()));
     }
@@ -436,10 +453,11 @@ async fn result(
 }
 
 async fn preview(
+    caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &id).await?;
+    let row = find(&state, &caller, &id).await?;
     let has_preview = state
         .progress
         .get(row.id)

@@ -1,6 +1,7 @@
 //! The stylize HTTP API. [`Application::build`] wires settings to clients and routes and
 //! binds its port (0 for a free one, as the tests do); `main.rs` only runs it.
 
+mod auth;
 mod health;
 mod jobs;
 mod metrics;
@@ -12,7 +13,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use problem::ApiError;
 use sqlx::PgPool;
 use std::net::TcpListener;
-use stylize_shared::config::Settings;
+use stylize_shared::config::{AuthSettings, Settings};
 use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::JobQueue;
 use stylize_shared::storage::Storage;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub image_limits: ImageLimits,
     pub max_body_bytes: usize,
     pub metrics: ApiMetrics,
+    pub auth: AuthSettings,
 }
 
 /// Headers on every answer: the page loads only its own script, styles and images
@@ -62,6 +64,9 @@ impl Application {
         db::migrate(&pool).await?;
         let storage = Storage::new(&settings.s3);
         let catalogue = Catalogue::import(&settings.presets.dir, &storage).await?;
+        if !settings.auth.page_key.is_empty() {
+            db::insert_key(&pool, "page", &auth::hash(&settings.auth.page_key)).await?;
+        }
         let state = web::Data::new(AppState {
             pool,
             storage,
@@ -71,6 +76,7 @@ impl Application {
             image_limits: settings.image_limits(),
             max_body_bytes: settings.limits.max_body_bytes,
             metrics: ApiMetrics::new(),
+            auth: settings.auth.clone(),
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
@@ -89,6 +95,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(metrics::record))
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
                 .configure(health::routes)
+                .configure(auth::routes)
                 .configure(metrics::routes)
                 .configure(jobs::routes)
                 .configure(presets::routes)

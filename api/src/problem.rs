@@ -18,6 +18,10 @@ pub enum ApiError {
     InvalidImage { field: String, error: ImageError },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: u64 },
     #[error("no {0} here")]
     NotFound(String),
     #[error("the job is {0}; the image is not ready")]
@@ -52,6 +56,8 @@ impl ApiError {
                 _ => "invalid-image",
             },
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::NotFound(_) => "not-found",
             ApiError::NotReady(_) => "not-ready",
             ApiError::AlreadyFinished(_) => "already-finished",
@@ -66,6 +72,8 @@ impl ApiError {
             ApiError::InvalidParameter { .. } => "Invalid parameter",
             ApiError::InvalidImage { .. } => "Invalid image",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::NotFound(_) => "Not found",
             ApiError::NotReady(_) => "Not ready",
             ApiError::AlreadyFinished(_) => "Job already finished",
@@ -105,6 +113,8 @@ impl ResponseError for ApiError {
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             },
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotReady(_) | ApiError::AlreadyFinished(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -118,8 +128,17 @@ impl ResponseError for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = HttpResponse::build(status);
-        if let ApiError::Unavailable(_) = self {
-            response.insert_header(("Retry-After", "5"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                response.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            ApiError::Unauthorized(_) => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            _ => {}
         }
         response
             .content_type("application/problem+json")

@@ -15,7 +15,25 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub presets: PresetSettings,
     pub web: WebSettings,
+    pub auth: AuthSettings,
     pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Off (a development machine): anyone may submit and see every job. On: every job
+    /// request carries an API key (`Authorization: Bearer KEY`), and a key sees only its
+    /// own jobs.
+    pub required: bool,
+    /// Bearer token for `/v1/admin/keys` (create, list, revoke keys); empty turns the
+    /// admin path off.
+    pub admin_token: String,
+    /// A key the page uses (registered at start-up and handed to the page's visitors in
+    /// a cookie); empty: the page sends none.
+    pub page_key: String,
+    /// Per key: submissions a minute, and jobs queued or running at once.
+    pub submissions_per_minute: u64,
+    pub max_active_jobs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +147,13 @@ dir = "../shared/assets/styles"
 
 [web]
 dir = "web/static"
+
+[auth]
+required = false
+admin_token = ""
+page_key = ""
+submissions_per_minute = 60
+max_active_jobs = 10
 
 [worker]
 device = "auto"

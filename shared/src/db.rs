@@ -41,6 +41,8 @@ pub struct JobRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The API key that submitted the job; `None` when the api runs without keys.
+    pub owner: Option<Uuid>,
 }
 
 impl JobRow {
@@ -60,15 +62,19 @@ pub struct NewJob<'a> {
     pub width: u32,
     pub height: u32,
     pub idempotency_key: Option<&'a str>,
+    pub owner: Option<Uuid>,
 }
 
-/// Inserts a queued job. With an idempotency key already used, inserts nothing and
-/// returns the earlier job instead (`false` says so).
+/// Inserts a queued job. With an idempotency key its owner already used, inserts
+/// nothing and returns the earlier job instead (`false` says so).
 pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool), sqlx::Error> {
     let inserted: Option<JobRow> = sqlx::query_as(
-        "INSERT INTO jobs (id, state, params, style_count, presets, width, height, idempotency_key)
-         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (idempotency_key) DO NOTHING
+        "INSERT INTO jobs
+             (id, state, params, style_count, presets, width, height, idempotency_key, owner)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (COALESCE(owner, '00000000-0000-0000-0000-000000000000'), idempotency_key)
+             WHERE idempotency_key IS NOT NULL
+         DO NOTHING
          RETURNING *",
     )
     .bind(job.id)
@@ -78,15 +84,19 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool
     .bind(job.width as i32)
     .bind(job.height as i32)
     .bind(job.idempotency_key)
+    .bind(job.owner)
     .fetch_optional(pool)
     .await?;
     match inserted {
         Some(row) => Ok((row, true)),
         None => {
-            let earlier = sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = $1")
-                .bind(job.idempotency_key)
-                .fetch_one(pool)
-                .await?;
+            let earlier = sqlx::query_as(
+                "SELECT * FROM jobs WHERE idempotency_key = $1 AND owner IS NOT DISTINCT FROM $2",
+            )
+            .bind(job.idempotency_key)
+            .bind(job.owner)
+            .fetch_one(pool)
+            .await?;
             Ok((earlier, false))
         }
     }
@@ -188,21 +198,25 @@ pub async fn request_cancel(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, s
     .await
 }
 
-/// A page of jobs, newest first, after the job `after` (keyset pagination).
+/// A page of jobs, newest first, after the job `after` (keyset pagination); only
+/// `owner`'s when given.
 pub async fn list_jobs(
     pool: &PgPool,
+    owner: Option<Uuid>,
     limit: u32,
     after: Option<Uuid>,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT * FROM jobs
-         WHERE $2::uuid IS NULL
-            OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2)
+         WHERE ($3::uuid IS NULL OR owner = $3)
+           AND ($2::uuid IS NULL
+                OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2))
          ORDER BY created_at DESC, id DESC
          LIMIT $1",
     )
     .bind(i64::from(limit))
     .bind(after)
+    .bind(owner)
     .fetch_all(pool)
     .await
 }
@@ -253,6 +267,71 @@ pub async fn finish_run(
     .bind(to.as_str())
     .bind(error)
     .bind(charge_attempt)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Jobs of `owner` still queued or running.
+pub async fn count_active_jobs(pool: &PgPool, owner: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE owner = $1 AND state IN ('queued', 'running')",
+    )
+    .bind(owner)
+    .fetch_one(pool)
+    .await
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a key by its hash; with `ON CONFLICT` the existing key of that hash is kept
+/// (the page's key, registered at every start).
+pub async fn insert_key(
+    pool: &PgPool,
+    name: &str,
+    key_hash: &[u8],
+) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO api_keys (id, name, key_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (key_hash) DO NOTHING
+         RETURNING id, name, created_at, revoked_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(name)
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The live (not revoked) key with this hash.
+pub async fn find_key(pool: &PgPool, key_hash: &[u8]) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, created_at, revoked_at FROM api_keys
+         WHERE key_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn list_keys(pool: &PgPool) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at")
+        .fetch_all(pool)
+        .await
+}
+
+/// Revokes a key; `None` when there is no such key.
+pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
+         RETURNING id, name, created_at, revoked_at",
+    )
+    .bind(id)
     .fetch_optional(pool)
     .await
 }

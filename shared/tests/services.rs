@@ -127,6 +127,7 @@ async fn jobs_move_only_along_the_lifecycle() {
         width: 512,
         height: 384,
         idempotency_key: Some(&key),
+        owner: None,
     };
     let id = Uuid::new_v4();
     let (row, inserted) = db::insert_job(&pool, &new(id)).await.unwrap();

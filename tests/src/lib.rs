@@ -35,6 +35,11 @@ fn binaries() -> PathBuf {
 
 impl Stack {
     pub async fn start() -> Stack {
+        Stack::start_with(|_| {}).await
+    }
+
+    /// A stack whose settings `configure` adjusts before the api starts.
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Stack {
         let turn = ONE_AT_A_TIME.lock().await;
         let tag = Uuid::new_v4().simple().to_string();
         let database = format!("stylize_e2e_{tag}");
@@ -65,6 +70,7 @@ impl Stack {
         settings.worker.progress_interval_ms = 50;
         settings.worker.threads = 1;
 
+        configure(&mut settings);
         let application = Application::build(settings.clone()).await.unwrap();
         let base = format!("http://127.0.0.1:{}", application.port());
         tokio::spawn(application.run_until_stopped());

@@ -491,7 +491,14 @@ window.addEventListener("popstate", () => {
   if (id) void openJob(id);
 });
 
-renderRecent();
-void loadPresets();
-const requested = new URLSearchParams(location.search).get("job");
-if (requested) void openJob(requested);
+// The api hands the page its key (when the operator configured one) in a cookie that
+// every later request, image and event stream carries.
+async function start(): Promise<void> {
+  await fetch("/v1/session", { method: "POST" }).catch(() => undefined);
+  renderRecent();
+  void loadPresets();
+  const requested = new URLSearchParams(location.search).get("job");
+  if (requested) void openJob(requested);
+}
+
+void start();
