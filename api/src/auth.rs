@@ -2,7 +2,7 @@
 //! path that creates, lists and revokes keys, the page's key handed over in a cookie,
 //! and the per-key limits on submissions.
 
-use crate::problem::ApiError;
+use crate::problem::{database, ApiError};
 use crate::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -33,11 +33,6 @@ fn bearer(request: &HttpRequest) -> Option<String> {
     header
         .strip_prefix("Bearer ")
         .map(|token| token.trim().to_owned())
-}
-
-fn database(error: sqlx::Error) -> ApiError {
-    tracing::error!(%error, "database");
-    ApiError::Unavailable("the database")
 }
 
 /// The key a request came with: `Some(id)` when keys are required, `None` (everyone)

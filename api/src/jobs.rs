@@ -1,7 +1,7 @@
 //! `/v1/jobs`: submit, inspect, follow, cancel, and fetch results.
 
 use crate::auth::Caller;
-use crate::problem::ApiError;
+use crate::problem::{database, ApiError};
 use crate::AppState;
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -271,11 +271,6 @@ async fn create(
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/jobs/{id}")))
         .json(JobView::new(&row, None)))
-}
-
-fn database(error: sqlx::Error) -> ApiError {
-    tracing::error!(%error, "database");
-    ApiError::Unavailable("the database")
 }
 
 /// The job, if `caller` may see it: another key's job is as absent as a job that never

@@ -131,24 +131,24 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let metrics = &state.metrics;
     if let Ok(counts) = stylize_shared::db::count_by_state(&state.pool).await {
         for job_state in JobState::ALL {
-            let count = counts
+            let (count, oldest) = counts
                 .iter()
-                .find(|(name, _)| name == job_state.as_str())
-                .map_or(0, |(_, count)| *count);
+                .find(|(name, ..)| name == job_state.as_str())
+                .map_or((0, 0.0), |(_, count, oldest)| (*count, *oldest));
             metrics
                 .jobs
                 .with_label_values(&[job_state.as_str()])
                 .set(count);
+            if job_state == JobState::Queued {
+                metrics.oldest_queued.set(oldest);
+            }
         }
     }
-    if let Ok(age) = stylize_shared::db::oldest_queued_age(&state.pool).await {
-        metrics.oldest_queued.set(age.unwrap_or(0.0));
-    }
-    if let Ok(ready) = state.queue.depth().await {
-        metrics.queue_ready.set(i64::from(ready));
-    }
-    if let Ok(consumers) = state.queue.consumers().await {
-        metrics.queue_consumers.set(i64::from(consumers));
+    if let Ok(queue) = state.queue.declared_counts().await {
+        metrics.queue_ready.set(i64::from(queue.message_count()));
+        metrics
+            .queue_consumers
+            .set(i64::from(queue.consumer_count()));
     }
     if let Ok(dead) = state.queue.dead_letter_depth().await {
         metrics.dead_letters.set(i64::from(dead));

@@ -34,6 +34,12 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// A database error, logged, as the client sees it.
+pub fn database(error: sqlx::Error) -> ApiError {
+    tracing::error!(%error, "database");
+    ApiError::Unavailable("the database")
+}
+
 impl From<ParamError> for ApiError {
     fn from(error: ParamError) -> Self {
         ApiError::InvalidParameter {

@@ -221,20 +221,14 @@ pub async fn list_jobs(
     .await
 }
 
-/// How many jobs are in each state (states with none are absent).
-pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT state, count(*) FROM jobs GROUP BY state")
-        .fetch_all(pool)
-        .await
-}
-
-/// Seconds since the oldest still-queued job was submitted; `None` when none is queued.
-pub async fn oldest_queued_age(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs
-         WHERE state = 'queued'",
+/// For each state with jobs: how many, and the seconds since the oldest of them was
+/// submitted.
+pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(String, i64, f64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT state, count(*), extract(epoch FROM now() - min(created_at))::float8
+         FROM jobs GROUP BY state",
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await
 }
 

@@ -150,7 +150,12 @@ impl JobQueue {
 
     /// Messages ready in the queue (not those delivered and unacknowledged).
     pub async fn depth(&self) -> Result<u32, QueueError> {
-        Ok(self.declared(&self.name).await?.message_count())
+        Ok(self.declared_counts().await?.message_count())
+    }
+
+    /// The queue's ready messages and consumers, from one passive declare.
+    pub async fn declared_counts(&self) -> Result<lapin::Queue, QueueError> {
+        self.declared(&self.name).await
     }
 
     pub async fn dead_letter_depth(&self) -> Result<u32, QueueError> {
@@ -162,7 +167,7 @@ impl JobQueue {
 
     /// Workers waiting on the queue right now.
     pub async fn consumers(&self) -> Result<u32, QueueError> {
-        Ok(self.declared(&self.name).await?.consumer_count())
+        Ok(self.declared_counts().await?.consumer_count())
     }
 
     /// Deletes the queue and its dead-letter queue, messages and all (test tear-down).

@@ -243,15 +243,8 @@ impl Stack {
 
     /// Submits tubingen × the Great Wave with `params`; returns the job's id.
     pub async fn submit(&self, params: serde_json::Value) -> String {
-        let response = self
-            .client
-            .post(self.url("/v1/jobs"))
-            .multipart(form::submission(
-                asset("content/tubingen.jpg"),
-                "great-wave",
-                params,
-            ))
-            .send()
+        let photo = asset("content/tubingen.jpg");
+        let response = post_job(&self.client, &self.base, photo, "great-wave", params)
             .await
             .unwrap();
         assert_eq!(response.status(), 202);
@@ -351,4 +344,19 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok())?
     })
+}
+
+/// `POST /v1/jobs` at `base` with `photo`, one preset and `params`.
+pub async fn post_job(
+    client: &reqwest::Client,
+    base: &str,
+    photo: Vec<u8>,
+    preset: &str,
+    params: serde_json::Value,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}/v1/jobs"))
+        .multipart(form::submission(photo, preset, params))
+        .send()
+        .await
 }

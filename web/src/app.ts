@@ -440,8 +440,9 @@ function recentJobs(): RecentJob[] {
 }
 
 function remember(job: Job): void {
-  const others = recentJobs().filter((entry) => entry.id !== job.id);
-  const at = recentJobs().find((entry) => entry.id === job.id)?.at ?? new Date().toISOString();
+  const stored = recentJobs();
+  const others = stored.filter((entry) => entry.id !== job.id);
+  const at = stored.find((entry) => entry.id === job.id)?.at ?? new Date().toISOString();
   const updated = [{ id: job.id, state: job.state, at }, ...others].slice(0, RECENT_MAX);
   localStorage.setItem(RECENT_KEY, JSON.stringify(updated));
   renderRecent();

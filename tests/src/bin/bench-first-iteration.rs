@@ -30,17 +30,10 @@ async fn main() -> anyhow::Result<()> {
     let mut first_iteration_ms = Vec::new();
     let mut engine_ms = Vec::new();
     for run in 0..runs {
-        let form = stylize_e2e::form::submission(
-            photo.clone(),
-            "starry-night",
-            serde_json::json!({"size": size, "iterations": 2, "seed": run}),
-        );
+        let params = serde_json::json!({"size": size, "iterations": 2, "seed": run});
         let sent = Instant::now();
-        let response = client
-            .post(format!("{api}/v1/jobs"))
-            .multipart(form)
-            .send()
-            .await?;
+        let response =
+            stylize_e2e::post_job(&client, api, photo.clone(), "starry-night", params).await?;
         anyhow::ensure!(
             response.status() == 202,
             "submission answered {}",

@@ -30,17 +30,10 @@ async fn main() -> anyhow::Result<()> {
     let mut followers = Vec::new();
     let mut refused = 0;
     while started.elapsed() < run_for {
-        let form = stylize_e2e::form::submission(
-            photo.clone(),
-            "the-scream",
-            serde_json::json!({"size": 64, "iterations": 20}),
-        );
+        let params = serde_json::json!({"size": 64, "iterations": 20});
         let sent = Instant::now();
-        let response = client
-            .post(format!("{api}/v1/jobs"))
-            .multipart(form)
-            .send()
-            .await?;
+        let response =
+            stylize_e2e::post_job(&client, api, photo.clone(), "the-scream", params).await?;
         let submit_ms = sent.elapsed().as_secs_f64() * 1e3;
         if response.status() != 202 {
             refused += 1;
