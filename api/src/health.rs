@@ -1,4 +1,7 @@
-//! `/healthz` (the process answers) and `/readyz` (every dependency answers).
+//! `/healthz` (the process answers) and `/readyz` (the api can serve: PostgreSQL, the
+//! truth about jobs, answers). Redis, RabbitMQ and S3 are reported beside it: without
+//! them some calls answer 503, but status and lists still work, so a replica stays in
+//! service through their outages.
 
 use crate::AppState;
 use actix_web::{web, HttpResponse};
@@ -18,10 +21,15 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let storage = state.storage.check().await.is_ok();
     let redis = state.progress.check().await.is_ok();
     let queue = state.queue.depth().await.is_ok();
+    let status = match (database, storage && redis && queue) {
+        (true, true) => "ready",
+        (true, false) => "degraded",
+        (false, _) => "unavailable",
+    };
     let body = serde_json::json!({
-        "database": database, "storage": storage, "redis": redis, "queue": queue,
+        "status": status, "database": database, "storage": storage, "redis": redis, "queue": queue,
     });
-    if database && storage && redis && queue {
+    if database {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

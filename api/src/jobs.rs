@@ -34,7 +34,9 @@ const MAX_IDEMPOTENCY_KEY: usize = 200;
 #[derive(Default)]
 struct Submission {
     content: Option<Vec<u8>>,
+    content_url: Option<String>,
     styles: Vec<Vec<u8>>,
+    style_urls: Vec<String>,
     presets: Vec<String>,
     params: Option<StyleParams>,
 }
@@ -57,6 +59,13 @@ async fn read_part(
     Ok(bytes)
 }
 
+/// A text field's value, trimmed.
+fn text(field: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
+    String::from_utf8(bytes)
+        .map(|text| text.trim().to_owned())
+        .map_err(|_| ApiError::BadRequest(format!("the form field {field:?} is text")))
+}
+
 async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submission, ApiError> {
     let mut submission = Submission::default();
     let mut budget = limit;
@@ -72,13 +81,13 @@ async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submi
                 return Err(ApiError::BadRequest("send one content image".into()))
             }
             "content" => submission.content = Some(bytes),
+            "content_url" if submission.content_url.is_some() => {
+                return Err(ApiError::BadRequest("send one content_url".into()))
+            }
+            "content_url" => submission.content_url = Some(text(&name, bytes)?),
             "style" => submission.styles.push(bytes),
-            "preset" => submission.presets.push(
-                String::from_utf8(bytes)
-                    .map_err(|_| ApiError::BadRequest("preset ids are text".into()))?
-                    .trim()
-                    .to_owned(),
-            ),
+            "style_url" => submission.style_urls.push(text(&name, bytes)?),
+            "preset" => submission.presets.push(text(&name, bytes)?),
             "params" => {
                 let mut json = serde_json::Deserializer::from_slice(&bytes);
                 let params = serde_path_to_error::deserialize(&mut json).map_err(|e| {
@@ -92,11 +101,17 @@ async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submi
                         message: e.into_inner().to_string(),
                     }
                 })?;
+                // One JSON object and nothing after it.
+                json.end().map_err(|e| ApiError::InvalidParameter {
+                    field: "params".into(),
+                    message: e.to_string(),
+                })?;
                 submission.params = Some(params);
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown form field {other:?}; expected content, style, preset or params"
+                    "unknown form field {other:?}; expected content, content_url, style, \
+                     style_url, preset or params"
                 )))
             }
         }
@@ -104,10 +119,16 @@ async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submi
     Ok(submission)
 }
 
-/// The uploaded images' bytes, as received.
+/// An image's bytes, as received, and the form field that brought them.
+struct Received {
+    field: String,
+    bytes: Vec<u8>,
+}
+
+/// The submitted images' bytes, uploaded or fetched.
 struct Uploads {
-    content: Vec<u8>,
-    styles: Vec<Vec<u8>>,
+    content: Received,
+    styles: Vec<Received>,
 }
 
 /// The uploads back, with the size of each image they hold.
@@ -117,11 +138,11 @@ struct Measured {
     styles: Vec<(u32, u32)>,
 }
 
-fn decode(field: &str, bytes: &[u8], state: &AppState) -> Result<(u32, u32), ApiError> {
-    images::decode(bytes, &state.image_limits)
-        .map(|image| image.dimensions())
+fn decode(image: &Received, state: &AppState) -> Result<(u32, u32), ApiError> {
+    images::decode(&image.bytes, &state.image_limits)
+        .map(|decoded| decoded.dimensions())
         .map_err(|error| ApiError::InvalidImage {
-            field: field.to_owned(),
+            field: image.field.clone(),
             error,
         })
 }
@@ -129,12 +150,11 @@ fn decode(field: &str, bytes: &[u8], state: &AppState) -> Result<(u32, u32), Api
 /// Decodes every upload fully (a truncated file fails here, not in the worker). CPU
 /// work: callers run it off the async threads.
 fn measure(state: &AppState, uploads: Uploads) -> Result<Measured, ApiError> {
-    let content = decode("content", &uploads.content, state)?;
+    let content = decode(&uploads.content, state)?;
     let styles = uploads
         .styles
         .iter()
-        .enumerate()
-        .map(|(i, style)| decode(&format!("style[{i}]"), style, state))
+        .map(|style| decode(style, state))
         .collect::<Result<_, _>>()?;
     Ok(Measured {
         uploads,
@@ -171,9 +191,16 @@ async fn create(
     }
     caller.admit_submission(&state).await?;
     let submission = read_submission(multipart, state.max_body_bytes).await?;
-    let content = submission.content.ok_or_else(|| {
-        ApiError::BadRequest("the content image (form field \"content\") is missing".into())
-    })?;
+    if submission.content.is_some() && submission.content_url.is_some() {
+        return Err(ApiError::BadRequest(
+            "send the content image as a file (content) or a URL (content_url), not both".into(),
+        ));
+    }
+    if submission.content.is_none() && submission.content_url.is_none() {
+        return Err(ApiError::BadRequest(
+            "the content image (form field \"content\" or \"content_url\") is missing".into(),
+        ));
+    }
     let params = submission.params.unwrap_or_default();
     if params.init == Init::Image {
         return Err(ApiError::InvalidParameter {
@@ -190,12 +217,35 @@ async fn create(
         }
     }
 
+    // Images by URL join the uploads, after every cheaper check has passed.
+    let content = match (submission.content, &submission.content_url) {
+        (Some(bytes), _) => Received {
+            field: "content".into(),
+            bytes,
+        },
+        (None, Some(url)) => Received {
+            field: "content_url".into(),
+            bytes: state.fetcher.fetch("content_url", url).await?,
+        },
+        (None, None) => unreachable!("checked above"),
+    };
+    let mut styles: Vec<Received> = submission
+        .styles
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| Received {
+            field: format!("style[{i}]"),
+            bytes,
+        })
+        .collect();
+    for (i, url) in submission.style_urls.iter().enumerate() {
+        let field = format!("style_url[{i}]");
+        let bytes = state.fetcher.fetch(&field, url).await?;
+        styles.push(Received { field, bytes });
+    }
     let sizes = {
         let state = state.clone();
-        let uploads = Uploads {
-            content,
-            styles: submission.styles,
-        };
+        let uploads = Uploads { content, styles };
         web::block(move || measure(&state, uploads))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??
@@ -223,14 +273,19 @@ async fn create(
     storage
         .put(
             &keys::content(&job),
-            uploads.content,
+            uploads.content.bytes,
             "application/octet-stream",
         )
         .await
         .map_err(unavailable)?;
+    let style_count = uploads.styles.len();
     for (i, style) in uploads.styles.into_iter().enumerate() {
         storage
-            .put(&keys::style(&job, i), style, "application/octet-stream")
+            .put(
+                &keys::style(&job, i),
+                style.bytes,
+                "application/octet-stream",
+            )
             .await
             .map_err(unavailable)?;
     }
@@ -255,17 +310,23 @@ async fn create(
         return Ok(HttpResponse::Ok().json(JobView::new(&row, None)));
     }
     if let Err(error) = state.queue.publish(&JobMessage::new(id)).await {
-        tracing::error!(%error, job = %id, "publishing");
-        let reason = "the job could not be queued";
-        let _ = db::transition(
-            &state.pool,
-            id,
-            &[JobState::Queued],
-            JobState::Failed,
-            Some(reason),
-        )
-        .await;
+        // Not accepted: the caller hears 503 and may retry with the same idempotency
+        // key, so nothing of this submission stays behind.
+        tracing::error!(%error, job = %id, "publishing; withdrawing the submission");
+        if let Err(error) = db::delete_job(&state.pool, id).await {
+            tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it");
+        }
+        for key in std::iter::once(keys::content(&job))
+            .chain((0..style_count).map(|i| keys::style(&job, i)))
+        {
+            let _ = storage.delete(&key).await;
+        }
         return Err(ApiError::Unavailable("the job queue"));
+    }
+    // Unmarked, a worker's reaper publishes the job again later: harmless, since a
+    // second message for a job that is no longer queued is dropped at claim.
+    if let Err(error) = db::mark_published(&state.pool, id).await {
+        tracing::warn!(%error, job = %id, "marking the job published");
     }
     tracing::info!(job = %id, "queued");
     Ok(HttpResponse::Accepted()
@@ -362,24 +423,32 @@ struct Follow {
     id: Uuid,
     last: JobState,
     first: Option<web::Bytes>,
-    live: futures_util::stream::BoxStream<'static, LiveProgress>,
+    /// The job's progress channel; `None` while Redis is away (subscribed again at the
+    /// next tick, so progress resumes when it is back).
+    live: Option<futures_util::stream::BoxStream<'static, LiveProgress>>,
     tick: tokio::time::Interval,
+}
+
+/// The next snapshot from `live`; pending forever when there is no subscription.
+async fn next_progress(
+    live: &mut Option<futures_util::stream::BoxStream<'static, LiveProgress>>,
+) -> Option<LiveProgress> {
+    match live {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// `GET /v1/jobs/{id}/events`: a `state` event with the job now, `progress` events as the
 /// worker publishes them, a `state` event at each change of state; the stream ends after
-/// a terminal state.
+/// a terminal state. States come from PostgreSQL, so the stream outlives a Redis outage.
 async fn events(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &caller, &id).await?;
-    let live = state
-        .progress
-        .subscribe(row.id)
-        .await
-        .map_err(|_| ApiError::Unavailable("live progress"))?;
+    let live = state.progress.subscribe(row.id).await.ok();
     let progress = state.progress.get(row.id).await.ok().flatten();
     let follow = Follow {
         id: row.id,
@@ -397,10 +466,14 @@ async fn events(
         }
         loop {
             tokio::select! {
-                Some(progress) = follow.live.next() => {
-                    return Some((Ok(sse("progress", &progress)), Some(follow)));
-                }
+                progress = next_progress(&mut follow.live) => match progress {
+                    Some(progress) => return Some((Ok(sse("progress", &progress)), Some(follow))),
+                    None => follow.live = None,
+                },
                 _ = follow.tick.tick() => {
+                    if follow.live.is_none() {
+                        follow.live = follow.state.progress.subscribe(follow.id).await.ok();
+                    }
                     let Ok(Some(row)) = db::get_job(&follow.state.pool, follow.id).await else {
                         continue;
                     };

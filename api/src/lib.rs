@@ -2,6 +2,7 @@
 //! binds its port (0 for a free one, as the tests do); `main.rs` only runs it.
 
 mod auth;
+mod fetch;
 mod health;
 mod jobs;
 mod metrics;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub queue: JobQueue,
     pub progress: ProgressStore,
     pub catalogue: Catalogue,
+    pub fetcher: fetch::Fetcher,
     pub image_limits: ImageLimits,
     pub max_body_bytes: usize,
     pub metrics: ApiMetrics,
@@ -73,6 +75,7 @@ impl Application {
             queue: JobQueue::connect(&settings.amqp).await?,
             progress: ProgressStore::connect(&settings.redis).await?,
             catalogue,
+            fetcher: fetch::Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
             image_limits: settings.image_limits(),
             max_body_bytes: settings.limits.max_body_bytes,
             metrics: ApiMetrics::new(),

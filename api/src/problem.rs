@@ -16,6 +16,10 @@ pub enum ApiError {
     InvalidParameter { field: String, message: String },
     #[error("{field}: {error}")]
     InvalidImage { field: String, error: ImageError },
+    #[error("{field}: the URL is not fetched: {reason}")]
+    UrlRefused { field: String, reason: String },
+    #[error("{field}: fetching the URL failed: {reason}")]
+    UrlFailed { field: String, reason: String },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -61,6 +65,8 @@ impl ApiError {
                 ImageError::BadDimensions { .. } => "bad-image-dimensions",
                 _ => "invalid-image",
             },
+            ApiError::UrlRefused { .. } => "url-refused",
+            ApiError::UrlFailed { .. } => "url-fetch-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::TooManyRequests { .. } => "too-many-requests",
@@ -77,6 +83,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "Bad request",
             ApiError::InvalidParameter { .. } => "Invalid parameter",
             ApiError::InvalidImage { .. } => "Invalid image",
+            ApiError::UrlRefused { .. } => "URL refused",
+            ApiError::UrlFailed { .. } => "URL fetch failed",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::TooManyRequests { .. } => "Too many requests",
@@ -90,9 +98,10 @@ impl ApiError {
 
     fn field(&self) -> Option<&str> {
         match self {
-            ApiError::InvalidParameter { field, .. } | ApiError::InvalidImage { field, .. } => {
-                Some(field)
-            }
+            ApiError::InvalidParameter { field, .. }
+            | ApiError::InvalidImage { field, .. }
+            | ApiError::UrlRefused { field, .. }
+            | ApiError::UrlFailed { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -118,6 +127,9 @@ impl ResponseError for ApiError {
                 ImageError::TooManyBytes { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             },
+            ApiError::UrlRefused { .. } | ApiError::UrlFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

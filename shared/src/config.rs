@@ -13,6 +13,7 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub s3: S3Settings,
     pub limits: LimitSettings,
+    pub fetch: FetchSettings,
     pub presets: PresetSettings,
     pub web: WebSettings,
     pub auth: AuthSettings,
@@ -63,6 +64,9 @@ pub struct WorkerSettings {
     pub previews: u32,
     /// SIGTERM: hand the current job back within this many seconds.
     pub shutdown_deadline_seconds: u64,
+    /// How long one storage call is retried before the run counts as failed (and the
+    /// job goes back on the queue, spending an attempt).
+    pub storage_retry_seconds: u64,
     /// Where the worker serves `/metrics` and `/healthz` (port 0: any free port).
     pub metrics_address: String,
 }
@@ -107,6 +111,21 @@ pub struct S3Settings {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
+    /// A store that does not accept a connection within this long counts as down.
+    pub connect_timeout_seconds: u64,
+    /// One request, retries by the SDK included, gives up after this long.
+    pub operation_timeout_seconds: u64,
+}
+
+/// Images given by URL, which the api fetches.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FetchSettings {
+    /// The whole fetch, redirects and body included.
+    pub timeout_seconds: u64,
+    pub max_redirects: usize,
+    /// Internal networks (CIDR) that may be fetched from all the same; by default none:
+    /// private, loopback, link-local and other internal addresses are refused.
+    pub allowed_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +160,8 @@ region = "garage"
 bucket = "stylize"
 access_key = "GK5759f04b5b8b6bb4ba3fbdb8"
 secret_key = "2f8a0b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8"
+connect_timeout_seconds = 3
+operation_timeout_seconds = 60
 
 [presets]
 dir = "../shared/assets/styles"
@@ -165,7 +186,13 @@ max_attempts = 3
 progress_interval_ms = 250
 previews = 20
 shutdown_deadline_seconds = 20
+storage_retry_seconds = 15
 metrics_address = "127.0.0.1:9101"
+
+[fetch]
+timeout_seconds = 10
+max_redirects = 5
+allowed_networks = []
 
 [limits]
 max_body_bytes = 52428800

@@ -43,6 +43,8 @@ pub struct JobRow {
     pub updated_at: DateTime<Utc>,
     /// The API key that submitted the job; `None` when the api runs without keys.
     pub owner: Option<Uuid>,
+    /// Whether the queue holds a message for the job (meaningful while queued).
+    pub published: bool,
 }
 
 impl JobRow {
@@ -172,13 +174,45 @@ pub async fn heartbeat(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<b
 /// their ids for re-publishing.
 pub async fn requeue_expired(pool: &PgPool, lease: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE jobs SET state = 'queued', worker = NULL, updated_at = now()
+        "UPDATE jobs SET state = 'queued', worker = NULL, published = FALSE, updated_at = now()
          WHERE state = 'running' AND updated_at < now() - make_interval(secs => $1)
          RETURNING id",
     )
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await
+}
+
+/// Notes that RabbitMQ took the job's message.
+pub async fn mark_published(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET published = TRUE WHERE id = $1 AND state = 'queued'")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// Queued jobs without a message for longer than `grace` (their publish failed, or the
+/// process that owed it died).
+pub async fn unpublished(pool: &PgPool, grace: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM jobs
+         WHERE state = 'queued' AND NOT published
+           AND updated_at < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT 100",
+    )
+    .bind(grace.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// Removes a job that was never accepted (its submission failed before it was queued).
+pub async fn delete_job(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
 }
 
 /// Asks for a job to stop: a queued job is canceled at once, a running one is flagged
@@ -252,6 +286,7 @@ pub async fn finish_run(
              worker = CASE WHEN $3 = 'queued' THEN NULL ELSE worker END,
              finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'canceled') THEN now() END,
              attempts = attempts - CASE WHEN $5 THEN 0 ELSE 1 END,
+             published = CASE WHEN $3 = 'queued' THEN FALSE ELSE published END,
              updated_at = now()
          WHERE id = $1 AND state = 'running' AND worker = $2
          RETURNING *",

@@ -103,6 +103,21 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError
         ));
     }
 
+    // A decoder that panics on malformed data (zune-jpeg 0.5.15 does on some JPEGs, found
+    // by fuzz/) has only failed to decode this file: say so, as for any corrupt file.
+    std::panic::catch_unwind(|| decode_checked(bytes, format, limits)).unwrap_or_else(|_| {
+        Err(ImageError::Corrupt(
+            "the decoder failed on malformed data".into(),
+        ))
+    })
+}
+
+/// The decoding proper, once the cheap checks have passed.
+fn decode_checked(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &ImageLimits,
+) -> Result<RgbImage, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Dimensions are checked below with a clearer message; the decoders' own allocation
     // cap backs that up for anything a header does not tell.
@@ -200,6 +215,26 @@ pub fn encode(image: &RgbImage, format: OutputFormat) -> Result<Vec<u8>, ImageEr
     Ok(bytes)
 }
 
+/// `jpeg` with an EXIF APP1 segment giving `orientation` (6: rotate 90° clockwise), as
+/// cameras write it: test material for the orientation handling (unit tests, fuzz seeds).
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec(); // little-endian, first IFD at 8
+    tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_le_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding, no next IFD
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +271,14 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn a_decoder_panic_is_a_corrupt_image() {
+        // Found by fuzz/ (decode_image): zune-jpeg's AVX2 IDCT unwraps a None on it.
+        let bytes = include_bytes!("../../fuzz/regressions/decode_image/zune-jpeg-idct-panic.jpg");
+        let error = decode(bytes, &ImageLimits::default()).unwrap_err();
+        assert!(matches!(error, ImageError::Corrupt(_)), "{error}");
     }
 
     #[test]
@@ -284,25 +327,6 @@ mod tests {
             decode(&png, &small),
             Err(ImageError::TooManyBytes { .. })
         ));
-    }
-
-    /// `jpeg` with an EXIF APP1 segment saying "rotate 90° clockwise" (orientation 6).
-    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-        let mut tiff = b"II*\0\x08\0\0\0".to_vec(); // little-endian, first IFD at 8
-        tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
-        tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
-        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
-        tiff.extend_from_slice(&1u32.to_le_bytes()); // count
-        tiff.extend_from_slice(&orientation.to_le_bytes());
-        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding, no next IFD
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec(); // SOI
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&app1);
-        out.extend_from_slice(&jpeg[2..]);
-        out
     }
 
     #[test]

@@ -244,8 +244,14 @@ impl StyleParams {
             for (i, weight) in self.style_blend_weights.iter().enumerate() {
                 check_weight(&format!("style_blend_weights[{i}]"), *weight)?;
             }
-            if self.style_blend_weights.iter().sum::<f64>() <= 0.0 {
-                return Err(invalid("style_blend_weights", "must not all be zero"));
+            // Weights are normalised by their sum, which must be a positive number:
+            // [1e308, 1e308] adds up to infinity and would normalise to all zeros.
+            let sum = self.style_blend_weights.iter().sum::<f64>();
+            if !sum.is_finite() || sum <= 0.0 {
+                return Err(invalid(
+                    "style_blend_weights",
+                    "must not all be zero, and must add up to a finite number",
+                ));
             }
         }
         if !self.style_scale.is_finite() || !(0.1..=4.0).contains(&self.style_scale) {
@@ -388,6 +394,18 @@ mod tests {
             mutate(&mut params);
             let error = params.validate(1).unwrap_err();
             assert_eq!(error.field, field, "{error}");
+        }
+    }
+
+    #[test]
+    fn blend_weights_must_add_up_to_a_positive_finite_sum() {
+        for weights in [vec![0.0, 0.0], vec![1e308, 1e308]] {
+            let params = StyleParams {
+                style_blend_weights: weights.clone(),
+                ..StyleParams::default()
+            };
+            let error = params.validate(2).unwrap_err();
+            assert_eq!(error.field, "style_blend_weights", "{weights:?}");
         }
     }
 

@@ -4,8 +4,9 @@
 
 use crate::config::RedisSettings;
 use futures_util::stream::{BoxStream, StreamExt};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// One moment of a running job, as clients see it.
@@ -55,7 +56,15 @@ fn channel(job: Uuid) -> String {
 impl ProgressStore {
     pub async fn connect(settings: &RedisSettings) -> redis::RedisResult<Self> {
         let client = redis::Client::open(settings.url.as_str())?;
-        let connection = client.get_connection_manager().await?;
+        // Bounded waits: with Redis away, a call fails in about a second (and the
+        // manager reconnects behind it) instead of holding a status request or a
+        // worker's progress loop.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        let connection = client.get_connection_manager_with_config(config).await?;
         Ok(ProgressStore {
             client,
             connection,

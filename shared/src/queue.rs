@@ -1,6 +1,10 @@
 //! RabbitMQ carries job ids only: a durable queue of persistent messages, published with
 //! confirms, consumed with manual acks and a prefetch of one; a message a consumer
 //! rejects goes to the dead-letter queue instead of looping.
+//!
+//! The connection is not trusted to last: RabbitMQ restarts, and networks drop. Every
+//! call first checks the link and opens a new one when the last one died, so a caller
+//! sees one failed call while the broker is away and working calls once it is back.
 
 use crate::config::AmqpSettings;
 use futures_util::StreamExt;
@@ -12,6 +16,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,19 +63,38 @@ pub enum QueueError {
     NotConfirmed,
     #[error("malformed job message: {0}")]
     Malformed(String),
+    #[error("RabbitMQ did not answer within {0:?}")]
+    TimedOut(Duration),
 }
 
 pub struct JobQueue {
-    connection: Connection,
-    channel: Channel,
-    name: String,
+    settings: AmqpSettings,
+    link: tokio::sync::Mutex<Option<Link>>,
 }
 
-impl JobQueue {
+/// One connection to RabbitMQ and the channel that publishes and declares on it.
+#[derive(Clone)]
+struct Link {
+    connection: Arc<Connection>,
+    channel: Channel,
+}
+
+/// How long opening a connection may take before the broker counts as away.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Link {
+    fn is_open(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
+    }
+
     /// Connects and declares the queue and its dead-letter queue `<name>.dead`.
-    pub async fn connect(settings: &AmqpSettings) -> Result<Self, QueueError> {
-        let connection =
-            Connection::connect(&settings.url, ConnectionProperties::default()).await?;
+    async fn open(settings: &AmqpSettings) -> Result<Self, QueueError> {
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(&settings.url, ConnectionProperties::default()),
+        )
+        .await
+        .map_err(|_| QueueError::TimedOut(CONNECT_TIMEOUT))??;
         let channel = connection.create_channel().await?;
         let durable = QueueDeclareOptions {
             durable: true,
@@ -94,20 +119,47 @@ impl JobQueue {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        Ok(JobQueue {
-            connection,
+        Ok(Link {
+            connection: Arc::new(connection),
             channel,
-            name: settings.queue.clone(),
         })
+    }
+}
+
+impl JobQueue {
+    /// Connects (failing when RabbitMQ is not there at start-up) and declares the queues.
+    pub async fn connect(settings: &AmqpSettings) -> Result<Self, QueueError> {
+        let link = Link::open(settings).await?;
+        Ok(JobQueue {
+            settings: settings.clone(),
+            link: tokio::sync::Mutex::new(Some(link)),
+        })
+    }
+
+    /// The open link, reconnecting first when the last one died.
+    async fn link(&self) -> Result<Link, QueueError> {
+        let mut current = self.link.lock().await;
+        if let Some(link) = current.as_ref().filter(|link| link.is_open()) {
+            return Ok(link.clone());
+        }
+        let reconnecting = current.take().is_some();
+        let link = Link::open(&self.settings).await?;
+        if reconnecting {
+            tracing::info!("reconnected to RabbitMQ");
+        }
+        *current = Some(link.clone());
+        Ok(link)
     }
 
     /// Publishes a persistent message and waits until RabbitMQ has taken it.
     pub async fn publish(&self, message: &JobMessage) -> Result<(), QueueError> {
         let confirmation = self
+            .link()
+            .await?
             .channel
             .basic_publish(
                 "",
-                &self.name,
+                &self.settings.queue,
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -131,11 +183,11 @@ impl JobQueue {
     /// second message: anything the broker sent ahead goes back to the queue for an
     /// idle worker.
     pub async fn take(&self, tag: &str) -> Result<Taken, QueueError> {
-        let channel = self.connection.create_channel().await?;
+        let channel = self.link().await?.connection.create_channel().await?;
         channel.basic_qos(1, BasicQosOptions::default()).await?;
         let mut consumer = channel
             .basic_consume(
-                &self.name,
+                &self.settings.queue,
                 tag,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -155,12 +207,12 @@ impl JobQueue {
 
     /// The queue's ready messages and consumers, from one passive declare.
     pub async fn declared_counts(&self) -> Result<lapin::Queue, QueueError> {
-        self.declared(&self.name).await
+        self.declared(&self.settings.queue).await
     }
 
     pub async fn dead_letter_depth(&self) -> Result<u32, QueueError> {
         Ok(self
-            .declared(&format!("{}.dead", self.name))
+            .declared(&format!("{}.dead", self.settings.queue))
             .await?
             .message_count())
     }
@@ -172,8 +224,12 @@ impl JobQueue {
 
     /// Deletes the queue and its dead-letter queue, messages and all (test tear-down).
     pub async fn delete(&self) -> Result<(), QueueError> {
-        for queue in [self.name.clone(), format!("{}.dead", self.name)] {
-            self.channel
+        let channel = self.link().await?.channel;
+        for queue in [
+            self.settings.queue.clone(),
+            format!("{}.dead", self.settings.queue),
+        ] {
+            channel
                 .queue_delete(&queue, QueueDeleteOptions::default())
                 .await?;
         }
@@ -187,6 +243,8 @@ impl JobQueue {
             ..QueueDeclareOptions::default()
         };
         Ok(self
+            .link()
+            .await?
             .channel
             .queue_declare(queue, passive, FieldTable::default())
             .await?)

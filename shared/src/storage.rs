@@ -2,6 +2,7 @@
 //! results, addressed by the keys in [`crate::job::keys`].
 
 use crate::config::S3Settings;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -51,6 +52,13 @@ impl Storage {
             ))
             // Garage and MinIO serve buckets by path, not by subdomain.
             .force_path_style(true)
+            // Without these a store that stops answering holds a request forever.
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(settings.connect_timeout_seconds))
+                    .operation_timeout(Duration::from_secs(settings.operation_timeout_seconds))
+                    .build(),
+            )
             .build();
         Storage {
             client: aws_sdk_s3::Client::from_conf(config),

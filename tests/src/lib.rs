@@ -78,7 +78,12 @@ impl Stack {
             _turn: turn,
             settings,
             base,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped well before the api's 5 s keep-alive ends
+            // them, so no request races a closing connection.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .unwrap(),
             database,
             workers: Vec::new(),
             metrics_ports: Vec::new(),
@@ -106,28 +111,36 @@ impl Stack {
             .unwrap()
             .port();
         let s = &self.settings;
+        let w = &s.worker;
         let child = command
             .env("STYLIZE_WORKER_NAME", name)
             .env(
                 "STYLIZE__WORKER__METRICS_ADDRESS",
                 format!("127.0.0.1:{metrics_port}"),
             )
-            .env("STYLIZE__DATABASE__URL", &s.database.url)
-            .env("STYLIZE__AMQP__QUEUE", &s.amqp.queue)
-            .env("STYLIZE__WORKER__WEIGHTS", &s.worker.weights)
-            .env("STYLIZE__WORKER__DEVICE", &s.worker.device)
-            .env(
-                "STYLIZE__WORKER__LEASE_SECONDS",
-                s.worker.lease_seconds.to_string(),
-            )
-            .env(
-                "STYLIZE__WORKER__HEARTBEAT_SECONDS",
-                s.worker.heartbeat_seconds.to_string(),
-            )
-            .env(
-                "STYLIZE__WORKER__PROGRESS_INTERVAL_MS",
-                s.worker.progress_interval_ms.to_string(),
-            )
+            .envs([
+                ("STYLIZE__DATABASE__URL", s.database.url.clone()),
+                ("STYLIZE__AMQP__QUEUE", s.amqp.queue.clone()),
+                ("STYLIZE__WORKER__WEIGHTS", s.worker.weights.clone()),
+                ("STYLIZE__WORKER__DEVICE", s.worker.device.clone()),
+                (
+                    "STYLIZE__WORKER__LEASE_SECONDS",
+                    w.lease_seconds.to_string(),
+                ),
+                (
+                    "STYLIZE__WORKER__HEARTBEAT_SECONDS",
+                    w.heartbeat_seconds.to_string(),
+                ),
+                (
+                    "STYLIZE__WORKER__PROGRESS_INTERVAL_MS",
+                    w.progress_interval_ms.to_string(),
+                ),
+                ("STYLIZE__WORKER__MAX_ATTEMPTS", w.max_attempts.to_string()),
+                (
+                    "STYLIZE__WORKER__STORAGE_RETRY_SECONDS",
+                    w.storage_retry_seconds.to_string(),
+                ),
+            ])
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("the worker binary is built (cargo test builds the workspace's bins)");
@@ -268,6 +281,45 @@ impl Stack {
         }
     }
 
+    /// Checks how a run of jobs settled: each is in a terminal state, each succeeded job
+    /// has its result in storage (and the api serves it as a PNG), and no other job has
+    /// one. Returns the jobs' final states.
+    pub async fn assert_settled(&self, ids: &[impl AsRef<str>]) -> Vec<String> {
+        let storage = stylize_shared::storage::Storage::new(&self.settings.s3);
+        let mut states = Vec::new();
+        for id in ids.iter().map(AsRef::as_ref) {
+            let (status, body) = self.get_json(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(status, 200, "{body}");
+            let state = body["state"].as_str().unwrap().to_owned();
+            assert!(
+                ["succeeded", "failed", "canceled"].contains(&state.as_str()),
+                "job {id} is {state}: {body}"
+            );
+            let results: Vec<String> = storage
+                .list(&format!("jobs/{id}/"))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|key| key.ends_with("result.png"))
+                .collect();
+            let expected = usize::from(state == "succeeded");
+            assert_eq!(results.len(), expected, "job {id} is {state}: {results:?}");
+            if state == "succeeded" {
+                let response = self
+                    .client
+                    .get(self.url(&format!("/v1/jobs/{id}/result")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let png = response.bytes().await.unwrap();
+                assert!(png.starts_with(b"\x89PNG"), "job {id}'s result is no PNG");
+            }
+            states.push(state);
+        }
+        states
+    }
+
     pub async fn count_jobs(&self) -> i64 {
         let pool = stylize_shared::db::connect(&self.settings.database)
             .await
@@ -312,6 +364,124 @@ impl Drop for Stack {
                 &self.database,
             ])
             .status();
+    }
+}
+
+/// The shared services, taken away and brought back under a test. An outage ends when
+/// its guard drops, so a failing test leaves every service running for the next one.
+pub mod outage {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Service {
+        RabbitMq,
+        Redis,
+        S3,
+    }
+
+    impl Service {
+        fn port(self) -> u16 {
+            match self {
+                Service::RabbitMq => 5672,
+                Service::Redis => 6379,
+                Service::S3 => 3900,
+            }
+        }
+
+        /// The command that stops it the way an operator or a crash would: RabbitMQ's
+        /// broker application stops (closing every connection), Redis shuts down
+        /// (losing what it held: it keeps nothing on disk here), Garage's process is
+        /// killed.
+        fn stop(self) -> Command {
+            match self {
+                Service::RabbitMq => command("rabbitmqctl", &["-q", "stop_app"]),
+                Service::Redis => command("redis-cli", &["-h", "127.0.0.1", "shutdown", "nosave"]),
+                Service::S3 => command("scripts/garage.sh", &["stop"]),
+            }
+        }
+
+        /// The command that starts it again: the project's own set-up where it has one.
+        fn start(self) -> Command {
+            match self {
+                Service::RabbitMq => command("rabbitmqctl", &["-q", "start_app"]),
+                Service::Redis => command("scripts/services.sh", &[]),
+                Service::S3 => command("scripts/garage.sh", &[]),
+            }
+        }
+    }
+
+    fn command(program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command.args(args).current_dir(super::root());
+        command
+    }
+
+    fn answers(service: Service) -> bool {
+        std::net::TcpStream::connect_timeout(
+            &([127, 0, 0, 1], service.port()).into(),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+    }
+
+    /// Runs `command` (Redis's shutdown reports the connection it drops as an error:
+    /// the port going quiet is the check), then waits until the port is `up` or not.
+    fn switch(service: Service, mut command: Command, up: bool) {
+        let status = command
+            .status()
+            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        assert!(
+            status.success() || service == Service::Redis,
+            "{command:?}: {status}"
+        );
+        let started = Instant::now();
+        while answers(service) != up {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{service:?} did not {}",
+                if up { "come back" } else { "go away" }
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A service that is down until [`Outage::end`] (or, should the test fail first,
+    /// until the guard drops, so the next test finds every service running).
+    pub struct Outage {
+        service: Service,
+        over: bool,
+    }
+
+    impl Outage {
+        /// Stops `service`; the calling test's runtime goes on meanwhile (the api under
+        /// test runs on it).
+        pub async fn begin(service: Service) -> Outage {
+            tokio::task::spawn_blocking(move || switch(service, service.stop(), false))
+                .await
+                .unwrap();
+            Outage {
+                service,
+                over: false,
+            }
+        }
+
+        /// Starts the service again and waits until it accepts connections.
+        pub async fn end(mut self) {
+            self.over = true;
+            let service = self.service;
+            tokio::task::spawn_blocking(move || switch(service, service.start(), true))
+                .await
+                .unwrap();
+        }
+    }
+
+    impl Drop for Outage {
+        fn drop(&mut self) {
+            if !self.over {
+                switch(self.service, self.service.start(), true);
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! API keys: each key sees only its own jobs, a revoked key is refused, and submissions
-//! are limited per key.
+//! Keeping strangers out. API keys: each key sees only its own jobs, a revoked key is
+//! refused, and submissions are limited per key. Image URLs: fetched, but never from an
+//! internal address, directly or by a redirect.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -194,4 +195,177 @@ async fn submissions_are_limited_per_key_with_retry_after() {
 
     // Another key is not held back by this one's limits.
     assert_eq!(submit(&stack, &other).await.status(), StatusCode::ACCEPTED);
+}
+
+/// An image host for the URL tests, on 127.0.0.2 (loopback, so internal: the stack is
+/// told to trust exactly that address, as an operator would trust an internal store).
+async fn image_origin() -> String {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    #[derive(serde::Deserialize)]
+    struct Target {
+        to: String,
+    }
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/photo.jpg",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("image/jpeg")
+                        .body(asset("content/tubingen.jpg"))
+                }),
+            )
+            .route(
+                "/notes.txt",
+                web::get().to(|| async { HttpResponse::Ok().body("not an image") }),
+            )
+            .route(
+                "/huge.jpg",
+                web::get().to(|| async { HttpResponse::Ok().body(vec![0u8; 40 << 20]) }),
+            )
+            .route(
+                "/slow.jpg",
+                web::get().to(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    HttpResponse::Ok().body(asset("content/tubingen.jpg"))
+                }),
+            )
+            .route(
+                "/redirect",
+                web::get().to(|target: web::Query<Target>| async move {
+                    HttpResponse::Found()
+                        .insert_header(("Location", target.to.clone()))
+                        .finish()
+                }),
+            )
+    })
+    .workers(1)
+    .bind(("127.0.0.2", 0))
+    .unwrap();
+    let address = server.addrs()[0];
+    tokio::spawn(server.run());
+    format!("http://{address}")
+}
+
+/// Submits the content image by URL; answers the status and the body.
+async fn submit_url(stack: &Stack, url: &str) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("content_url", url.to_owned())
+        .text("preset", "great-wave")
+        .text("params", json!({"size": 64, "iterations": 5}).to_string());
+    let response = stack
+        .client
+        .post(stack.url("/v1/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn image_urls_are_fetched_but_never_from_internal_addresses() {
+    let origin = image_origin().await;
+    let mut stack = Stack::start_with(|settings| {
+        settings.fetch.allowed_networks = vec!["127.0.0.2/32".into()];
+        settings.fetch.timeout_seconds = 2;
+    })
+    .await;
+    let api_port = stack.base.rsplit(':').next().unwrap().to_owned();
+
+    // Fetched and run, also through a redirect that stays on the trusted host.
+    stack.start_worker("e2e-urls");
+    let photo = format!("{origin}/photo.jpg");
+    for url in [photo.clone(), format!("{origin}/redirect?to={photo}")] {
+        let (status, job) = submit_url(&stack, &url).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{url}: {job}");
+        assert_eq!(
+            (job["width"].as_i64(), job["height"].as_i64()),
+            (Some(64), Some(48))
+        );
+        let id = job["id"].as_str().unwrap().to_owned();
+        stack
+            .wait_for_end(&id, std::time::Duration::from_secs(60))
+            .await;
+        assert_eq!(stack.assert_settled(&[&id]).await, ["succeeded"]);
+    }
+
+    // Internal addresses, named directly, by DNS, or by a redirect from the trusted
+    // host: refused before any connection is made to them.
+    let internal = [
+        format!("http://127.0.0.1:{api_port}/v1/jobs"),
+        "http://10.0.0.1/photo.jpg".to_owned(),
+        "http://172.16.5.4/photo.jpg".to_owned(),
+        "http://192.168.1.1/photo.jpg".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        format!("http://[::1]:{api_port}/photo.jpg"),
+        "http://[::ffff:127.0.0.1]/photo.jpg".to_owned(),
+        "http://0x7f000001/photo.jpg".to_owned(),
+        format!("http://localhost:{api_port}/photo.jpg"),
+    ];
+    let redirects = internal
+        .iter()
+        .map(|target| format!("{origin}/redirect?to={target}"));
+    let others = [
+        "file:///etc/passwd".to_owned(),
+        "ftp://example.com/photo.jpg".to_owned(),
+        "not a url".to_owned(),
+    ];
+    for url in internal.iter().cloned().chain(redirects).chain(others) {
+        let (status, problem) = submit_url(&stack, &url).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {problem}");
+        assert_eq!(
+            problem["type"], "urn:stylize:problem:url-refused",
+            "{url}: {problem}"
+        );
+        assert_eq!(problem["field"], "content_url");
+        if url.contains("/redirect?") {
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(detail.contains("redirect"), "{url}: {detail}");
+        }
+    }
+
+    // What the trusted host serves is still checked like an upload, within limits.
+    let failures = [
+        (
+            "/missing.jpg",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "url-fetch-failed",
+            "404",
+        ),
+        (
+            "/slow.jpg",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "url-fetch-failed",
+            "within 2 s",
+        ),
+        (
+            "/notes.txt",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-image-format",
+            "",
+        ),
+        (
+            "/huge.jpg",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image-too-large",
+            "limit",
+        ),
+    ];
+    for (path, expected, kind, words) in failures {
+        let (status, problem) = submit_url(&stack, &format!("{origin}{path}")).await;
+        assert_eq!(status, expected, "{path}: {problem}");
+        assert_eq!(
+            problem["type"],
+            format!("urn:stylize:problem:{kind}"),
+            "{problem}"
+        );
+        assert_eq!(problem["field"], "content_url");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(words),
+            "{problem}"
+        );
+    }
+    // Only the two good submissions became jobs.
+    assert_eq!(stack.count_jobs().await, 2);
 }

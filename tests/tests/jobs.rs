@@ -289,37 +289,6 @@ async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
 }
 
 #[tokio::test]
-async fn a_job_survives_its_worker_being_killed() {
-    let mut stack = Stack::start().await;
-    stack.start_worker("e2e-doomed");
-    let id = stack.submit(json!({"size": 64, "iterations": 300})).await;
-    stack.wait_until_running(&id).await;
-    stack.kill_worker(0);
-    stack.start_worker("e2e-rescuer");
-    // The lease (6 s in tests) runs out, the rescuer's reaper queues the job again.
-    let seen = stack.wait_for_end(&id, Duration::from_secs(120)).await;
-    assert_eq!(
-        seen.last().unwrap()["state"],
-        "succeeded",
-        "{}",
-        seen.last().unwrap()
-    );
-    assert_eq!(
-        stack.attempts_and_worker(&id).await,
-        (2, Some("e2e-rescuer".into()))
-    );
-    let storage = stylize_shared::storage::Storage::new(&stack.settings.s3);
-    let results: Vec<String> = storage
-        .list(&format!("jobs/{id}/"))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|key| key.ends_with("result.png"))
-        .collect();
-    assert_eq!(results.len(), 1);
-}
-
-#[tokio::test]
 async fn three_workers_share_nine_jobs_each_processed_once() {
     let mut stack = Stack::start().await;
     for name in ["e2e-a", "e2e-b", "e2e-c"] {

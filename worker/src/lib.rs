@@ -1,3 +1,4 @@
+mod backoff;
 pub mod engine;
 pub mod metrics;
 pub mod service;

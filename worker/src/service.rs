@@ -13,6 +13,7 @@
 //! back on the queue with its reason; one that cannot (undecodable input, invalid
 //! parameters, a diverged optimisation) ends `failed` at once.
 
+use crate::backoff::Backoff;
 use crate::engine::{self, EngineError, Event, Inputs, RunOptions, Vgg19};
 use crate::metrics::WorkerMetrics;
 use sqlx::PgPool;
@@ -26,7 +27,7 @@ use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::job::{keys, JobState};
 use stylize_shared::progress::{LiveProgress, LossSnapshot, ProgressStore};
 use stylize_shared::queue::{JobMessage, JobQueue};
-use stylize_shared::storage::Storage;
+use stylize_shared::storage::{Storage, StorageError};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -95,6 +96,14 @@ fn reason(message: &str) -> String {
     message[..end].chars().take(500).collect()
 }
 
+/// Settling a delivery can fail only with its connection, which returns the message to
+/// the queue by itself: worth a log line, not the worker.
+fn settled(result: Result<(), stylize_shared::queue::QueueError>) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "settling a delivery");
+    }
+}
+
 /// `cpu` or `cuda:N`, as the settings name devices.
 fn device_name(device: tch::Device) -> String {
     match device {
@@ -138,34 +147,52 @@ impl Worker {
     }
 
     /// Consumes jobs until `shutdown` turns true; a job running then is handed back.
+    /// RabbitMQ going away stops the consuming, not the worker: it waits, reconnects
+    /// and goes on.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let reaper = tokio::spawn(self.clone().reap_expired_leases(shutdown.clone()));
+        let reaper = tokio::spawn(self.clone().reap(shutdown.clone()));
         let mut stop = shutdown.clone();
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
         loop {
             let taken = tokio::select! {
                 _ = stopped(&mut stop) => break,
-                taken = self.queue.take(&self.name) => taken?,
+                taken = self.queue.take(&self.name) => taken,
+            };
+            let taken = match taken {
+                Ok(taken) => {
+                    backoff.reset();
+                    taken
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(%error, ?delay, "taking a job; waiting for RabbitMQ");
+                    tokio::select! {
+                        _ = stopped(&mut stop) => break,
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
             };
             let message = match JobMessage::decode(&taken.delivery.data) {
                 Ok(message) => message,
                 Err(error) => {
                     tracing::warn!(%error, "dead-lettering a malformed message");
-                    taken.reject(false).await?;
+                    settled(taken.reject(false).await);
                     continue;
                 }
             };
             // Claimed or not, the message has done its work once the row says who
-            // holds the job (or that nobody needs to).
+            // holds the job (or that nobody needs to). An ack lost with the connection
+            // only brings the message back, and its next claim finds the job taken.
             match db::claim(&self.pool, message.job_id, &self.name).await {
                 Ok(Some(job)) => {
                     let claimed = Instant::now();
-                    taken.ack().await?;
+                    settled(taken.ack().await);
                     self.process(job, claimed, shutdown.clone()).await;
                 }
-                Ok(None) => taken.ack().await?,
+                Ok(None) => settled(taken.ack().await),
                 Err(error) => {
                     tracing::error!(%error, "claiming a job; returning it to the queue");
-                    taken.reject(true).await?;
+                    settled(taken.reject(true).await);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -174,7 +201,9 @@ impl Worker {
         Ok(())
     }
 
-    async fn reap_expired_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Every third of a lease: jobs whose worker died go back on the queue, and queued
+    /// jobs whose message was never sent (RabbitMQ was away) are published again.
+    async fn reap(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let lease = Duration::from_secs(self.settings.lease_seconds);
         let mut ticks = tokio::time::interval(lease / 3);
         loop {
@@ -191,14 +220,27 @@ impl Worker {
                 }
                 Err(error) => tracing::warn!(%error, "reaping expired leases"),
             }
+            match db::unpublished(&self.pool, lease / 3).await {
+                Ok(ids) => {
+                    for id in ids {
+                        tracing::warn!(job = %id, "publishing a queued job that has no message");
+                        self.publish(id).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "finding unpublished jobs"),
+            }
         }
     }
 
     async fn publish(&self, id: Uuid) {
-        if let Err(error) = self.queue.publish(&JobMessage::new(id)).await {
-            // The row is queued; the reaper's next pass cannot see it (not running), so
-            // say so loudly: an operator or the next submission's republish must act.
-            tracing::error!(job = %id, %error, "could not re-publish a queued job");
+        match self.queue.publish(&JobMessage::new(id)).await {
+            Ok(()) => {
+                if let Err(error) = db::mark_published(&self.pool, id).await {
+                    tracing::warn!(job = %id, %error, "marking the job published");
+                }
+            }
+            // The row stays queued and unpublished: the next reaping publishes it.
+            Err(error) => tracing::error!(job = %id, %error, "could not publish a queued job"),
         }
     }
 
@@ -269,7 +311,7 @@ impl Worker {
         claimed: Instant,
         mut shutdown: watch::Receiver<bool>,
     ) -> Outcome {
-        let inputs = match self.fetch_inputs(job).await {
+        let inputs = match self.holding_lease(job.id, self.fetch_inputs(job)).await {
             Ok(inputs) => inputs,
             Err(outcome) => return outcome,
         };
@@ -348,11 +390,9 @@ impl Worker {
                         }
                     }
                 },
-                _ = heartbeat.tick() => match db::heartbeat(&self.pool, job.id, &self.name).await {
-                    Ok(Some(true)) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::Canceled); }
-                    Ok(Some(false)) => {}
-                    Ok(None) => { cancel.store(true, Ordering::Relaxed); stop_reason.get_or_insert(Outcome::Retry("the worker lost its lease".into())); }
-                    Err(error) => tracing::warn!(%error, "renewing the lease"),
+                _ = heartbeat.tick() => if let Some(stop) = self.renew_lease(job.id).await {
+                    cancel.store(true, Ordering::Relaxed);
+                    stop_reason.get_or_insert(stop);
                 },
                 _ = stopped(&mut shutdown), if stop_reason.is_none() => {
                     cancel.store(true, Ordering::Relaxed);
@@ -388,14 +428,49 @@ impl Worker {
                     Ok(Err(error)) => return Outcome::Failed(error.to_string()),
                     Err(panic) => return Outcome::Failed(panic.to_string()),
                 };
-                match self
-                    .storage
-                    .put(&keys::result(&job.id.to_string()), bytes, "image/png")
-                    .await
-                {
+                let key = keys::result(&job.id.to_string());
+                let store = async {
+                    self.with_storage_retries(|| self.storage.put(&key, bytes.clone(), "image/png"))
+                        .await
+                        .map_err(|error| Outcome::Retry(error.to_string()))
+                };
+                match self.holding_lease(job.id, store).await {
                     Ok(()) => Outcome::Succeeded,
-                    Err(error) => Outcome::Retry(error.to_string()),
+                    Err(outcome) => outcome,
                 }
+            }
+        }
+    }
+
+    /// Renews the lease on a running job; the reason to stop it, when there is one.
+    async fn renew_lease(&self, job: Uuid) -> Option<Outcome> {
+        match db::heartbeat(&self.pool, job, &self.name).await {
+            Ok(Some(true)) => Some(Outcome::Canceled),
+            Ok(Some(false)) => None,
+            Ok(None) => Some(Outcome::Retry("the worker lost its lease".into())),
+            Err(error) => {
+                tracing::warn!(%error, "renewing the lease");
+                None
+            }
+        }
+    }
+
+    /// Drives `work` (storage calls, which may retry for a while) while renewing the
+    /// job's lease; stops early when the job is canceled or taken away.
+    async fn holding_lease<T>(
+        &self,
+        job: Uuid,
+        work: impl std::future::Future<Output = Result<T, Outcome>>,
+    ) -> Result<T, Outcome> {
+        tokio::pin!(work);
+        let period = Duration::from_secs(self.settings.heartbeat_seconds);
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = heartbeat.tick() => if let Some(stop) = self.renew_lease(job).await {
+                    return Err(stop);
+                },
             }
         }
     }
@@ -403,6 +478,31 @@ impl Worker {
     async fn send_progress(&self, job: Uuid, live: &LiveProgress) {
         if let Err(error) = self.progress.publish(job, live).await {
             tracing::warn!(%error, "publishing progress");
+        }
+    }
+
+    /// Runs a storage call until it succeeds or `storage_retry_seconds` have passed:
+    /// S3 has its blips, and a job should not spend an attempt on each. (The window
+    /// stays below the lease, which is not renewed while inputs load.)
+    async fn with_storage_retries<T, F, Fut>(&self, mut call: F) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StorageError>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(self.settings.storage_retry_seconds);
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    if Instant::now() + delay > deadline {
+                        return Err(error);
+                    }
+                    tracing::warn!(%error, ?delay, "storage; trying again");
+                    tokio::time::sleep(delay).await;
+                }
+            }
         }
     }
 
@@ -424,7 +524,7 @@ impl Worker {
         }
         let mut decoded = Vec::with_capacity(keys_in_order.len());
         for key in keys_in_order {
-            let bytes = match self.storage.get(&key).await {
+            let bytes = match self.with_storage_retries(|| self.storage.get(&key)).await {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => return Err(Outcome::Failed(format!("input {key} is missing"))),
                 Err(error) => return Err(Outcome::Retry(error.to_string())),

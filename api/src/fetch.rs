@@ -1,0 +1,365 @@
+//! Images by URL, fetched by the api at submission and then treated as uploads. The URL
+//! is the caller's, so the fetch is guarded against server-side request forgery: http
+//! and https only, and no private, loopback, link-local or otherwise internal address,
+//! checked after DNS resolution (the addresses checked are the ones connected to) and
+//! again for every redirect; bounded in redirects, bytes and time; never through a
+//! proxy (which would resolve names where the guard cannot see).
+
+use crate::problem::ApiError;
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::Url;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use stylize_shared::config::FetchSettings;
+use stylize_shared::images::ImageError;
+
+/// Why a URL or an address is not fetched.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+/// Which addresses may be fetched from.
+struct Guard {
+    /// Networks an operator trusts although they are internal (an image store on the
+    /// private network, say).
+    allowed: Vec<IpNet>,
+}
+
+impl Guard {
+    /// What kind of internal address `ip` is, unless it may be fetched from.
+    fn check_address(&self, ip: IpAddr) -> Result<(), &'static str> {
+        if self.allowed.iter().any(|network| network.contains(&ip)) {
+            return Ok(());
+        }
+        match internal(ip) {
+            Some(kind) => Err(kind),
+            None => Ok(()),
+        }
+    }
+
+    /// The scheme, and the host when it is an address; names are checked once
+    /// resolved, by [`GuardedResolver`].
+    fn check_url(&self, url: &Url) -> Result<(), Refused> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Refused(format!(
+                "the scheme {:?} is not fetched; use http or https",
+                url.scheme()
+            )));
+        }
+        let ip = match url.host() {
+            None => return Err(Refused("the URL has no host".into())),
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+            Some(url::Host::Domain(_)) => return Ok(()),
+        };
+        self.check_address(ip)
+            .map_err(|kind| Refused(format!("{ip} is {kind}")))
+    }
+}
+
+/// What kind of internal address `ip` is; `None` for a public one.
+fn internal(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(ip) => internal_v4(ip),
+        IpAddr::V6(ip) => match embedded_v4(ip) {
+            Some(v4) => internal_v4(v4),
+            None => internal_v6(ip),
+        },
+    }
+}
+
+fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    Some(match (a, b, c) {
+        (0, _, _) => "in 0.0.0.0/8 (\"this network\")",
+        (127, _, _) => "a loopback address",
+        (10, _, _) | (172, 16..=31, _) | (192, 168, _) => "a private address",
+        (169, 254, _) => "a link-local address (where cloud metadata services live)",
+        (100, 64..=127, _) => "a carrier-grade NAT address",
+        (192, 0, 0) => "an IETF protocol address",
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "a documentation address",
+        (198, 18..=19, _) => "a benchmarking address",
+        (224..=239, _, _) => "a multicast address",
+        (240..=255, _, _) => "a reserved or broadcast address",
+        _ => return None,
+    })
+}
+
+fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    if ip.is_unspecified() {
+        Some("the unspecified address")
+    } else if ip.is_loopback() {
+        Some("a loopback address")
+    } else if first & 0xfe00 == 0xfc00 {
+        Some("a private (unique local) address")
+    } else if first & 0xffc0 == 0xfe80 {
+        Some("a link-local address")
+    } else if first & 0xffc0 == 0xfec0 {
+        Some("a site-local address")
+    } else if first & 0xff00 == 0xff00 {
+        Some("a multicast address")
+    } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
+        Some("a documentation address")
+    } else {
+        None
+    }
+}
+
+/// The IPv4 address inside an IPv6 one that reaches it: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let last = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(last()),
+        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(last()),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last()),
+        _ => None,
+    }
+}
+
+/// Resolves names for the fetching client and refuses any name with an internal
+/// address among its answers.
+struct GuardedResolver(Arc<Guard>);
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+            for address in &addresses {
+                let ip = address.ip();
+                guard
+                    .check_address(ip)
+                    .map_err(|kind| Refused(format!("{host} resolves to {ip}, {kind}")))?;
+            }
+            let addresses: Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    max_bytes: usize,
+    max_redirects: usize,
+    timeout: Duration,
+}
+
+impl Fetcher {
+    pub fn new(settings: &FetchSettings, max_bytes: usize) -> anyhow::Result<Self> {
+        let allowed = settings
+            .allowed_networks
+            .iter()
+            .map(|network| network.parse())
+            .collect::<Result<Vec<IpNet>, _>>()?;
+        let guard = Arc::new(Guard { allowed });
+        let timeout = Duration::from_secs(settings.timeout_seconds);
+        // Redirects are followed by `fetch` itself, so each hop is checked and named.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("stylize/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Fetcher {
+            client,
+            guard,
+            max_bytes,
+            max_redirects: settings.max_redirects,
+            timeout,
+        })
+    }
+
+    /// The bytes at `url`, for the form field `field`: the whole fetch, redirects and
+    /// body included, within the time limit.
+    pub async fn fetch(&self, field: &str, url: &str) -> Result<Vec<u8>, ApiError> {
+        tokio::time::timeout(self.timeout, self.fetch_unbounded(field, url))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::UrlFailed {
+                    field: field.to_owned(),
+                    reason: format!("no complete answer within {} s", self.timeout.as_secs()),
+                })
+            })
+    }
+
+    async fn fetch_unbounded(&self, field: &str, url: &str) -> Result<Vec<u8>, ApiError> {
+        let refused = |reason: String| ApiError::UrlRefused {
+            field: field.to_owned(),
+            reason,
+        };
+        let failed = |reason: String| ApiError::UrlFailed {
+            field: field.to_owned(),
+            reason,
+        };
+        let mut url = Url::parse(url.trim()).map_err(|e| refused(format!("not a URL ({e})")))?;
+        let mut redirects = 0;
+        let mut response = loop {
+            // The caller knows only the first URL: say where a redirect led.
+            let place = if redirects == 0 {
+                String::new()
+            } else {
+                format!("a redirect to {url}: ")
+            };
+            self.guard
+                .check_url(&url)
+                .map_err(|e| refused(format!("{place}{e}")))?;
+            let response =
+                self.client.get(url.clone()).send().await.map_err(|error| {
+                    match refusal(&error) {
+                        Some(reason) => refused(format!("{place}{reason}")),
+                        None => failed(format!("{place}{}", describe(&error))),
+                    }
+                })?;
+            let location = response.headers().get(reqwest::header::LOCATION);
+            let (true, Some(location)) = (response.status().is_redirection(), location) else {
+                break response;
+            };
+            redirects += 1;
+            if redirects > self.max_redirects {
+                return Err(refused(format!(
+                    "more than {} redirects",
+                    self.max_redirects
+                )));
+            }
+            url = location
+                .to_str()
+                .ok()
+                .and_then(|location| url.join(location).ok())
+                .ok_or_else(|| failed(format!("{url} redirects to an unreadable Location")))?;
+        };
+        if !response.status().is_success() {
+            return Err(failed(format!("{url} answered {}", response.status())));
+        }
+        let too_large = |bytes: usize| ApiError::InvalidImage {
+            field: field.to_owned(),
+            error: ImageError::TooManyBytes {
+                bytes,
+                max: self.max_bytes,
+            },
+        };
+        let declared = response.content_length().unwrap_or(0) as usize;
+        if declared > self.max_bytes {
+            return Err(too_large(declared));
+        }
+        let mut bytes = Vec::with_capacity(declared);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| failed(describe(&error)))?
+        {
+            if bytes.len() + chunk.len() > self.max_bytes {
+                return Err(too_large(bytes.len() + chunk.len()));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
+/// A failed request's message with its causes (reqwest's own says little).
+fn describe(error: &reqwest::Error) -> String {
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason = format!("{reason}: {cause}");
+        source = cause.source();
+    }
+    reason
+}
+
+/// The guard's reason, when it was the guard that stopped the request.
+fn refusal(error: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return Some(refused.0.clone());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_internal(address: &str) -> bool {
+        internal(address.parse().unwrap()).is_some()
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for address in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(is_internal(address), "{address} passed");
+        }
+        for address in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(address), "{address} refused");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_for_scheme_and_literal_addresses() {
+        let guard = Guard { allowed: vec![] };
+        let check = |url: &str| guard.check_url(&Url::parse(url).unwrap());
+        assert!(check("https://example.com/a.jpg").is_ok());
+        assert!(check("http://93.184.215.14/a.jpg").is_ok());
+        for url in [
+            "file:///etc/passwd",
+            "ftp://example.com/a.jpg",
+            "gopher://example.com/",
+            "http://127.0.0.1/",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+        ] {
+            assert!(check(url).is_err(), "{url} passed");
+        }
+        let trusting = Guard {
+            allowed: vec!["10.1.0.0/16".parse().unwrap()],
+        };
+        assert!(trusting
+            .check_url(&Url::parse("http://10.1.2.3/").unwrap())
+            .is_ok());
+        assert!(trusting
+            .check_url(&Url::parse("http://10.2.0.1/").unwrap())
+            .is_err());
+    }
+}

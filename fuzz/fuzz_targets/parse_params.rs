@@ -1,0 +1,132 @@
+//! The `params` form field as the api reads it (`read_submission` in api/src/jobs.rs):
+//! one JSON value deserialised through `serde_path_to_error`, then validated for the
+//! job's style count and checked against its image sizes. No input may panic, and what
+//! passes must be something the worker can use: it stays valid after the trip through
+//! the database as JSON, and what the engine derives from it is sane.
+//!
+//! The input is the field's bytes, whole. The style count and the image sizes come from
+//! its last bytes, read backwards: the api reads one JSON value and ignores what follows
+//! it, so bytes appended after the JSON steer the sizes without changing the parameters,
+//! and the seeds can be plain JSON files.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use stylize_shared::images::{fit_longest, ImageLimits};
+use stylize_shared::params::{Init, StyleParams, MAX_SIZE, MIN_SIZE};
+
+const MAX_STYLES: usize = 4;
+
+/// The style count (1 to 4), the content image's size and each style image's size, as
+/// the api would have measured them: at least 1 and at most the default side limit.
+fn sizes(data: &[u8]) -> (usize, (u32, u32), Vec<(u32, u32)>) {
+    let max_side = ImageLimits::default().max_side;
+    let mut tail = data.iter().rev().copied();
+    let mut next = || tail.next().unwrap_or(0);
+    let style_count = 1 + usize::from(next()) % MAX_STYLES;
+    let mut side = || 1 + u32::from(u16::from_le_bytes([next(), next()])) % max_side;
+    let content = (side(), side());
+    let styles = (0..style_count).map(|_| (side(), side())).collect();
+    (style_count, content, styles)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (style_count, content, styles) = sizes(data);
+
+    let mut json = serde_json::Deserializer::from_slice(data);
+    let params: StyleParams = match serde_path_to_error::deserialize(&mut json) {
+        Ok(params) => params,
+        Err(error) => {
+            // The api's answer: the path (empty for an empty key) and the message.
+            let path = error.path().to_string();
+            std::hint::black_box(format!("params.{path}: {}", error.into_inner()));
+            return;
+        }
+    };
+    if params.init == Init::Image {
+        return; // The api refuses it before validating.
+    }
+    if params.validate(style_count).is_err() {
+        return;
+    }
+    if params.check_image_sizes(content, &styles).is_ok() {
+        let (width, height) = fit_longest(content.0, content.1, params.size);
+        assert_eq!(
+            width.max(height),
+            params.size,
+            "{content:?} to {width}×{height}"
+        );
+        assert!(width.min(height) >= 1, "{content:?} to {width}×{height}");
+    }
+
+    engine_view(&params, style_count);
+
+    // Stored as JSON (a JSONB column) and read back by the worker, which validates again.
+    let stored = serde_json::to_vec(&params).expect("validated params serialise");
+    let read: StyleParams = serde_json::from_slice(&stored).unwrap_or_else(|e| {
+        panic!(
+            "stored params do not parse back: {e}: {}",
+            String::from_utf8_lossy(&stored)
+        )
+    });
+    if let Err(error) = read.validate(style_count) {
+        panic!("params valid before storing are not after: {error}: {read:?} from {params:?}");
+    }
+    assert_same(&params, &read);
+});
+
+/// What the engine derives from validated parameters.
+fn engine_view(params: &StyleParams, style_count: usize) {
+    let rate = params.learning_rate();
+    assert!(rate.is_finite() && rate > 0.0, "learning rate {rate}");
+
+    let levels = params.levels();
+    assert_eq!(levels.len(), params.scales as usize);
+    assert_eq!(levels.last().map(|level| level.0), Some(params.size));
+    assert_eq!(
+        levels.iter().map(|level| level.1).sum::<u32>(),
+        params.iterations
+    );
+    for &(size, iterations) in &levels {
+        assert!((MIN_SIZE..=MAX_SIZE).contains(&size), "level size {size}");
+        assert!(iterations >= 1, "a level without iterations: {levels:?}");
+    }
+
+    let blend = params.normalized_blend(style_count);
+    assert_eq!(blend.len(), style_count);
+    let sum: f64 = blend.iter().sum();
+    assert!(
+        blend.iter().all(|w| w.is_finite() && *w >= 0.0) && (sum - 1.0).abs() < 1e-9,
+        "blend weights {:?} normalise to {blend:?}",
+        params.style_blend_weights
+    );
+}
+
+/// `a` and `b` hold the same parameters. Floats may differ in their last bits: serde_json,
+/// without its `float_roundtrip` feature, parses some numbers 1 or 2 ulp away from the
+/// value that printed them.
+fn assert_same(a: &StyleParams, b: &StyleParams) {
+    fn close(x: f64, y: &mut f64) {
+        assert!(
+            x == *y || (x - *y).abs() <= 1e-12 * x.abs().max(y.abs()),
+            "{x:e} was stored as {y:e}"
+        );
+        *y = x;
+    }
+    let mut b = b.clone();
+    close(a.content_weight, &mut b.content_weight);
+    close(a.style_weight, &mut b.style_weight);
+    close(a.tv_weight, &mut b.tv_weight);
+    close(a.style_scale, &mut b.style_scale);
+    if let (Some(x), Some(y)) = (a.learning_rate, b.learning_rate.as_mut()) {
+        close(x, y);
+    }
+    for (x, y) in a.style_blend_weights.iter().zip(&mut b.style_blend_weights) {
+        close(*x, y);
+    }
+    let layers = a.content_layers.iter().zip(&mut b.content_layers);
+    for (x, y) in layers.chain(a.style_layers.iter().zip(&mut b.style_layers)) {
+        close(x.weight, &mut y.weight);
+    }
+    // Everything else, and the floats now that they are known to be close, exactly.
+    assert_eq!(a, &b);
+}
