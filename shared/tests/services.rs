@@ -83,6 +83,7 @@ async fn the_queue_confirms_delivers_and_dead_letters() {
     }
     assert_eq!(queue.dead_letter_depth().await.unwrap(), 1);
     assert_eq!(queue.depth().await.unwrap(), 0);
+    queue.delete().await.unwrap();
 }
 
 #[tokio::test]
