@@ -120,6 +120,7 @@ async fn session(state: web::Data<AppState>) -> HttpResponse {
                 .path("/v1")
                 .http_only(true)
                 .same_site(SameSite::Strict)
+                .secure(state.auth.secure_cookie)
                 .finish(),
         );
     }

@@ -32,6 +32,9 @@ pub struct AuthSettings {
     /// A key the page uses (registered at start-up and handed to the page's visitors in
     /// a cookie); empty: the page sends none.
     pub page_key: String,
+    /// Mark that cookie `Secure` (sent over HTTPS only): on wherever the page is served
+    /// through TLS, as in deploy/k8s; off by default for plain-HTTP development.
+    pub secure_cookie: bool,
     /// Per key: submissions a minute, and jobs queued or running at once.
     pub submissions_per_minute: u64,
     pub max_active_jobs: i64,
@@ -173,6 +176,7 @@ dir = "web/static"
 required = false
 admin_token = ""
 page_key = ""
+secure_cookie = false
 submissions_per_minute = 60
 max_active_jobs = 10
 

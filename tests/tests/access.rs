@@ -197,6 +197,46 @@ async fn submissions_are_limited_per_key_with_retry_after() {
     assert_eq!(submit(&stack, &other).await.status(), StatusCode::ACCEPTED);
 }
 
+#[tokio::test]
+async fn the_page_gets_its_key_in_a_locked_down_cookie_that_works_for_job_routes() {
+    let stack = Stack::start_with(|settings| {
+        settings.auth.required = true;
+        settings.auth.page_key = "page-key-for-tests".into();
+        settings.auth.secure_cookie = true;
+    })
+    .await;
+    let response = stack
+        .client
+        .post(stack.url("/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for part in [
+        "stylize_key=page-key-for-tests",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/v1",
+    ] {
+        assert!(cookie.contains(part), "{part} missing from {cookie}");
+    }
+    let list = |cookie: Option<&str>| {
+        let mut request = stack.client.get(stack.url("/v1/jobs"));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        request.send()
+    };
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(list(Some(pair)).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(list(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
 /// An image host for the URL tests, on 127.0.0.2 (loopback, so internal: the stack is
 /// told to trust exactly that address, as an operator would trust an internal store).
 async fn image_origin() -> String {
