@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use stylize_shared::config::FetchSettings;
+use stylize_shared::error_chain;
 use stylize_shared::images::ImageError;
 
 /// Why a URL or an address is not fetched.
@@ -215,7 +216,7 @@ impl Fetcher {
                 self.client.get(url.clone()).send().await.map_err(|error| {
                     match refusal(&error) {
                         Some(reason) => refused(format!("{place}{reason}")),
-                        None => failed(format!("{place}{}", describe(&error))),
+                        None => failed(format!("{place}{}", error_chain(&error))),
                     }
                 })?;
             let location = response.headers().get(reqwest::header::LOCATION);
@@ -253,7 +254,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| failed(describe(&error)))?
+            .map_err(|error| failed(error_chain(&error)))?
         {
             if bytes.len() + chunk.len() > self.max_bytes {
                 return Err(too_large(bytes.len() + chunk.len()));
@@ -262,17 +263,6 @@ impl Fetcher {
         }
         Ok(bytes)
     }
-}
-
-/// A failed request's message with its causes (reqwest's own says little).
-fn describe(error: &reqwest::Error) -> String {
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason = format!("{reason}: {cause}");
-        source = cause.source();
-    }
-    reason
 }
 
 /// The guard's reason, when it was the guard that stopped the request.

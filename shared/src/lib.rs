@@ -23,3 +23,15 @@ pub mod queue;
 pub mod storage;
 #[cfg(feature = "service")]
 pub mod telemetry;
+
+/// An error's message followed by each of its causes: client libraries (the S3 SDK,
+/// reqwest) put the useful part in the causes and little in the message itself.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    message
+}

@@ -23,17 +23,10 @@ pub struct Storage {
 }
 
 fn failure(operation: &'static str, key: &str, error: impl std::error::Error) -> StorageError {
-    // The SDK's Display says only "service error"; the source chain says what happened.
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
-    }
     StorageError {
         operation,
         key: key.to_owned(),
-        message,
+        message: crate::error_chain(&error),
     }
 }
 

@@ -211,23 +211,27 @@ impl Worker {
                 _ = stopped(&mut shutdown) => return,
                 _ = ticks.tick() => {}
             }
-            match db::requeue_expired(&self.pool, lease).await {
-                Ok(ids) => {
-                    for id in ids {
-                        tracing::warn!(job = %id, "lease expired; queueing the job again");
-                        self.publish(id).await;
+            // Jobs just re-queued are younger than the grace, so none is found twice.
+            let passes = [
+                (
+                    "lease expired; queueing the job again",
+                    db::requeue_expired(&self.pool, lease).await,
+                ),
+                (
+                    "publishing a queued job that has no message",
+                    db::unpublished(&self.pool, lease / 3).await,
+                ),
+            ];
+            for (what, found) in passes {
+                match found {
+                    Ok(ids) => {
+                        for id in ids {
+                            tracing::warn!(job = %id, "{what}");
+                            self.publish(id).await;
+                        }
                     }
+                    Err(error) => tracing::warn!(%error, "reaping: {what}"),
                 }
-                Err(error) => tracing::warn!(%error, "reaping expired leases"),
-            }
-            match db::unpublished(&self.pool, lease / 3).await {
-                Ok(ids) => {
-                    for id in ids {
-                        tracing::warn!(job = %id, "publishing a queued job that has no message");
-                        self.publish(id).await;
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "finding unpublished jobs"),
             }
         }
     }
