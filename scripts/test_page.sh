@@ -10,6 +10,8 @@ export STYLIZE__WORKER__DEVICE=cpu
 export STYLIZE__AUTH__REQUIRED=true
 STYLIZE__AUTH__PAGE_KEY="page-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export STYLIZE__AUTH__PAGE_KEY
+# The page's photo-by-address test serves its photo from 127.0.0.2.
+export STYLIZE__FETCH__ALLOWED_NETWORKS=127.0.0.2/32
 source scripts/stack.sh page 8096
 stack_start_api
 stack_start_worker

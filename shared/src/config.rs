@@ -128,7 +128,30 @@ pub struct FetchSettings {
     pub max_redirects: usize,
     /// Internal networks (CIDR) that may be fetched from all the same; by default none:
     /// private, loopback, link-local and other internal addresses are refused.
+    #[serde(deserialize_with = "list_or_comma_separated")]
     pub allowed_networks: Vec<String>,
+}
+
+/// A list from a file, or one comma-separated string, as an environment variable gives
+/// it (`STYLIZE__FETCH__ALLOWED_NETWORKS=10.1.0.0/16,10.2.0.0/16`).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::List(list) => list,
+        Given::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(String::from)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,9 +263,19 @@ mod tests {
     fn defaults_load_and_environment_overrides() {
         let settings = Settings::load().unwrap();
         assert_eq!(settings.amqp.queue, "stylize.jobs");
+        assert!(settings.fetch.allowed_networks.is_empty());
         std::env::set_var("STYLIZE__HTTP__PORT", "9999");
+        std::env::set_var(
+            "STYLIZE__FETCH__ALLOWED_NETWORKS",
+            "10.1.0.0/16, 10.2.0.0/16",
+        );
         let settings = Settings::load().unwrap();
         std::env::remove_var("STYLIZE__HTTP__PORT");
+        std::env::remove_var("STYLIZE__FETCH__ALLOWED_NETWORKS");
         assert_eq!(settings.http.port, 9999);
+        assert_eq!(
+            settings.fetch.allowed_networks,
+            ["10.1.0.0/16", "10.2.0.0/16"]
+        );
     }
 }

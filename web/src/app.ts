@@ -59,6 +59,7 @@ function element<T extends HTMLElement>(id: string): T {
 const form = element<HTMLFormElement>("job-form");
 const contentInput = element<HTMLInputElement>("content-input");
 const contentPreview = element<HTMLImageElement>("content-preview");
+const contentUrl = element<HTMLInputElement>("content-url");
 const dropZone = element<HTMLLabelElement>("drop-zone");
 const dropHint = element<HTMLSpanElement>("drop-hint");
 const contentError = element<HTMLParagraphElement>("content-error");
@@ -118,6 +119,7 @@ function chooseContent(file: File | undefined): void {
     return;
   }
   contentFile = file;
+  contentUrl.value = "";
   contentPreview.src = URL.createObjectURL(file);
   contentPreview.alt = `Your photo, ${file.name}`;
   contentPreview.hidden = false;
@@ -125,6 +127,26 @@ function chooseContent(file: File | undefined): void {
 }
 
 contentInput.addEventListener("change", () => chooseContent(contentInput.files?.[0]));
+// An address replaces a chosen file; the api fetches it.
+contentUrl.addEventListener("input", () => {
+  contentError.textContent = "";
+  if (!contentUrl.value.trim()) return;
+  contentFile = null;
+  contentInput.value = "";
+  contentPreview.hidden = true;
+  dropHint.hidden = false;
+});
+
+/** Why `address` cannot be sent as the photo's address, or null when it may be. */
+function addressProblem(address: string): string | null {
+  try {
+    const { protocol } = new URL(address);
+    if (protocol === "http:" || protocol === "https:") return null;
+  } catch {
+    // not a URL at all: the same answer
+  }
+  return "The photo's address must be a web address starting with http:// or https://.";
+}
 for (const name of ["dragenter", "dragover"]) {
   dropZone.addEventListener(name, (event) => {
     event.preventDefault();
@@ -258,13 +280,23 @@ async function problemText(response: Response): Promise<string> {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   formError.textContent = "";
-  if (!contentFile) {
-    contentError.textContent = contentError.textContent || "Choose a photo first.";
+  const body = new FormData();
+  const address = contentUrl.value.trim();
+  if (contentFile) {
+    body.append("content", contentFile, contentFile.name);
+  } else if (address) {
+    const problem = addressProblem(address);
+    if (problem) {
+      contentError.textContent = problem;
+      contentUrl.focus();
+      return;
+    }
+    body.append("content_url", address);
+  } else {
+    contentError.textContent = contentError.textContent || "Choose a photo, or give its address.";
     contentInput.focus();
     return;
   }
-  const body = new FormData();
-  body.append("content", contentFile, contentFile.name);
   const chosen = gallery.querySelector<HTMLInputElement>("input[type=radio]:checked");
   let styleCount = 0;
   if (styleFile) {

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { inflateSync } from "node:zlib";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -32,9 +33,10 @@ async function openPage(viewport = { width: 1200, height: 1000 }) {
   return page;
 }
 
-/** A photo, the painting `preset`, and tiny settings in the Advanced fields. */
-async function prepare(page, preset, iterations) {
-  await page.locator("#content-input").setInputFiles(photo);
+/** A photo (unless `photoFile` is null), the painting `preset`, and tiny settings in
+ * the Advanced fields. */
+async function prepare(page, preset, iterations, photoFile = photo) {
+  if (photoFile) await page.locator("#content-input").setInputFiles(photoFile);
   await page.locator(`label.preset:has(input[value="${preset}"])`).click();
   await page.locator(".advanced summary").click();
   await page.locator("#exact-size").fill("64");
@@ -106,6 +108,35 @@ test("a photo and a preset become a painting that can be downloaded and revisite
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
 });
 
+test("a photo given by its web address becomes a painting; internal addresses are refused", async () => {
+  // An origin on 127.0.0.2, which scripts/test_page.sh lets the api fetch from
+  // (fetch.allowed_networks); 127.0.0.1 stays refused like every internal address.
+  const bytes = await readFile(photo);
+  const origin = createServer((request, response) => {
+    response.writeHead(200, { "content-type": "image/jpeg" }).end(bytes);
+  });
+  await new Promise((resolve) => origin.listen(0, "127.0.0.2", resolve));
+  try {
+    const page = await openPage();
+    await prepare(page, "udnie", 10, null);
+    await page.locator("#content-url").fill("ftp://127.0.0.2/photo.jpg");
+    await page.locator("#generate").click();
+    await page.locator("#content-error", { hasText: "must be a web address" }).waitFor();
+
+    await page.locator("#content-url").fill("http://127.0.0.1:9/photo.jpg");
+    await page.locator("#generate").click();
+    await page.locator("#form-error", { hasText: "not fetched" }).waitFor();
+    assert.equal(await page.locator("#job").isVisible(), false);
+
+    await page.locator("#content-url").fill(`http://127.0.0.2:${origin.address().port}/photo.jpg`);
+    await page.locator("#generate").click();
+    await page.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
+    await page.waitForFunction(() => document.querySelector("#job-image").naturalWidth === 64);
+  } finally {
+    origin.close();
+  }
+});
+
 test("files that are not images get a clear error, from the page or from the api", async () => {
   const page = await openPage();
   const text = Buffer.from("hello, I am text");
@@ -140,8 +171,10 @@ test("the page fits a phone and every control has a name", async () => {
   assert.deepEqual(unnamed, []);
   const bare = await page.locator("img:not([alt])").count();
   assert.equal(bare, 0, "every image has alt text");
-  // The keyboard reaches the first painting and the Generate button.
+  // The keyboard goes from the photo to its address field, then to the first painting.
   await page.locator("#content-input").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "content-url");
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.name), "preset");
 });
