@@ -58,6 +58,9 @@ async fn no_route() -> Result<HttpResponse, ApiError> {
 pub struct Application {
     server: Server,
     port: u16,
+    /// The `/metrics` server and its port, when `http.metrics_address` moves it off the
+    /// main port.
+    metrics: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -84,6 +87,11 @@ impl Application {
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
+        let metrics = match settings.http.metrics_address.as_str() {
+            "" => None,
+            address => Some(metrics_server(TcpListener::bind(address)?, state.clone())?),
+        };
+        let metrics_on_main_port = metrics.is_none();
         let web_dir = settings.web.dir.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -99,7 +107,11 @@ impl Application {
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
                 .configure(health::routes)
                 .configure(auth::routes)
-                .configure(metrics::routes)
+                .configure(|config| {
+                    if metrics_on_main_port {
+                        metrics::routes(config)
+                    }
+                })
                 .configure(jobs::routes)
                 .configure(presets::routes)
                 .service(
@@ -112,14 +124,45 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Application { server, port })
+        Ok(Application {
+            server,
+            port,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port serving `/metrics` (the main port unless `http.metrics_address` is set).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics.as_ref().map_or(self.port, |(_, port)| *port)
     }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics {
+            None => self.server.await,
+            Some((metrics, _)) => tokio::try_join!(self.server, metrics).map(|_| ()),
+        }
+    }
+}
+
+/// `/metrics` alone on its own listener.
+fn metrics_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+) -> std::io::Result<(Server, u16)> {
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(metrics::routes)
+            .default_service(web::to(no_route))
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok((server, port))
 }

@@ -18,6 +18,6 @@ COPY --from=build /src/web/static /app/web/static
 USER 10001
 ENV STYLIZE__HTTP__HOST=0.0.0.0 STYLIZE__HTTP__PORT=8080 STYLIZE__WEB__DIR=/app/web/static \
     STYLIZE__PRESETS__DIR=/app/presets
-EXPOSE 8080
+EXPOSE 8080 9100
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fs http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["stylize-api"]

@@ -86,6 +86,9 @@ pub struct HttpSettings {
     pub host: String,
     /// 0 picks a free port (tests).
     pub port: u16,
+    /// Serves `/metrics` on this address ("host:port") instead of the main port, so the
+    /// scrape endpoint stays off the public listener; empty: on the main port.
+    pub metrics_address: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +170,7 @@ const DEFAULTS: &str = r#"
 [http]
 host = "127.0.0.1"
 port = 8080
+metrics_address = ""
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/stylize"

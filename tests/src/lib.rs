@@ -16,6 +16,8 @@ pub struct Stack {
     _turn: tokio::sync::MutexGuard<'static, ()>,
     pub settings: Settings,
     pub base: String,
+    /// The api's `/metrics` (on its own port when `http.metrics_address` is set).
+    pub api_metrics: String,
     pub client: reqwest::Client,
     database: String,
     workers: Vec<Child>,
@@ -73,11 +75,13 @@ impl Stack {
         configure(&mut settings);
         let application = Application::build(settings.clone()).await.unwrap();
         let base = format!("http://127.0.0.1:{}", application.port());
+        let api_metrics = format!("http://127.0.0.1:{}/metrics", application.metrics_port());
         tokio::spawn(application.run_until_stopped());
         Stack {
             _turn: turn,
             settings,
             base,
+            api_metrics,
             // Idle connections are dropped well before the api's 5 s keep-alive ends
             // them, so no request races a closing connection.
             client: reqwest::Client::builder()

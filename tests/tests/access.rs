@@ -1,6 +1,7 @@
 //! Keeping strangers out. API keys: each key sees only its own jobs, a revoked key is
 //! refused, and submissions are limited per key. Image URLs: fetched, but never from an
-//! internal address, directly or by a redirect.
+//! internal address, directly or by a redirect. Metrics: on a port of their own when
+//! configured, and then not on the public one.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -235,6 +236,47 @@ async fn the_page_gets_its_key_in_a_locked_down_cookie_that_works_for_job_routes
     let pair = cookie.split(';').next().unwrap();
     assert_eq!(list(Some(pair)).await.unwrap().status(), StatusCode::OK);
     assert_eq!(list(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_can_move_off_the_public_port() {
+    let stack = Stack::start_with(|settings| {
+        settings.http.metrics_address = "127.0.0.1:0".into();
+    })
+    .await;
+    let health = stack
+        .client
+        .get(stack.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let public = stack
+        .client
+        .get(stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let problem: Value = public.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "urn:stylize:problem:not-found",
+        "{problem}"
+    );
+
+    assert_ne!(stack.api_metrics, stack.url("/metrics"));
+    let scraped = stack.client.get(&stack.api_metrics).send().await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    // The public port's requests are counted and shown on the metrics port.
+    assert!(
+        text.contains(
+            r#"stylize_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("stylize_jobs{state=\"queued\"} 0"), "{text}");
 }
 
 /// An image host for the URL tests, on 127.0.0.2 (loopback, so internal: the stack is
