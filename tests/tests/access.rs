@@ -244,22 +244,11 @@ async fn metrics_can_move_off_the_public_port() {
         settings.http.metrics_address = "127.0.0.1:0".into();
     })
     .await;
-    let health = stack
-        .client
-        .get(stack.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
+    let (health, _) = stack.get_json("/healthz").await;
+    assert_eq!(health, 200);
 
-    let public = stack
-        .client
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(public.status(), StatusCode::NOT_FOUND);
-    let problem: Value = public.json().await.unwrap();
+    let (public, problem) = stack.get_json("/metrics").await;
+    assert_eq!(public, 404);
     assert_eq!(
         problem["type"], "urn:stylize:problem:not-found",
         "{problem}"

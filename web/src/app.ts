@@ -108,6 +108,17 @@ function rejectReason(file: File): string | null {
   return null;
 }
 
+/** Why `address` cannot be sent as the photo's address, or null when it may be. */
+function addressProblem(address: string): string | null {
+  try {
+    const { protocol } = new URL(address);
+    if (protocol === "http:" || protocol === "https:") return null;
+  } catch {
+    // not a URL at all: the same answer
+  }
+  return "The photo's address must be a web address starting with http:// or https://.";
+}
+
 function chooseContent(file: File | undefined): void {
   contentError.textContent = "";
   if (!file) return;
@@ -137,16 +148,6 @@ contentUrl.addEventListener("input", () => {
   dropHint.hidden = false;
 });
 
-/** Why `address` cannot be sent as the photo's address, or null when it may be. */
-function addressProblem(address: string): string | null {
-  try {
-    const { protocol } = new URL(address);
-    if (protocol === "http:" || protocol === "https:") return null;
-  } catch {
-    // not a URL at all: the same answer
-  }
-  return "The photo's address must be a web address starting with http:// or https://.";
-}
 for (const name of ["dragenter", "dragover"]) {
   dropZone.addEventListener(name, (event) => {
     event.preventDefault();
