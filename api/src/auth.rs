@@ -2,7 +2,8 @@
 //! path that creates, lists and revokes keys, the page's key handed over in a cookie,
 //! and the per-key limits on submissions.
 
-use crate::problem::{database, ApiError};
+use crate::edge::get;
+use crate::problem::{database, echo, ApiError};
 use crate::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -18,17 +19,20 @@ const COOKIE: &str = "stylize_key";
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/v1/session", web::post().to(session))
-        .route("/v1/admin/keys", web::post().to(create_key))
-        .route("/v1/admin/keys", web::get().to(list_keys))
-        .route("/v1/admin/keys/{id}", web::delete().to(revoke_key));
+        .service(web::resource("/v1/session").route(web::post().to(session)))
+        .service(
+            web::resource("/v1/admin/keys")
+                .route(web::post().to(create_key))
+                .route(get().to(list_keys)),
+        )
+        .service(web::resource("/v1/admin/keys/{id}").route(web::delete().to(revoke_key)));
 }
 
 pub fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
-fn bearer(request: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(request: &HttpRequest) -> Option<String> {
     let header = request.headers().get("Authorization")?.to_str().ok()?;
     header
         .strip_prefix("Bearer ")
@@ -187,7 +191,7 @@ async fn revoke_key(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("key {id:?}"));
+    let not_found = || ApiError::NotFound(format!("key {:?}", echo(&id)));
     let id: Uuid = id.parse().map_err(|_| not_found())?;
     let row = db::revoke_key(&state.pool, id)
         .await

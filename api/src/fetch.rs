@@ -5,7 +5,7 @@
 //! again for every redirect; bounded in redirects, bytes and time; never through a
 //! proxy (which would resolve names where the guard cannot see).
 
-use crate::problem::ApiError;
+use crate::problem::{echo, ApiError};
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
@@ -46,7 +46,7 @@ impl Guard {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Refused(format!(
                 "the scheme {:?} is not fetched; use http or https",
-                url.scheme()
+                echo(url.scheme())
             )));
         }
         let ip = match url.host() {
@@ -60,14 +60,14 @@ impl Guard {
     }
 }
 
-/// What kind of internal address `ip` is; `None` for a public one.
+/// What kind of internal address `ip` is; `None` for a public one. An IPv6 address that
+/// carries an IPv4 one is as internal as that IPv4 address.
 fn internal(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(ip) => internal_v4(ip),
-        IpAddr::V6(ip) => match embedded_v4(ip) {
-            Some(v4) => internal_v4(v4),
-            None => internal_v6(ip),
-        },
+        IpAddr::V6(ip) => {
+            internal_v6(ip).or_else(|| embedded_v4(ip).into_iter().find_map(internal_v4))
+        }
     }
 }
 
@@ -104,21 +104,33 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("a multicast address")
     } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
         Some("a documentation address")
+    } else if first == 0x64 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1 {
+        // Where the IPv4 address sits depends on the network's prefix length, which
+        // only its operator knows.
+        Some("a local-use NAT64 address (64:ff9b:1::/48)")
     } else {
         None
     }
 }
 
-/// The IPv4 address inside an IPv6 one that reaches it: IPv4-mapped (`::ffff:a.b.c.d`),
-/// IPv4-compatible (`::a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`).
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 addresses inside an IPv6 one that may lead to them: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`), ISATAP (`…:0:5efe:a.b.c.d`), 6to4
+/// (`2002:aabb:ccdd::`, the address in bits 16 to 48), and Teredo (`2001:0:…`: its
+/// server in bits 32 to 64, its client inverted in the last 32).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     let s = ip.segments();
-    let last = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from(u32::from(hi) << 16 | u32::from(lo));
+    let last = v4(s[6], s[7]);
     match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(last()),
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(last()),
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last()),
-        _ => None,
+        [0, 0, 0, 0, 0, 0xffff, ..]
+        | [0, 0, 0, 0, 0xffff, 0, ..]
+        | [0, 0, 0, 0, 0, 0, ..]
+        | [0x64, 0xff9b, 0, 0, 0, 0, ..] => vec![last],
+        [0x2002, hi, lo, ..] => vec![v4(hi, lo)],
+        [0x2001, 0, hi, lo, ..] => vec![v4(hi, lo), !last],
+        [.., id, 0x5efe, _, _] if id & 0xfdff == 0 => vec![last],
+        _ => vec![],
     }
 }
 
@@ -134,9 +146,11 @@ impl Resolve for GuardedResolver {
             let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
             for address in &addresses {
                 let ip = address.ip();
+                // The kind, not the address: which internal address a name has is the
+                // operator's business.
                 guard
                     .check_address(ip)
-                    .map_err(|kind| Refused(format!("{host} resolves to {ip}, {kind}")))?;
+                    .map_err(|kind| Refused(format!("{host} resolves to {kind}")))?;
             }
             let addresses: Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
@@ -201,13 +215,19 @@ impl Fetcher {
             reason,
         };
         let mut url = Url::parse(url.trim()).map_err(|e| refused(format!("not a URL ({e})")))?;
+        // Why a connection failed (refused, no route, timed out) says what is on the
+        // far side of the api's network: that goes to the log, not to the caller.
+        let logged = |reason: String, url: &Url, error: &reqwest::Error| {
+            tracing::info!(%url, error = %error_chain(error), "fetching an image URL");
+            failed(reason)
+        };
         let mut redirects = 0;
         let mut response = loop {
             // The caller knows only the first URL: say where a redirect led.
             let place = if redirects == 0 {
                 String::new()
             } else {
-                format!("a redirect to {url}: ")
+                format!("a redirect to {}: ", echo(url.as_str()))
             };
             self.guard
                 .check_url(&url)
@@ -216,7 +236,7 @@ impl Fetcher {
                 self.client.get(url.clone()).send().await.map_err(|error| {
                     match refusal(&error) {
                         Some(reason) => refused(format!("{place}{reason}")),
-                        None => failed(format!("{place}{}", error_chain(&error))),
+                        None => logged(format!("{place}no connection or no answer"), &url, &error),
                     }
                 })?;
             let location = response.headers().get(reqwest::header::LOCATION);
@@ -234,10 +254,19 @@ impl Fetcher {
                 .to_str()
                 .ok()
                 .and_then(|location| url.join(location).ok())
-                .ok_or_else(|| failed(format!("{url} redirects to an unreadable Location")))?;
+                .ok_or_else(|| {
+                    failed(format!(
+                        "{} redirects to an unreadable Location",
+                        echo(url.as_str())
+                    ))
+                })?;
         };
         if !response.status().is_success() {
-            return Err(failed(format!("{url} answered {}", response.status())));
+            return Err(failed(format!(
+                "{} answered {}",
+                echo(url.as_str()),
+                response.status()
+            )));
         }
         let too_large = |bytes: usize| ApiError::InvalidImage {
             field: field.to_owned(),
@@ -254,7 +283,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| failed(error_chain(&error)))?
+            .map_err(|error| logged("the answer broke off".into(), &url, &error))?
         {
             if bytes.len() + chunk.len() > self.max_bytes {
                 return Err(too_large(bytes.len() + chunk.len()));
@@ -308,9 +337,47 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "::10.0.0.1",
+            "::2",
             "64:ff9b::a9fe:a9fe",
         ] {
             assert!(is_internal(address), "{address} passed");
+        }
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_is_judged_as_ipv4() {
+        for address in [
+            // IPv4-translated, ::ffff:0:0/96
+            "::ffff:0:7f00:1",
+            "::ffff:0:a00:1",
+            // 6to4, 2002::/16 with the IPv4 address in bits 16 to 48
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2002:c0a8:101:5::1",
+            "2002:a9fe:a9fe::",
+            // NAT64, well-known and local-use prefixes
+            "64:ff9b::7f00:1",
+            "64:ff9b::10.1.2.3",
+            "64:ff9b:1::808:808",
+            // Teredo, 2001::/32: a loopback server, or a private client (inverted)
+            "2001:0:7f00:1::",
+            "2001:0:808:808::f5ff:fffe",
+            // ISATAP interface identifiers
+            "2606:4700::5efe:7f00:1",
+            "2606:4700::200:5efe:c0a8:101",
+            // IPv4-compatible
+            "::7f00:1",
+        ] {
+            assert!(is_internal(address), "{address} passed");
+        }
+        for address in [
+            "::ffff:0:808:808",
+            "2002:808:808::1",
+            "64:ff9b::808:808",
+            "2001:0:808:808::f7f7:f7f7",
+            "2606:4700::5efe:808:808",
+        ] {
+            assert!(!is_internal(address), "{address} refused");
         }
         for address in [
             "93.184.215.14",
@@ -339,6 +406,8 @@ mod tests {
             "http://169.254.169.254/latest/meta-data/",
             "http://0x7f000001/",
             "http://2130706433/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[2002:7f00:1::]/",
         ] {
             assert!(check(url).is_err(), "{url} passed");
         }

@@ -3,17 +3,16 @@
 //! them some calls answer 503, but status and lists still work, so a replica stays in
 //! service through their outages.
 
+use crate::edge::get;
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .route(
-            "/healthz",
-            web::get()
-                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/readyz", web::get().to(ready));
+        .service(web::resource("/healthz").route(
+            get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+        ))
+        .service(web::resource("/readyz").route(get().to(ready)));
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {

@@ -2,6 +2,7 @@
 //! binds its port (0 for a free one, as the tests do); `main.rs` only runs it.
 
 mod auth;
+mod edge;
 mod fetch;
 mod health;
 mod jobs;
@@ -10,7 +11,8 @@ mod presets;
 mod problem;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::middleware::from_fn;
+use actix_web::{guard, web, App, HttpResponse, HttpServer};
 use problem::ApiError;
 use sqlx::PgPool;
 use std::net::TcpListener;
@@ -33,8 +35,15 @@ pub struct AppState {
     pub fetcher: fetch::Fetcher,
     pub image_limits: ImageLimits,
     pub max_body_bytes: usize,
+    /// How long a submission's body may take to arrive (`limits.submission_read_seconds`).
+    pub submission_read: std::time::Duration,
+    /// Turns at decoding uploads (`limits.max_concurrent_decodes`), so a burst of large
+    /// images cannot take all the memory.
+    pub decodes: tokio::sync::Semaphore,
     pub metrics: ApiMetrics,
     pub auth: AuthSettings,
+    /// Other sites whose pages may change state without a key (`http.allowed_origins`).
+    pub allowed_origins: Vec<String>,
 }
 
 /// Headers on every answer: the page loads only its own script, styles and images
@@ -81,8 +90,13 @@ impl Application {
             fetcher: fetch::Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
             image_limits: settings.image_limits(),
             max_body_bytes: settings.limits.max_body_bytes,
+            submission_read: std::time::Duration::from_secs(
+                settings.limits.submission_read_seconds,
+            ),
+            decodes: tokio::sync::Semaphore::new(settings.limits.max_concurrent_decodes.max(1)),
             metrics: ApiMetrics::new(),
             auth: settings.auth.clone(),
+            allowed_origins: settings.http.allowed_origins.clone(),
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
@@ -100,10 +114,20 @@ impl Application {
                     ApiError::NotFound(format!("such resource ({error})")).into()
                 }))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                    ApiError::BadRequest(format!("query string: {error}")).into()
+                    ApiError::BadRequest(format!(
+                        "query string: {}",
+                        problem::parser_message(&error)
+                    ))
+                    .into()
                 }))
+                .app_data(web::JsonConfig::default().error_handler(|error, _| {
+                    ApiError::BadRequest(format!("JSON body: {}", problem::parser_message(&error)))
+                        .into()
+                }))
+                .wrap(from_fn(edge::refuse_cross_site))
+                .wrap(from_fn(edge::finish_answers))
                 .wrap(security_headers())
-                .wrap(actix_web::middleware::from_fn(metrics::record))
+                .wrap(from_fn(metrics::record))
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
                 .configure(health::routes)
                 .configure(auth::routes)
@@ -115,7 +139,10 @@ impl Application {
                 .configure(jobs::routes)
                 .configure(presets::routes)
                 .service(
+                    // Routed for GET and HEAD only, so that any other method on a path
+                    // no API route has is a 404, not the files' 405.
                     actix_files::Files::new("/", &web_dir)
+                        .guard(guard::Any(guard::Get()).or(guard::Head()))
                         .index_file("index.html")
                         .default_handler(web::to(no_route)),
                 )
@@ -157,6 +184,7 @@ fn metrics_server(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(from_fn(edge::finish_answers))
             .configure(metrics::routes)
             .default_service(web::to(no_route))
     })

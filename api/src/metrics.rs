@@ -4,6 +4,7 @@
 use crate::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use prometheus::{
@@ -90,17 +91,36 @@ impl Default for ApiMetrics {
     }
 }
 
-/// Counts every request under its route pattern (`/v1/jobs/{id}`, not the id itself,
-/// so the label set stays small); paths that match no route count as `unmatched`.
+/// The labels a request is counted under, from a fixed set whatever the client sends:
+/// its route pattern (`/v1/jobs/{id}`, not the id itself), `unmatched` for a path no
+/// API route has (the page's files and any made-up path), and its method, `other` for
+/// a method outside HTTP's own.
+fn labels(method: &Method, pattern: Option<String>) -> (&'static str, String) {
+    let method = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    };
+    let route = pattern
+        .filter(|pattern| !pattern.is_empty())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    (method, route)
+}
+
+/// Counts every request, under [`labels`].
 pub async fn record(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let (method, route) = labels(request.method(), request.match_pattern());
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(request).await;
     if let Some(state) = state {
@@ -111,18 +131,18 @@ pub async fn record(
         let metrics = &state.metrics;
         metrics
             .requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .with_label_values(&[method, route.as_str(), status.as_str()])
             .inc();
         metrics
             .latency
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(started.elapsed().as_secs_f64());
     }
     response
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.route("/metrics", web::get().to(scrape));
+    config.service(web::resource("/metrics").route(crate::edge::get().to(scrape)));
 }
 
 /// Reads the gauges from their sources. A source that does not answer keeps its last
@@ -156,4 +176,21 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(render(&metrics.registry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_a_fixed_set() {
+        let made_up = Method::from_bytes(b"PROBEX1").unwrap();
+        assert_eq!(labels(&made_up, None), ("other", "unmatched".to_owned()));
+        assert_eq!(
+            labels(&Method::GET, Some("/v1/jobs/{id}".into())),
+            ("GET", "/v1/jobs/{id}".to_owned())
+        );
+        // The page's files are served under the root prefix, whose pattern is empty.
+        assert_eq!(labels(&Method::GET, Some(String::new())).1, "unmatched");
+    }
 }

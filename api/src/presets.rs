@@ -1,7 +1,8 @@
 //! The preset paintings: imported from a directory into storage at start-up, listed at
 //! `/v1/styles`, and read by workers from storage by id.
 
-use crate::problem::ApiError;
+use crate::edge::get;
+use crate::problem::{echo, ApiError};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -12,8 +13,8 @@ use stylize_shared::storage::Storage;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/v1/styles", web::get().to(list))
-        .route("/v1/styles/{id}/thumbnail", web::get().to(thumbnail));
+        .service(web::resource("/v1/styles").route(get().to(list)))
+        .service(web::resource("/v1/styles/{id}/thumbnail").route(get().to(thumbnail)));
 }
 
 const THUMBNAIL_SIDE: u32 = 320;
@@ -124,14 +125,14 @@ async fn thumbnail(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     if state.catalogue.get(&id).is_none() {
-        return Err(ApiError::NotFound(format!("style {id:?}")));
+        return Err(ApiError::NotFound(format!("style {:?}", echo(&id))));
     }
     match state.storage.get(&keys::preset_thumbnail(&id)).await {
         Ok(Some(bytes)) => Ok(HttpResponse::Ok()
             .content_type("image/jpeg")
             .insert_header(("Cache-Control", "public, max-age=86400"))
             .body(bytes)),
-        Ok(None) => Err(ApiError::NotFound(format!("thumbnail of {id:?}"))),
+        Ok(None) => Err(ApiError::NotFound(format!("thumbnail of {:?}", echo(&id)))),
         Err(_) => Err(ApiError::Unavailable("storage")),
     }
 }

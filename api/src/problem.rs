@@ -1,12 +1,16 @@
 //! Every error the api answers, in one place, as RFC 9457 problem details:
 //! `{"type", "title", "status", "detail", "field"?}` with `application/problem+json`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use std::borrow::Cow;
 use stylize_shared::images::ImageError;
 use stylize_shared::job::JobState;
 use stylize_shared::params::ParamError;
+
+/// The media type of every error answer.
+pub const CONTENT_TYPE: &str = "application/problem+json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -18,24 +22,76 @@ pub enum ApiError {
     InvalidImage { field: String, error: ImageError },
     #[error("{field}: the URL is not fetched: {reason}")]
     UrlRefused { field: String, reason: String },
-    #[error("{field}: fetching the URL failed: {reason}")]
+    #[error("{field}: could not fetch the URL: {reason}")]
     UrlFailed { field: String, reason: String },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: u64 },
+    #[error("this Idempotency-Key already made job {job} from a different request; use a new key")]
+    IdempotencyKeyReused { job: uuid::Uuid },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after: u64 },
+    #[error("{0}")]
+    CrossSite(String),
     #[error("no {0} here")]
     NotFound(String),
+    #[error("{method} is not a method this resource takes; it takes {allowed}")]
+    MethodNotAllowed { method: String, allowed: String },
     #[error("the job is {0}; the image is not ready")]
     NotReady(JobState),
+    #[error("the job is {state} and has no {image}; it never will")]
+    NoImage { image: JobImage, state: JobState },
     #[error("the job is already {0}")]
     AlreadyFinished(JobState),
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error actix answered on its own, put in the problem shape.
+    #[error("{}", .0.canonical_reason().unwrap_or("the request failed"))]
+    Http(StatusCode),
+}
+
+/// The images a job may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobImage {
+    Result,
+    Preview,
+}
+
+impl std::fmt::Display for JobImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobImage::Result => "result",
+            JobImage::Preview => "preview",
+        })
+    }
+}
+
+/// The longest piece of a client's input repeated in an error, and the longest message
+/// of a parser (which may quote the input) passed on.
+const MAX_ECHO: usize = 64;
+const MAX_PARSER_MESSAGE: usize = 160;
+
+/// `input` as errors repeat it: at most [`MAX_ECHO`] characters, then an ellipsis, so a
+/// huge field name or id does not come back whole.
+pub fn echo(input: &str) -> Cow<'_, str> {
+    cut(input, MAX_ECHO)
+}
+
+/// A parser's message, which may quote the input, cut like [`echo`] but longer.
+pub fn parser_message(error: &impl std::fmt::Display) -> String {
+    cut(&error.to_string(), MAX_PARSER_MESSAGE).into_owned()
+}
+
+fn cut(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
 }
 
 /// A database error, logged, as the client sees it.
@@ -68,13 +124,22 @@ impl ApiError {
             ApiError::UrlRefused { .. } => "url-refused",
             ApiError::UrlFailed { .. } => "url-fetch-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::BodyTimeout { .. } => "request-timeout",
+            ApiError::IdempotencyKeyReused { .. } => "idempotency-key-reused",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::TooManyRequests { .. } => "too-many-requests",
+            ApiError::CrossSite(_) => "cross-site-refused",
             ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::NotReady(_) => "not-ready",
+            ApiError::NoImage { image, .. } => match image {
+                JobImage::Result => "no-result",
+                JobImage::Preview => "no-preview",
+            },
             ApiError::AlreadyFinished(_) => "already-finished",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Http(_) => "http",
         }
     }
 
@@ -86,13 +151,22 @@ impl ApiError {
             ApiError::UrlRefused { .. } => "URL refused",
             ApiError::UrlFailed { .. } => "URL fetch failed",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::BodyTimeout { .. } => "Request timeout",
+            ApiError::IdempotencyKeyReused { .. } => "Idempotency key reused",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::CrossSite(_) => "Cross-site request refused",
             ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::NotReady(_) => "Not ready",
+            ApiError::NoImage { image, .. } => match image {
+                JobImage::Result => "No result",
+                JobImage::Preview => "No preview",
+            },
             ApiError::AlreadyFinished(_) => "Job already finished",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
+            ApiError::Http(status) => status.canonical_reason().unwrap_or("HTTP error"),
         }
     }
 
@@ -131,12 +205,18 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::CrossSite(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady(_) | ApiError::AlreadyFinished(_) => StatusCode::CONFLICT,
+            ApiError::NoImage { .. } => StatusCode::GONE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Http(status) => *status,
         }
     }
 
@@ -156,16 +236,31 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
             }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                response.insert_header((header::ALLOW, allowed.as_str()));
+            }
             _ => {}
         }
-        response
-            .content_type("application/problem+json")
-            .json(Problem {
-                kind: format!("urn:stylize:problem:{}", self.slug()),
-                title: self.title(),
-                status: status.as_u16(),
-                detail: self.to_string(),
-                field: self.field(),
-            })
+        response.content_type(CONTENT_TYPE).json(Problem {
+            kind: format!("urn:stylize:problem:{}", self.slug()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            field: self.field(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_inputs_are_echoed_cut_short() {
+        assert_eq!(echo("starry-night"), "starry-night");
+        let long = "é".repeat(1000);
+        let echoed = echo(&long);
+        assert_eq!(echoed.chars().count(), MAX_ECHO + 1);
+        assert!(echoed.ends_with("é…"));
     }
 }

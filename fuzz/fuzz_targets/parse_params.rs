@@ -1,26 +1,25 @@
-//! The `params` form field as the api reads it (`read_submission` in api/src/jobs.rs):
-//! one JSON value deserialised through `serde_path_to_error`, then validated for the
-//! job's style count and checked against its image sizes. No input may panic, and what
-//! passes must be something the worker can use: it stays valid after the trip through
-//! the database as JSON, and what the engine derives from it is sane.
+//! The `params` form field as the api reads it: `StyleParams::from_json` (the one
+//! parser, which the api's `read_submission` calls), then validated for the job's style
+//! count and checked against its image sizes. No input may panic, and what passes must
+//! be something the worker can use: it stays valid after the trip through the database
+//! as JSON, and what the engine derives from it is sane.
 //!
-//! The input is the field's bytes, whole. The style count and the image sizes come from
-//! its last bytes, read backwards: the api reads one JSON value and ignores what follows
-//! it, so bytes appended after the JSON steer the sizes without changing the parameters,
-//! and the seeds can be plain JSON files.
+//! The input is the field's bytes up to the first NUL byte (which no JSON text holds).
+//! The bytes after it, read backwards, give the style count and the image sizes: the
+//! parser refuses anything after the JSON but white space, so the sizes cannot ride on
+//! the field itself. Seeds can be plain JSON files (their images are then 1×1).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use stylize_shared::images::{fit_longest, ImageLimits};
-use stylize_shared::params::{Init, StyleParams, MAX_SIZE, MIN_SIZE};
+use stylize_shared::params::{Init, StyleParams, MAX_SIZE, MAX_STYLES, MIN_SIZE};
 
-const MAX_STYLES: usize = 4;
-
-/// The style count (1 to 4), the content image's size and each style image's size, as
-/// the api would have measured them: at least 1 and at most the default side limit.
-fn sizes(data: &[u8]) -> (usize, (u32, u32), Vec<(u32, u32)>) {
+/// The style count (1 to [`MAX_STYLES`]), the content image's size and each style
+/// image's size, as the api would have measured them: at least 1 and at most the
+/// default side limit.
+fn sizes(tail: &[u8]) -> (usize, (u32, u32), Vec<(u32, u32)>) {
     let max_side = ImageLimits::default().max_side;
-    let mut tail = data.iter().rev().copied();
+    let mut tail = tail.iter().rev().copied();
     let mut next = || tail.next().unwrap_or(0);
     let style_count = 1 + usize::from(next()) % MAX_STYLES;
     let mut side = || 1 + u32::from(u16::from_le_bytes([next(), next()])) % max_side;
@@ -30,15 +29,20 @@ fn sizes(data: &[u8]) -> (usize, (u32, u32), Vec<(u32, u32)>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (style_count, content, styles) = sizes(data);
+    let (field, tail) = match data.iter().position(|&byte| byte == 0) {
+        Some(nul) => (&data[..nul], &data[nul + 1..]),
+        None => (data, &[][..]),
+    };
+    let (style_count, content, styles) = sizes(tail);
 
-    let mut json = serde_json::Deserializer::from_slice(data);
-    let params: StyleParams = match serde_path_to_error::deserialize(&mut json) {
+    let params = match StyleParams::from_json(field) {
         Ok(params) => params,
         Err(error) => {
-            // The api's answer: the path (empty for an empty key) and the message.
-            let path = error.path().to_string();
-            std::hint::black_box(format!("params.{path}: {}", error.into_inner()));
+            assert!(
+                error.field == "params" || error.field.starts_with("params."),
+                "{error}"
+            );
+            std::hint::black_box(error.to_string());
             return;
         }
     };

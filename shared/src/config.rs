@@ -89,6 +89,11 @@ pub struct HttpSettings {
     /// Serves `/metrics` on this address ("host:port") instead of the main port, so the
     /// scrape endpoint stays off the public listener; empty: on the main port.
     pub metrics_address: String,
+    /// Other sites' origins (`https://app.example.com`) whose pages may send requests
+    /// that change state (submit, cancel) without an API key; the api's own origin
+    /// always may.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +169,12 @@ pub struct LimitSettings {
     pub max_image_bytes: usize,
     pub max_image_pixels: u64,
     pub max_image_side: u32,
+    /// A submission's whole body must arrive within this long (a body dripped in a
+    /// byte at a time would otherwise hold its connection and buffers for good).
+    pub submission_read_seconds: u64,
+    /// Images the api decodes at once (each may take a second and a few hundred MiB);
+    /// further submissions wait their turn.
+    pub max_concurrent_decodes: usize,
 }
 
 const DEFAULTS: &str = r#"
@@ -171,6 +182,7 @@ const DEFAULTS: &str = r#"
 host = "127.0.0.1"
 port = 8080
 metrics_address = ""
+allowed_origins = []
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/stylize"
@@ -230,6 +242,8 @@ max_body_bytes = 52428800
 max_image_bytes = 31457280
 max_image_pixels = 50000000
 max_image_side = 12000
+submission_read_seconds = 60
+max_concurrent_decodes = 2
 "#;
 
 impl Settings {

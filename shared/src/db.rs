@@ -45,6 +45,8 @@ pub struct JobRow {
     pub owner: Option<Uuid>,
     /// Whether the queue holds a message for the job (meaningful while queued).
     pub published: bool,
+    /// A SHA-256 of the submission's parameters and inputs; `None` for older jobs.
+    pub request_hash: Option<Vec<u8>>,
 }
 
 impl JobRow {
@@ -64,6 +66,7 @@ pub struct NewJob<'a> {
     pub width: u32,
     pub height: u32,
     pub idempotency_key: Option<&'a str>,
+    pub request_hash: &'a [u8],
     pub owner: Option<Uuid>,
 }
 
@@ -72,8 +75,9 @@ pub struct NewJob<'a> {
 pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool), sqlx::Error> {
     let inserted: Option<JobRow> = sqlx::query_as(
         "INSERT INTO jobs
-             (id, state, params, style_count, presets, width, height, idempotency_key, owner)
-         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8)
+             (id, state, params, style_count, presets, width, height, idempotency_key,
+              owner, request_hash)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (COALESCE(owner, '00000000-0000-0000-0000-000000000000'), idempotency_key)
              WHERE idempotency_key IS NOT NULL
          DO NOTHING
@@ -87,21 +91,32 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool
     .bind(job.height as i32)
     .bind(job.idempotency_key)
     .bind(job.owner)
+    .bind(job.request_hash)
     .fetch_optional(pool)
     .await?;
-    match inserted {
-        Some(row) => Ok((row, true)),
-        None => {
-            let earlier = sqlx::query_as(
-                "SELECT * FROM jobs WHERE idempotency_key = $1 AND owner IS NOT DISTINCT FROM $2",
-            )
-            .bind(job.idempotency_key)
-            .bind(job.owner)
-            .fetch_one(pool)
-            .await?;
-            Ok((earlier, false))
+    match (inserted, job.idempotency_key) {
+        (Some(row), _) => Ok((row, true)),
+        (None, Some(key)) => {
+            let earlier = find_by_idempotency_key(pool, job.owner, key).await?;
+            Ok((earlier.ok_or(sqlx::Error::RowNotFound)?, false))
         }
+        (None, None) => Err(sqlx::Error::RowNotFound),
     }
+}
+
+/// The job `owner` submitted with this idempotency key, if any.
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    owner: Option<Uuid>,
+    key: &str,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM jobs WHERE idempotency_key = $1 AND owner IS NOT DISTINCT FROM $2",
+    )
+    .bind(key)
+    .bind(owner)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn get_job(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
@@ -216,8 +231,9 @@ pub async fn delete_job(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
 }
 
 /// Asks for a job to stop: a queued job is canceled at once, a running one is flagged
-/// for its worker (which sees the flag at its next heartbeat). `None` when the job has
-/// already finished.
+/// for its worker (the api also tells it through Redis; without Redis it sees the flag
+/// at its next heartbeat), and its run can then only end canceled or failed. `None`
+/// when the job has already finished.
 pub async fn request_cancel(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE jobs SET
@@ -269,7 +285,9 @@ pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(String, i64, f64)>, sq
 /// Records how `worker`'s run of a job ended. Only the worker holding the job may: one
 /// whose lease ran out, and whose job another worker has taken, changes nothing. A job
 /// going back to `queued` is released; `charge_attempt: false` also returns the attempt
-/// its claim counted (the worker shut down: not the job's doing).
+/// its claim counted (the worker shut down: not the job's doing). Once a cancel was
+/// accepted, a run that did not fail ends `canceled`, whatever it reports: a 202 to a
+/// cancel is never followed by a result.
 pub async fn finish_run(
     pool: &PgPool,
     id: Uuid,
@@ -279,17 +297,27 @@ pub async fn finish_run(
     charge_attempt: bool,
 ) -> Result<Option<JobRow>, sqlx::Error> {
     debug_assert!(JobState::Running.can_become(to));
+    // FOR UPDATE reads the row as a cancel committed meanwhile left it.
     sqlx::query_as(
-        "UPDATE jobs SET
-             state = $3,
-             error = COALESCE($4, error),
-             worker = CASE WHEN $3 = 'queued' THEN NULL ELSE worker END,
-             finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'canceled') THEN now() END,
+        "WITH ending AS (
+             SELECT id, CASE WHEN cancel_requested AND $3 <> 'failed' THEN 'canceled'
+                             ELSE $3 END AS state
+             FROM jobs
+             WHERE id = $1 AND state = 'running' AND worker = $2
+             FOR UPDATE
+         )
+         UPDATE jobs SET
+             state = ending.state,
+             error = CASE WHEN ending.state = 'canceled' THEN error ELSE COALESCE($4, error) END,
+             worker = CASE WHEN ending.state = 'queued' THEN NULL ELSE worker END,
+             finished_at = CASE WHEN ending.state IN ('succeeded', 'failed', 'canceled')
+                                THEN now() END,
              attempts = attempts - CASE WHEN $5 THEN 0 ELSE 1 END,
-             published = CASE WHEN $3 = 'queued' THEN FALSE ELSE published END,
+             published = CASE WHEN ending.state = 'queued' THEN FALSE ELSE published END,
              updated_at = now()
-         WHERE id = $1 AND state = 'running' AND worker = $2
-         RETURNING *",
+         FROM ending
+         WHERE jobs.id = ending.id
+         RETURNING jobs.*",
     )
     .bind(id)
     .bind(worker)

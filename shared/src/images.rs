@@ -5,6 +5,7 @@ use image::{
     codecs::jpeg::JpegEncoder, imageops::FilterType, DynamicImage, ImageDecoder, ImageFormat,
     ImageReader, Limits, RgbImage,
 };
+use std::hash::BuildHasher;
 use std::io::Cursor;
 use std::path::Path;
 
@@ -73,6 +74,16 @@ impl OutputFormat {
     }
 }
 
+/// A file may unpack to at most this many pixels per byte of it, beyond
+/// [`PIXELS_FREE_OF_RATIO`]: photos and paintings stay far below (a JPEG photo holds a
+/// few pixels per byte, a flat PNG graphic a few hundred), while a decompression bomb (a
+/// 47 KB PNG of 7000×7000 zeros: a thousand per byte) would make a small upload cost
+/// hundreds of MiB and a second of CPU.
+pub const MAX_PIXELS_PER_BYTE: u64 = 256;
+/// Images up to this many pixels (2000×2000) pass whatever their file size: they cost
+/// little to decode, and a flat graphic may be tiny.
+pub const PIXELS_FREE_OF_RATIO: u64 = 4_000_000;
+
 /// Decodes JPEG, PNG or WebP bytes into an upright RGB image within `limits`.
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError> {
     if bytes.is_empty() {
@@ -94,30 +105,106 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError
     if let Some((width, height)) = png_header_dimensions(bytes) {
         // The PNG decoder reads on to the first image chunk before it reports a size, so a
         // bare header claiming a giant image is judged here, on its own word.
-        check_dimensions(width, height, limits)?;
-    }
-    if format == ImageFormat::Jpeg && !has_jpeg_end(bytes) {
-        // The JPEG decoder pads a cut-off scan with grey instead of failing.
-        return Err(ImageError::Corrupt(
-            "the JPEG data is truncated (no end-of-image marker)".into(),
-        ));
+        check_dimensions(width, height, bytes.len(), limits)?;
     }
 
     // A decoder that panics on malformed data (zune-jpeg 0.5.15 does on some JPEGs, found
     // by fuzz/) has only failed to decode this file: say so, as for any corrupt file.
-    std::panic::catch_unwind(|| decode_checked(bytes, format, limits)).unwrap_or_else(|_| {
+    std::panic::catch_unwind(|| {
+        let image = if format == ImageFormat::Jpeg {
+            decode_whole_jpeg(bytes, limits)?
+        } else {
+            decode_checked(bytes, format, limits)?
+        };
+        Ok(image.into_rgb8())
+    })
+    .unwrap_or_else(|_| {
         Err(ImageError::Corrupt(
             "the decoder failed on malformed data".into(),
         ))
     })
 }
 
-/// The decoding proper, once the cheap checks have passed.
+/// Decodes a JPEG whose scans are complete. The JPEG decoder fills whatever a scan lacks
+/// with made-up pixels rather than failing: cut off, the file lacks its end marker; cut
+/// off and given one back, its last scan stops short of the marker, and the decoder goes
+/// on reading zero bits there. So the file is decoded a second time with one-bits in
+/// front of its end marker: a complete scan never reaches them and decodes the same,
+/// a short one reads them instead of zeros and does not.
+fn decode_whole_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, ImageError> {
+    let end = jpeg_end(bytes).ok_or_else(|| {
+        ImageError::Corrupt("the JPEG data is truncated (no end-of-image marker)".into())
+    })?;
+    // 0xFF and a stuffed 0x00 are eight one-bits of scan data.
+    let probe_bytes = [
+        &bytes[..end],
+        &[0xFF, 0x00].repeat(JPEG_PROBE_BYTES),
+        &bytes[end..],
+    ]
+    .concat();
+    // Only a hash of the probe is kept, so two decodes never hold two images.
+    let hasher = std::hash::RandomState::new();
+    let probe = decode_checked(&probe_bytes, ImageFormat::Jpeg, limits)?;
+    let probe_hash = hasher.hash_one(probe.as_bytes());
+    drop(probe);
+    let image = decode_checked(bytes, ImageFormat::Jpeg, limits)?;
+    if hasher.hash_one(image.as_bytes()) != probe_hash {
+        return Err(ImageError::Corrupt(
+            "the JPEG data is truncated (a scan ends early)".into(),
+        ));
+    }
+    Ok(image)
+}
+
+/// Bytes of one-bits the probe puts before the end marker: more than any Huffman code
+/// (16 bits) and its extra bits take.
+const JPEG_PROBE_BYTES: usize = 32;
+
+/// Where the first image of a JPEG file ends: the offset of its end-of-image marker,
+/// found by walking its segments and scans (so data some cameras append after it, such
+/// as a motion photo's video, is no trouble); `None` when the file ends first.
+fn jpeg_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 2; // past the start-of-image marker
+    loop {
+        // A marker: 0xFF (any number of them, as fill) and a code.
+        while *bytes.get(at)? != 0xFF {
+            at += 1; // stray bytes between segments, which decoders skip too
+        }
+        while *bytes.get(at)? == 0xFF {
+            at += 1;
+        }
+        let code = bytes[at];
+        at += 1;
+        match code {
+            0xD9 => return Some(at - 2),
+            // Markers without a segment: restarts, TEM, and a stray stuffed zero.
+            0xD0..=0xD7 | 0x01 | 0x00 => continue,
+            _ => {}
+        }
+        let length = u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]) as usize;
+        if length < 2 {
+            return None;
+        }
+        at += length;
+        if code == 0xDA {
+            // Entropy-coded data runs to the next marker other than a stuffed 0xFF00 or
+            // a restart.
+            loop {
+                match (*bytes.get(at)?, *bytes.get(at + 1)?) {
+                    (0xFF, code) if !matches!(code, 0x00 | 0xD0..=0xD7) => break,
+                    _ => at += 1,
+                }
+            }
+        }
+    }
+}
+
+/// The decoding proper, once the cheap checks have passed; orientation applied.
 fn decode_checked(
     bytes: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
-) -> Result<RgbImage, ImageError> {
+) -> Result<DynamicImage, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Dimensions are checked below with a clearer message; the decoders' own allocation
     // cap backs that up for anything a header does not tell.
@@ -127,20 +214,36 @@ fn decode_checked(
     let mut decoder = reader.into_decoder().map_err(classify)?;
 
     let (width, height) = decoder.dimensions();
-    check_dimensions(width, height, limits)?;
+    check_dimensions(width, height, bytes.len(), limits)?;
     let orientation = decoder.orientation().map_err(classify)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
     image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
+    Ok(image)
 }
 
-fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result<(), ImageError> {
+/// Checks a `width`×`height` image held in a file of `bytes` bytes against `limits`
+/// and the pixels-per-byte rule.
+fn check_dimensions(
+    width: u32,
+    height: u32,
+    bytes: usize,
+    limits: &ImageLimits,
+) -> Result<(), ImageError> {
+    let pixels = u64::from(width) * u64::from(height);
+    let pixels_for_size = (bytes as u64)
+        .saturating_mul(MAX_PIXELS_PER_BYTE)
+        .max(PIXELS_FREE_OF_RATIO);
     let reason = if width == 0 || height == 0 {
         "it has no pixels".to_owned()
     } else if width.max(height) > limits.max_side {
         format!("the longest side may be at most {} pixels", limits.max_side)
-    } else if u64::from(width) * u64::from(height) > limits.max_pixels {
+    } else if pixels > limits.max_pixels {
         format!("at most {} pixels are accepted", limits.max_pixels)
+    } else if pixels > pixels_for_size {
+        format!(
+            "a file of {bytes} bytes may hold at most {pixels_for_size} pixels \
+             ({MAX_PIXELS_PER_BYTE} a byte): this one is compressed far beyond a photo"
+        )
     } else {
         return Ok(());
     };
@@ -160,21 +263,19 @@ fn png_header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((word(16), word(20)))
 }
 
-/// A complete JPEG ends with the EOI marker; a few bytes of trailing padding are tolerated.
-fn has_jpeg_end(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(64)..];
-    tail.windows(2).any(|pair| pair == [0xFF, 0xD9])
-}
-
+/// The decoder's error in plain words: its own texts name its internals (`ChunkType {
+/// type: IHDR, … }`, `Unknown(5)`), which tell whoever sent the file nothing.
 fn classify(error: image::ImageError) -> ImageError {
     match error {
-        image::ImageError::Unsupported(e) => ImageError::UnsupportedFormat(Some(e.to_string())),
+        image::ImageError::Unsupported(_) => {
+            ImageError::UnsupportedFormat(Some("an unusual variant".into()))
+        }
         image::ImageError::Limits(e) => ImageError::BadDimensions {
             width: 0,
             height: 0,
             reason: e.to_string(),
         },
-        other => ImageError::Corrupt(other.to_string()),
+        _ => ImageError::Corrupt("the file is damaged or incomplete".into()),
     }
 }
 
@@ -327,6 +428,77 @@ mod tests {
             decode(&png, &small),
             Err(ImageError::TooManyBytes { .. })
         ));
+    }
+
+    /// `jpeg` cut after `fraction` of its bytes, and given its end marker back.
+    fn cut_with_end(jpeg: &[u8], fraction: f64) -> Vec<u8> {
+        let cut = (jpeg.len() as f64 * fraction) as usize;
+        [&jpeg[..cut], &[0xFF, 0xD9]].concat()
+    }
+
+    #[test]
+    fn a_jpeg_whose_scan_stops_short_is_corrupt_even_with_an_end_marker() {
+        let limits = ImageLimits::default();
+        let jpeg = encode(&sample(256, 192), OutputFormat::Jpeg).unwrap();
+        for fraction in [0.5, 0.9, 0.99] {
+            let error = decode(&cut_with_end(&jpeg, fraction), &limits).unwrap_err();
+            assert!(
+                matches!(&error, ImageError::Corrupt(text) if text.contains("truncated")),
+                "{fraction}: {error}"
+            );
+        }
+        // Data after the end marker (a motion photo's video) is no harm.
+        let mut trailed = jpeg.clone();
+        trailed.extend_from_slice(&[0x42; 4096]);
+        assert_eq!(
+            decode(&trailed, &limits).unwrap(),
+            decode(&jpeg, &limits).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_end_of_a_jpeg_is_found_past_its_scans() {
+        let jpeg = encode(&sample(40, 30), OutputFormat::Jpeg).unwrap();
+        assert_eq!(jpeg_end(&jpeg), Some(jpeg.len() - 2));
+        let mut trailed = jpeg.clone();
+        trailed.extend_from_slice(b"\xFF\xD8 a second image");
+        assert_eq!(jpeg_end(&trailed), Some(jpeg.len() - 2));
+        assert_eq!(jpeg_end(&jpeg[..jpeg.len() - 2]), None);
+        assert_eq!(jpeg_end(&jpeg[..jpeg.len() / 2]), None);
+    }
+
+    /// A grey image of zeros, compressed as hard as PNG goes.
+    fn flat_png(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let best = image::codecs::png::PngEncoder::new_with_quality(
+            &mut bytes,
+            image::codecs::png::CompressionType::Best,
+            image::codecs::png::FilterType::NoFilter,
+        );
+        image::GrayImage::new(width, height)
+            .write_with_encoder(best)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn pixels_are_bounded_by_the_file_size() {
+        let limits = ImageLimits::default();
+        // A decompression bomb: 3000×3000 zeros in under 10 KB.
+        let bomb = flat_png(3000, 3000);
+        assert!(bomb.len() < 10_000, "{} bytes", bomb.len());
+        let error = decode(&bomb, &limits).unwrap_err();
+        assert!(
+            matches!(&error, ImageError::BadDimensions { width: 3000, height: 3000, reason } if reason.contains("a byte")),
+            "{error}"
+        );
+        // As flat and as small as pixels go passes.
+        let flat = flat_png(2000, 2000);
+        assert!(flat.len() * 256 < 4_000_000);
+        assert_eq!(decode(&flat, &limits).unwrap().dimensions(), (2000, 2000));
+        // The rule itself: a file of N bytes holds up to 256·N pixels past the free 4 Mpx.
+        assert!(check_dimensions(4000, 4000, 62_500, &limits).is_ok());
+        assert!(check_dimensions(4000, 4000, 62_499, &limits).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! with the offending field, so the api can refuse a request before anything is stored and
 //! the engine can refuse a job it cannot run.
 
+use crate::images::ImageError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -20,6 +21,9 @@ pub const MAX_SIZE: u32 = 2048;
 pub const MIN_SIZE: u32 = 16;
 pub const MAX_ITERATIONS: u32 = 10_000;
 pub const MAX_SCALES: u32 = 4;
+/// Most style images one job blends (uploads, URLs and presets together): each costs a
+/// Gram matrix per style layer, and the api reads no further once a form holds more.
+pub const MAX_STYLES: usize = 8;
 
 /// VGG19 pools (halves its input) after these layers: the last of each block.
 const POOLED_AFTER: [usize; 5] = [1, 3, 7, 11, 15];
@@ -138,7 +142,9 @@ impl Default for StyleParams {
     }
 }
 
-/// A parameter that cannot be used, named by its field.
+/// A parameter or input that cannot be used, named as a submission names it: a
+/// parameter as `params.<path>` (`params` for the whole value), whether it failed to
+/// parse or is out of range; an image by its form field (`content`, `style[i]`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ParamError {
@@ -153,21 +159,34 @@ fn invalid(field: impl Into<String>, message: impl fmt::Display) -> ParamError {
     }
 }
 
-fn check_weight(field: &str, value: f64) -> Result<(), ParamError> {
+/// The field name of the parameter at `path` (as serde_path_to_error prints it, `.` for
+/// the root).
+fn param(path: &str) -> String {
+    match path {
+        "" | "." => "params".to_owned(),
+        path => format!("params.{path}"),
+    }
+}
+
+fn invalid_param(path: &str, message: impl fmt::Display) -> ParamError {
+    invalid(param(path), message)
+}
+
+fn check_weight(path: &str, value: f64) -> Result<(), ParamError> {
     if !value.is_finite() || value < 0.0 {
-        return Err(invalid(
-            field,
+        return Err(invalid_param(
+            path,
             format!("must be a finite number ≥ 0, got {value}"),
         ));
     }
     Ok(())
 }
 
-fn check_layers(field: &str, layers: &[LayerWeight]) -> Result<(), ParamError> {
+fn check_layers(path: &str, layers: &[LayerWeight]) -> Result<(), ParamError> {
     for (i, entry) in layers.iter().enumerate() {
         if layer_index(&entry.layer).is_none() {
-            return Err(invalid(
-                format!("{field}[{i}].layer"),
+            return Err(invalid_param(
+                &format!("{path}[{i}].layer"),
                 format!(
                     "unknown layer {:?}; expected one of {}",
                     entry.layer,
@@ -176,17 +195,35 @@ fn check_layers(field: &str, layers: &[LayerWeight]) -> Result<(), ParamError> {
             ));
         }
         if layers[..i].iter().any(|other| other.layer == entry.layer) {
-            return Err(invalid(
-                format!("{field}[{i}].layer"),
+            return Err(invalid_param(
+                &format!("{path}[{i}].layer"),
                 format!("layer {:?} is listed twice", entry.layer),
             ));
         }
-        check_weight(&format!("{field}[{i}].weight"), entry.weight)?;
+        check_weight(&format!("{path}[{i}].weight"), entry.weight)?;
     }
     Ok(())
 }
 
 impl StyleParams {
+    /// Reads parameters as the `params` form field carries them: one JSON object (serde
+    /// would also read an array, by position) and nothing after it but white space.
+    /// Checks names and types; [`Self::validate`] checks values, and names a field the
+    /// same way.
+    pub fn from_json(bytes: &[u8]) -> Result<StyleParams, ParamError> {
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(invalid(
+                "params",
+                "must be a JSON object, such as {\"size\": 384}",
+            ));
+        }
+        let mut json = serde_json::Deserializer::from_slice(bytes);
+        let params = serde_path_to_error::deserialize(&mut json)
+            .map_err(|e| invalid_param(&e.path().to_string(), e.into_inner()))?;
+        json.end().map_err(|e| invalid("params", e))?;
+        Ok(params)
+    }
+
     pub fn learning_rate(&self) -> f64 {
         self.learning_rate
             .unwrap_or_else(|| self.optimizer.default_learning_rate())
@@ -195,7 +232,7 @@ impl StyleParams {
     /// Checks every field for a job with `style_count` style images.
     pub fn validate(&self, style_count: usize) -> Result<(), ParamError> {
         if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) {
-            return Err(invalid(
+            return Err(invalid_param(
                 "size",
                 format!(
                     "must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {}",
@@ -204,7 +241,7 @@ impl StyleParams {
             ));
         }
         if !(1..=MAX_ITERATIONS).contains(&self.iterations) {
-            return Err(invalid(
+            return Err(invalid_param(
                 "iterations",
                 format!(
                     "must be between 1 and {MAX_ITERATIONS}, got {}",
@@ -214,7 +251,10 @@ impl StyleParams {
         }
         if let Some(rate) = self.learning_rate {
             if !rate.is_finite() || rate <= 0.0 {
-                return Err(invalid("learning_rate", format!("must be > 0, got {rate}")));
+                return Err(invalid_param(
+                    "learning_rate",
+                    format!("must be > 0, got {rate}"),
+                ));
             }
         }
         check_weight("content_weight", self.content_weight)?;
@@ -223,17 +263,23 @@ impl StyleParams {
         check_layers("content_layers", &self.content_layers)?;
         check_layers("style_layers", &self.style_layers)?;
         if self.content_layers.is_empty() && self.style_layers.is_empty() {
-            return Err(invalid(
+            return Err(invalid_param(
                 "style_layers",
                 "at least one content or style layer is needed",
             ));
         }
         if style_count == 0 {
-            return Err(invalid("styles", "at least one style image is needed"));
+            return Err(invalid("style", "at least one style image is needed"));
+        }
+        if style_count > MAX_STYLES {
+            return Err(invalid(
+                "style",
+                format!("at most {MAX_STYLES} style images, got {style_count}"),
+            ));
         }
         if !self.style_blend_weights.is_empty() {
             if self.style_blend_weights.len() != style_count {
-                return Err(invalid(
+                return Err(invalid_param(
                     "style_blend_weights",
                     format!(
                         "has {} weights for {style_count} style images",
@@ -248,26 +294,26 @@ impl StyleParams {
             // [1e308, 1e308] adds up to infinity and would normalise to all zeros.
             let sum = self.style_blend_weights.iter().sum::<f64>();
             if !sum.is_finite() || sum <= 0.0 {
-                return Err(invalid(
+                return Err(invalid_param(
                     "style_blend_weights",
                     "must not all be zero, and must add up to a finite number",
                 ));
             }
         }
         if !self.style_scale.is_finite() || !(0.1..=4.0).contains(&self.style_scale) {
-            return Err(invalid(
+            return Err(invalid_param(
                 "style_scale",
                 format!("must be between 0.1 and 4, got {}", self.style_scale),
             ));
         }
         if !(1..=MAX_SCALES).contains(&self.scales) {
-            return Err(invalid(
+            return Err(invalid_param(
                 "scales",
                 format!("must be between 1 and {MAX_SCALES}, got {}", self.scales),
             ));
         }
         if self.coarsest_size() < MIN_SIZE {
-            return Err(invalid(
+            return Err(invalid_param(
                 "scales",
                 format!(
                     "{} levels would shrink a {} px image below {MIN_SIZE} px",
@@ -276,7 +322,10 @@ impl StyleParams {
             ));
         }
         if self.iterations < self.scales {
-            return Err(invalid("iterations", "must be at least one per scale"));
+            return Err(invalid_param(
+                "iterations",
+                "must be at least one per scale",
+            ));
         }
         Ok(())
     }
@@ -302,30 +351,46 @@ impl StyleParams {
     }
 
     /// Checks that the content (`width`×`height`) and each style image, as resized for
-    /// the coarsest level, keep [`Self::min_side`] pixels on their shortest side.
+    /// the coarsest level, keep [`Self::min_side`] pixels on their shortest side. Style
+    /// images are named `style[i]`; the api, whose styles come from several form
+    /// fields, checks each with [`Self::check_style_size`] and names it itself.
     pub fn check_image_sizes(
         &self,
         content: (u32, u32),
         styles: &[(u32, u32)],
     ) -> Result<(), ParamError> {
-        let min = self.min_side();
-        let coarsest = self.coarsest_size();
-        let style_side = ((f64::from(coarsest) * self.style_scale).round() as u32).max(1);
-        let check = |field: String, (width, height): (u32, u32), side: u32| {
-            let (w, h) = crate::images::fit_longest(width, height, side);
-            if w.min(h) < min {
-                return Err(invalid(
-                    field,
-                    format!(
-                        "a {width}×{height} image becomes {w}×{h} at {side} px; the layers used need at least {min} px on the shortest side (raise size, lower scales, or use a less elongated image)"
-                    ),
-                ));
-            }
-            Ok(())
-        };
-        check("content".into(), content, coarsest)?;
+        self.check_content_size(content)
+            .map_err(|error| invalid("content", error))?;
         for (i, style) in styles.iter().enumerate() {
-            check(format!("styles[{i}]"), *style, style_side)?;
+            self.check_style_size(*style)
+                .map_err(|error| invalid(format!("style[{i}]"), error))?;
+        }
+        Ok(())
+    }
+
+    /// The content image's part of [`Self::check_image_sizes`]: an image these
+    /// parameters cannot use has bad dimensions, as one over the limits has.
+    pub fn check_content_size(&self, content: (u32, u32)) -> Result<(), ImageError> {
+        self.check_side(content, self.coarsest_size())
+    }
+
+    /// One style image's part of [`Self::check_image_sizes`].
+    pub fn check_style_size(&self, style: (u32, u32)) -> Result<(), ImageError> {
+        let side = ((f64::from(self.coarsest_size()) * self.style_scale).round() as u32).max(1);
+        self.check_side(style, side)
+    }
+
+    fn check_side(&self, (width, height): (u32, u32), side: u32) -> Result<(), ImageError> {
+        let min = self.min_side();
+        let (w, h) = crate::images::fit_longest(width, height, side);
+        if w.min(h) < min {
+            return Err(ImageError::BadDimensions {
+                width,
+                height,
+                reason: format!(
+                    "it becomes {w}×{h} at {side} px; the layers used need at least {min} px on the shortest side (raise size, lower scales, or use a less elongated image)"
+                ),
+            });
         }
         Ok(())
     }
@@ -367,27 +432,39 @@ mod tests {
     fn each_bad_field_is_named() {
         type Mutation = Box<dyn Fn(&mut StyleParams)>;
         let cases: Vec<(&str, Mutation)> = vec![
-            ("size", Box::new(|p| p.size = 0)),
-            ("size", Box::new(|p| p.size = 100_000)),
-            ("iterations", Box::new(|p| p.iterations = 0)),
-            ("content_weight", Box::new(|p| p.content_weight = -1.0)),
-            ("style_weight", Box::new(|p| p.style_weight = f64::NAN)),
-            ("tv_weight", Box::new(|p| p.tv_weight = f64::INFINITY)),
-            ("learning_rate", Box::new(|p| p.learning_rate = Some(0.0))),
+            ("params.size", Box::new(|p| p.size = 0)),
+            ("params.size", Box::new(|p| p.size = 100_000)),
+            ("params.iterations", Box::new(|p| p.iterations = 0)),
             (
-                "style_layers[0].layer",
+                "params.content_weight",
+                Box::new(|p| p.content_weight = -1.0),
+            ),
+            (
+                "params.style_weight",
+                Box::new(|p| p.style_weight = f64::NAN),
+            ),
+            (
+                "params.tv_weight",
+                Box::new(|p| p.tv_weight = f64::INFINITY),
+            ),
+            (
+                "params.learning_rate",
+                Box::new(|p| p.learning_rate = Some(0.0)),
+            ),
+            (
+                "params.style_layers[0].layer",
                 Box::new(|p| p.style_layers[0].layer = "fc7".into()),
             ),
             (
-                "content_layers[0].weight",
+                "params.content_layers[0].weight",
                 Box::new(|p| p.content_layers[0].weight = -2.0),
             ),
             (
-                "style_blend_weights",
+                "params.style_blend_weights",
                 Box::new(|p| p.style_blend_weights = vec![1.0, 1.0]),
             ),
-            ("style_scale", Box::new(|p| p.style_scale = 0.0)),
-            ("scales", Box::new(|p| p.scales = 9)),
+            ("params.style_scale", Box::new(|p| p.style_scale = 0.0)),
+            ("params.scales", Box::new(|p| p.scales = 9)),
         ];
         for (field, mutate) in cases {
             let mut params = StyleParams::default();
@@ -405,17 +482,56 @@ mod tests {
                 ..StyleParams::default()
             };
             let error = params.validate(2).unwrap_err();
-            assert_eq!(error.field, "style_blend_weights", "{weights:?}");
+            assert_eq!(error.field, "params.style_blend_weights", "{weights:?}");
         }
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let error = serde_json::from_str::<StyleParams>(r#"{"sizee": 3}"#).unwrap_err();
-        assert!(
-            error.to_string().contains("unknown field `sizee`"),
-            "{error}"
+        let error = StyleParams::from_json(br#"{"sizee": 3}"#).unwrap_err();
+        assert_eq!(error.field, "params.sizee");
+        assert!(error.message.contains("unknown field `sizee`"), "{error}");
+    }
+
+    #[test]
+    fn params_are_one_json_object() {
+        let params = StyleParams::from_json(b" {\"size\": 64}\n").unwrap();
+        assert_eq!(params.size, 64);
+        assert_eq!(
+            StyleParams::from_json(b"{}").unwrap(),
+            StyleParams::default()
         );
+        // serde reads a struct from an array by position: [64, 0] would be size 64 and
+        // iterations 0, and [] every default.
+        for json in ["[]", "[64, 0]", "64", "\"x\"", "null", "", "{} {}", "{}x"] {
+            let error = StyleParams::from_json(json.as_bytes()).unwrap_err();
+            assert_eq!(error.field, "params", "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_parameter_has_one_name_whether_it_fails_to_parse_or_to_validate() {
+        let name = |json: &str| match StyleParams::from_json(json.as_bytes()) {
+            Err(error) => error.field,
+            Ok(params) => params.validate(1).unwrap_err().field,
+        };
+        assert_eq!(name(r#"{"size": "big"}"#), "params.size");
+        assert_eq!(name(r#"{"size": 1}"#), "params.size");
+        let weight = |weight: &str| {
+            name(&format!(
+                r#"{{"style_layers": [{{"layer": "conv1_1", "weight": {weight}}}]}}"#
+            ))
+        };
+        assert_eq!(weight("\"heavy\""), "params.style_layers[0].weight");
+        assert_eq!(weight("-1"), "params.style_layers[0].weight");
+    }
+
+    #[test]
+    fn style_counts_are_named_by_the_style_field() {
+        let params = StyleParams::default();
+        assert_eq!(params.validate(0).unwrap_err().field, "style");
+        params.validate(MAX_STYLES).unwrap();
+        assert_eq!(params.validate(MAX_STYLES + 1).unwrap_err().field, "style");
     }
 
     #[test]
@@ -443,6 +559,17 @@ mod tests {
             .check_image_sizes((400, 100), &[(500, 400)])
             .unwrap_err();
         assert_eq!(error.field, "content");
+        assert!(
+            matches!(
+                params.check_content_size((12_000, 1)),
+                Err(ImageError::BadDimensions {
+                    width: 12_000,
+                    height: 1,
+                    ..
+                })
+            ),
+            "a size the layers cannot take is a dimension error"
+        );
         let shallow = StyleParams {
             content_layers: vec![],
             style_layers: vec![LayerWeight::new("conv2_1", 1.0)],
@@ -456,7 +583,7 @@ mod tests {
         let error = small_style
             .check_image_sizes((400, 300), &[(500, 400)])
             .unwrap_err();
-        assert_eq!(error.field, "styles[0]");
+        assert_eq!(error.field, "style[0]");
     }
 
     #[test]

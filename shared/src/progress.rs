@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// One moment of a running job, as clients see it.
+/// One moment of a running job, as clients see it: the same JSON in a job's status
+/// (`progress`) and in its event stream (`progress` events).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveProgress {
     pub iteration: u32,
     pub total: u32,
+    /// `iteration / total`.
+    pub fraction: f64,
     pub loss: LossSnapshot,
     pub elapsed_seconds: f64,
     pub eta_seconds: Option<f64>,
@@ -27,12 +30,6 @@ pub struct LossSnapshot {
     pub style: f64,
     pub tv: f64,
     pub total: f64,
-}
-
-impl LiveProgress {
-    pub fn fraction(&self) -> f64 {
-        f64::from(self.iteration) / f64::from(self.total.max(1))
-    }
 }
 
 #[derive(Clone)]
@@ -51,6 +48,12 @@ pub const EVENTS_PREFIX: &str = "stylize:events:";
 
 fn channel(job: Uuid) -> String {
     format!("{EVENTS_PREFIX}{job}")
+}
+
+/// A cancel accepted for a running job is announced on its own channel, so its worker
+/// stops at once rather than at its next heartbeat.
+fn cancel_channel(job: Uuid) -> String {
+    format!("stylize:cancel:{job}")
 }
 
 impl ProgressStore {
@@ -106,6 +109,23 @@ impl ProgressStore {
                 serde_json::from_str(&json).ok()
             })
             .boxed())
+    }
+
+    /// Tells the worker running `job` that a cancel was accepted (PostgreSQL holds the
+    /// request too: a worker that misses this sees it at its next heartbeat).
+    pub async fn announce_cancel(&self, job: Uuid) -> redis::RedisResult<()> {
+        redis::cmd("PUBLISH")
+            .arg(cancel_channel(job))
+            .arg("cancel")
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+    }
+
+    /// Yields once for each cancel announced for `job` from now on.
+    pub async fn cancels(&self, job: Uuid) -> redis::RedisResult<BoxStream<'static, ()>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(cancel_channel(job)).await?;
+        Ok(pubsub.into_on_message().map(drop).boxed())
     }
 
     /// Counts one hit against `name` in the current fixed window of `window_seconds`;

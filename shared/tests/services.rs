@@ -96,6 +96,7 @@ async fn progress_is_stored_and_published() {
     let progress = LiveProgress {
         iteration: 3,
         total: 10,
+        fraction: 0.3,
         loss: LossSnapshot {
             content: 1.0,
             style: 2.0,
@@ -112,6 +113,14 @@ async fn progress_is_stored_and_published() {
         .await
         .unwrap();
     assert_eq!(received, Some(progress));
+
+    // Cancels have a channel of their own.
+    let mut cancels = store.cancels(job).await.unwrap();
+    store.announce_cancel(job).await.unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(5), cancels.next())
+        .await
+        .unwrap();
+    assert_eq!(received, Some(()));
 }
 
 #[tokio::test]
@@ -128,6 +137,7 @@ async fn jobs_move_only_along_the_lifecycle() {
         width: 512,
         height: 384,
         idempotency_key: Some(&key),
+        request_hash: b"the first request",
         owner: None,
     };
     let id = Uuid::new_v4();
@@ -136,10 +146,17 @@ async fn jobs_move_only_along_the_lifecycle() {
     assert_eq!(row.state(), JobState::Queued);
     assert_eq!(row.params.0, params);
 
-    // The same idempotency key answers with the first job.
+    // The same idempotency key answers with the first job, and what it asked for.
     let (again, inserted) = db::insert_job(&pool, &new(Uuid::new_v4())).await.unwrap();
     assert!(!inserted);
     assert_eq!(again.id, id);
+    let found = db::find_by_idempotency_key(&pool, None, &key)
+        .await
+        .unwrap();
+    let hash = found.and_then(|row| row.request_hash);
+    assert_eq!(hash.as_deref(), Some(&b"the first request"[..]));
+    let other_owner = db::find_by_idempotency_key(&pool, Some(Uuid::new_v4()), &key);
+    assert!(other_owner.await.unwrap().is_none());
 
     let running = db::transition(&pool, id, &[JobState::Queued], JobState::Running, None)
         .await
@@ -164,4 +181,52 @@ async fn jobs_move_only_along_the_lifecycle() {
     assert_eq!(failed.error.as_deref(), Some("boom"));
     assert!(failed.finished_at.is_some());
     assert!(db::get_job(&pool, Uuid::new_v4()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_run_canceled_while_it_ends_never_succeeds() {
+    let pool = db::connect(&settings().database).await.unwrap();
+    db::migrate(&pool).await.unwrap();
+    let params = StyleParams::default();
+    let new = |id| NewJob {
+        id,
+        params: &params,
+        style_count: 1,
+        presets: &[],
+        width: 512,
+        height: 384,
+        idempotency_key: None,
+        request_hash: &[],
+        owner: None,
+    };
+    // Claimed, canceled, then finished by its worker as it would be: the cancel wins,
+    // whatever the run reports, unless it failed.
+    for (reported, ended) in [
+        (JobState::Succeeded, JobState::Canceled),
+        (JobState::Queued, JobState::Canceled),
+        (JobState::Failed, JobState::Failed),
+    ] {
+        let id = Uuid::new_v4();
+        db::insert_job(&pool, &new(id)).await.unwrap();
+        db::claim(&pool, id, "w").await.unwrap().unwrap();
+        let canceling = db::request_cancel(&pool, id).await.unwrap().unwrap();
+        assert_eq!(canceling.state(), JobState::Running);
+        assert!(canceling.cancel_requested);
+        let row = db::finish_run(&pool, id, "w", reported, Some("why"), true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.state(), ended, "reported {reported}");
+        assert!(row.finished_at.is_some(), "reported {reported}");
+        assert!(db::request_cancel(&pool, id).await.unwrap().is_none());
+    }
+    // Without a cancel, the run's word stands.
+    let id = Uuid::new_v4();
+    db::insert_job(&pool, &new(id)).await.unwrap();
+    db::claim(&pool, id, "w").await.unwrap().unwrap();
+    let row = db::finish_run(&pool, id, "w", JobState::Succeeded, None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state(), JobState::Succeeded);
 }

@@ -371,6 +371,8 @@ async fn image_urls_are_fetched_but_never_from_internal_addresses() {
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         format!("http://[::1]:{api_port}/photo.jpg"),
         "http://[::ffff:127.0.0.1]/photo.jpg".to_owned(),
+        "http://[::ffff:0:7f00:1]/photo.jpg".to_owned(),
+        "http://[2002:7f00:1::]/photo.jpg".to_owned(),
         "http://0x7f000001/photo.jpg".to_owned(),
         format!("http://localhost:{api_port}/photo.jpg"),
     ];

@@ -254,7 +254,7 @@ async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
         .send()
         .await
         .unwrap();
-    assert_eq!(result.status(), 409);
+    assert_eq!(result.status(), 410);
 
     let next = stack.submit(json!({"size": 64, "iterations": 5})).await;
     let seen = stack.wait_for_end(&next, Duration::from_secs(60)).await;

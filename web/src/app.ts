@@ -10,11 +10,14 @@ interface Preset {
   thumbnail: string;
 }
 
+/** The same in a job's status and in its `progress` events. */
 interface Progress {
   iteration: number;
   total: number;
+  fraction: number;
   eta_seconds: number | null;
-  preview_iteration?: number | null;
+  /** The iteration the stored preview shows, once there is one. */
+  preview_iteration: number | null;
 }
 
 type JobState = "queued" | "running" | "succeeded" | "failed" | "canceled";
@@ -25,6 +28,7 @@ interface Job {
   width: number;
   height: number;
   progress: Progress | null;
+  cancel_requested: boolean;
   error: string | null;
   links: { self: string; result: string; preview: string };
 }
@@ -343,13 +347,14 @@ function describeTime(seconds: number): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
-function showProgress(progress: Progress, jobId: string, shownPreview: { iteration: number }): void {
-  const percent = Math.round((100 * progress.iteration) / Math.max(1, progress.total));
+function showProgress(progress: Progress, jobId: string, shownPreview: { iteration: number | null }): void {
+  const percent = Math.round(100 * progress.fraction);
   progressBar.value = percent;
   const left = progress.eta_seconds == null ? "" : `, about ${describeTime(progress.eta_seconds)} left`;
   progressText.textContent = `${percent}% (step ${progress.iteration} of ${progress.total})${left}`;
   const preview = progress.preview_iteration;
-  if (preview != null && preview > shownPreview.iteration) {
+  // Whichever way progress came (events or polling), a new preview is shown.
+  if (preview != null && preview !== shownPreview.iteration) {
     shownPreview.iteration = preview;
     jobImage.src = `/v1/jobs/${jobId}/preview?at=${preview}`;
     jobImage.alt = `The painting as it forms, at step ${preview}`;
@@ -357,12 +362,13 @@ function showProgress(progress: Progress, jobId: string, shownPreview: { iterati
   }
 }
 
-function showJob(job: Job, shownPreview: { iteration: number }): void {
+function showJob(job: Job, shownPreview: { iteration: number | null }): void {
   canvas.style.aspectRatio = `${job.width} / ${job.height}`;
   const finished = TERMINAL.includes(job.state);
   cancelButton.hidden = finished;
   if (job.progress) showProgress(job.progress, job.id, shownPreview);
   if (job.state === "queued") progressText.textContent = "Waiting for a worker…";
+  if (job.cancel_requested && !finished) progressText.textContent = "Canceling…";
   if (!finished) return;
   remember(job);
   again.hidden = false;
@@ -398,7 +404,7 @@ function follow(job: Job): void {
   jobImage.removeAttribute("src");
   jobImage.alt = "";
   canvasNote.hidden = false;
-  const shownPreview = { iteration: 0 };
+  const shownPreview: { iteration: number | null } = { iteration: null };
   showJob(job, shownPreview);
   jobSection.scrollIntoView({ behavior: "smooth", block: "start" });
   if (TERMINAL.includes(job.state)) return;

@@ -1,5 +1,6 @@
 // The page in headless Chromium against the real stack that scripts/test_page.sh starts:
-// upload, pick, generate, watch, download; errors; cancel; phone width and labels.
+// upload, pick, generate, watch (by events, or by polling when they are blocked),
+// download; errors; cancel; phone width and labels.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -106,6 +107,26 @@ test("a photo and a preset become a painting that can be downloaded and revisite
   await again.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
   assert.equal(await again.locator("#recent li").count(), 1);
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+});
+
+test("with server-sent events blocked, polling shows the progress and the preview as it forms", async () => {
+  const page = await openPage();
+  let blocked = 0;
+  await page.route("**/v1/jobs/*/events", (route) => {
+    blocked += 1;
+    return route.abort();
+  });
+  await prepare(page, "starry-night", 150);
+  await watch(page);
+  await page.locator("#generate").click();
+
+  await page.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
+  assert.ok(blocked > 0, "the page asked for its event stream");
+  const seen = await page.evaluate(() => window.seen);
+  const moving = seen.progress.filter((value) => value > 0 && value < 100);
+  assert.ok(moving.length > 0, `the bar moved: ${seen.progress}`);
+  assert.ok(seen.images.some((src) => src.includes("/preview")), `a preview appeared: ${seen.images}`);
+  assert.match(await page.locator("#job-image").getAttribute("src"), /\/result$/);
 });
 
 test("a photo given by its web address becomes a painting; internal addresses are refused", async () => {

@@ -16,6 +16,7 @@
 use crate::backoff::Backoff;
 use crate::engine::{self, EngineError, Event, Inputs, RunOptions, Vgg19};
 use crate::metrics::WorkerMetrics;
+use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::PgPool;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +74,7 @@ fn live_progress(progress: &engine::Progress, preview_iteration: Option<u32>) ->
     LiveProgress {
         iteration: progress.iteration,
         total: progress.total,
+        fraction: f64::from(progress.iteration) / f64::from(progress.total.max(1)),
         loss: LossSnapshot {
             content: progress.loss.content,
             style: progress.loss.style,
@@ -109,6 +111,14 @@ fn device_name(device: tch::Device) -> String {
     match device {
         tch::Device::Cuda(index) => format!("cuda:{index}"),
         other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// The next item of `stream`; pending for good when there is no stream.
+async fn next_or_pending<T>(stream: &mut Option<BoxStream<'static, T>>) -> Option<T> {
+    match stream {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -256,7 +266,7 @@ impl Worker {
         let gave_up =
             |last: &str| format!("gave up after {max_attempts} attempts; the last: {last}");
         // A job whose runs kill their worker is only seen again at its next claim.
-        let outcome = if job.attempts as u32 > max_attempts {
+        let mut outcome = if job.attempts as u32 > max_attempts {
             Outcome::Failed(gave_up(
                 job.error
                     .as_deref()
@@ -282,6 +292,16 @@ impl Worker {
         // queues it again: only a recorded hand-back is published here.
         let recorded =
             match db::finish_run(&self.pool, id, &self.name, to, reason, charge_attempt).await {
+                Ok(Some(row)) if row.state() != to => {
+                    // A cancel accepted while the run ended: the job is canceled, and a
+                    // result stored meanwhile goes.
+                    tracing::info!(state = %row.state(), "job canceled as its run ended");
+                    if to == JobState::Succeeded {
+                        self.discard_result(id).await;
+                    }
+                    outcome = Outcome::Canceled;
+                    true
+                }
                 Ok(Some(_)) => {
                     tracing::info!(state = %to, reason, "job finished its run");
                     true
@@ -295,7 +315,7 @@ impl Worker {
                     false
                 }
             };
-        if recorded && to == JobState::Queued {
+        if recorded && matches!(outcome, Outcome::Retry(_) | Outcome::HandBack) {
             self.publish(id).await;
         }
         self.metrics
@@ -355,12 +375,19 @@ impl Worker {
         };
         tokio::pin!(run);
 
+        // A cancel announced through Redis stops the run at once. Listening starts before
+        // the first heartbeat (at once), which finds a cancel asked for before that, and
+        // any while Redis is away.
+        let mut cancel_notices = self.cancel_notices(job.id).await;
         let mut heartbeat =
             tokio::time::interval(Duration::from_secs(self.settings.heartbeat_seconds));
         let interval = Duration::from_millis(self.settings.progress_interval_ms);
         let mut last_sent = Instant::now() - interval;
         let mut latest: Option<LiveProgress> = None;
         let mut preview_iteration = None;
+        // What was last published: each iteration goes out once, and a new preview with
+        // the iteration after it.
+        let mut sent: (u32, Option<u32>) = (0, None);
         let mut stop_reason = None;
         let result = loop {
             tokio::select! {
@@ -372,9 +399,13 @@ impl Worker {
                             self.metrics.first_iteration_seconds.observe(claimed.elapsed().as_secs_f64());
                         }
                         let live = live_progress(&progress, preview_iteration);
-                        if last_sent.elapsed() >= interval || progress.iteration == progress.total {
+                        if last_sent.elapsed() >= interval
+                            || progress.iteration == progress.total
+                            || preview_iteration != sent.1
+                        {
                             last_sent = Instant::now();
                             self.send_progress(job.id, &live).await;
+                            sent = (live.iteration, live.preview_iteration);
                         }
                         latest = Some(live);
                     }
@@ -382,17 +413,20 @@ impl Worker {
                         let encoded = tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Jpeg)).await;
                         if let Ok(Ok(bytes)) = encoded {
                             match self.storage.put(&keys::preview(&job.id.to_string()), bytes, "image/jpeg").await {
-                                Ok(()) => {
-                                    preview_iteration = Some(iteration);
-                                    if let Some(live) = latest.as_mut() {
-                                        live.preview_iteration = preview_iteration;
-                                        self.send_progress(job.id, live).await;
-                                    }
-                                }
+                                Ok(()) => preview_iteration = Some(iteration),
                                 Err(error) => tracing::warn!(%error, "storing a preview"),
                             }
                         }
                     }
+                },
+                notice = next_or_pending(&mut cancel_notices) => match notice {
+                    Some(()) => {
+                        tracing::info!("cancel announced; stopping");
+                        cancel.store(true, Ordering::Relaxed);
+                        stop_reason.get_or_insert(Outcome::Canceled);
+                    }
+                    // Redis went away: the heartbeat still finds a cancel.
+                    None => cancel_notices = None,
                 },
                 _ = heartbeat.tick() => if let Some(stop) = self.renew_lease(job.id).await {
                     cancel.store(true, Ordering::Relaxed);
@@ -419,8 +453,8 @@ impl Worker {
             Ok(Err(error @ EngineError::Torch(_))) => Outcome::Retry(reason(&error.to_string())),
             Ok(Err(error)) => Outcome::Failed(error.to_string()),
             Ok(Ok(outcome)) => {
-                if let Some(live) = latest.as_mut() {
-                    live.eta_seconds = Some(0.0);
+                // The last iterations, if the engine finished before they were seen.
+                if let Some(live) = latest.as_ref().filter(|live| live.iteration != sent.0) {
                     self.send_progress(job.id, live).await;
                 }
                 let encoded = tokio::task::spawn_blocking(move || {
@@ -440,6 +474,11 @@ impl Worker {
                 };
                 match self.holding_lease(job.id, store).await {
                     Ok(()) => Outcome::Succeeded,
+                    Err(Outcome::Canceled) => {
+                        // Canceled while storing: the result may have landed all the same.
+                        self.discard_result(job.id).await;
+                        Outcome::Canceled
+                    }
                     Err(outcome) => outcome,
                 }
             }
@@ -476,6 +515,28 @@ impl Worker {
                     return Err(stop);
                 },
             }
+        }
+    }
+
+    /// Cancel notices for `job`; `None` while Redis does not answer (within a second).
+    async fn cancel_notices(&self, job: Uuid) -> Option<BoxStream<'static, ()>> {
+        match tokio::time::timeout(Duration::from_secs(1), self.progress.cancels(job)).await {
+            Ok(Ok(notices)) => Some(notices),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "listening for cancels; the heartbeat will find them");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("listening for cancels timed out; the heartbeat will find them");
+                None
+            }
+        }
+    }
+
+    /// Deletes a canceled job's result, stored before the cancel was seen.
+    async fn discard_result(&self, job: Uuid) {
+        if let Err(error) = self.storage.delete(&keys::result(&job.to_string())).await {
+            tracing::warn!(%error, "deleting the result of a canceled job");
         }
     }
 

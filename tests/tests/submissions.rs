@@ -1,0 +1,348 @@
+//! Submissions a hostile or careless client sends: bodies cut off or dripped in, params
+//! that are no object, too many styles, idempotency keys reused, job ids spelt another
+//! way. Every answer is a prompt problem+json, and nothing is stored for a refusal.
+
+use reqwest::multipart::Form;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use stylize_e2e::{asset, form, Stack};
+use stylize_shared::storage::Storage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An answer read off a raw connection.
+struct RawAnswer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+/// Reads one HTTP/1.1 answer (with a Content-Length, as problem+json answers have) from
+/// `stream`, giving up after `limit`.
+async fn read_answer(stream: &mut TcpStream, limit: Duration) -> RawAnswer {
+    let read = async {
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+                        .map(str::to_owned)
+                };
+                let length: usize = header("content-length").unwrap().parse().unwrap();
+                if bytes.len() >= end + 4 + length {
+                    let status = head[9..12].parse().unwrap();
+                    let body = serde_json::from_slice(&bytes[end + 4..end + 4 + length]).unwrap();
+                    let content_type = header("content-type").unwrap_or_default();
+                    return RawAnswer {
+                        status,
+                        content_type,
+                        body,
+                    };
+                }
+            }
+            let read = stream.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "the api closed the connection without an answer");
+            bytes.extend_from_slice(&buffer[..read]);
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
+}
+
+/// Opens a connection and sends a `POST /v1/jobs` head declaring `length` body bytes
+/// (multipart with the boundary `XYZ`) and the first `body` bytes.
+async fn post_raw(stack: &Stack, length: usize, body: &[u8]) -> TcpStream {
+    let address = stack.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /v1/jobs HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    stream
+}
+
+fn part(name: &str, value: &[u8]) -> Vec<u8> {
+    let mut part = format!(
+        "--XYZ\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n"
+    )
+    .into_bytes();
+    part.extend_from_slice(value);
+    part.extend_from_slice(b"\r\n");
+    part
+}
+
+fn assert_problem(answer: &RawAnswer, status: u16, kind: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.content_type, "application/problem+json");
+    assert_eq!(answer.body["type"], format!("urn:stylize:problem:{kind}"));
+}
+
+#[tokio::test]
+async fn a_body_cut_off_inside_a_boundary_is_answered_at_once() {
+    // The default read deadline (a minute) is far off: the answer must not wait for it.
+    // actix-multipart 0.7 never answered a body ending in part of a boundary.
+    let stack = Stack::start().await;
+    for ending in ["--XYZ", "--XY"] {
+        let mut body = part("content", &vec![b'x'; 1 << 20]);
+        body.extend_from_slice(ending.as_bytes());
+        // The whole body, as declared, and the connection left open.
+        let mut stream = post_raw(&stack, body.len(), &body).await;
+        let answer = read_answer(&mut stream, Duration::from_secs(10)).await;
+        assert_problem(&answer, 400, "bad-request");
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("malformed multipart body"),
+            "{ending}: {detail}"
+        );
+    }
+    assert_eq!(stack.count_jobs().await, 0);
+}
+
+#[tokio::test]
+async fn a_body_dripped_in_ends_at_the_read_deadline() {
+    let stack = Stack::start_with(|settings| settings.limits.submission_read_seconds = 1).await;
+    let started = Instant::now();
+    let mut body = part("preset", b"great-wave");
+    let head = part("content", b"");
+    body.extend_from_slice(&head[..head.len() - 2]);
+    let stream = post_raw(&stack, 100_000, &body).await;
+    let (mut reader, mut writer) = stream.into_split();
+    // The photo, a byte every 100 ms: never idle long, never done.
+    let drip = tokio::spawn(async move {
+        while writer.write_all(b"x").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("request-timeout") {
+            match reader.read(&mut buffer).await.unwrap() {
+                0 => break,
+                n => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    drip.abort();
+    assert!(read.is_ok(), "no answer within 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer
+            .to_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{answer}");
+}
+
+async fn post(stack: &Stack, body: Form) -> (u16, Value) {
+    let response = stack
+        .client
+        .post(stack.url("/v1/jobs"))
+        .multipart(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn params_are_an_object_and_errors_name_the_form_fields() {
+    let stack = Stack::start().await;
+    let photo = asset("content/tubingen.jpg");
+    let with_params = |params: &str| {
+        Form::new()
+            .part("content", form::file("photo.jpg", photo.clone()))
+            .text("preset", "great-wave")
+            .text("params", params.to_owned())
+    };
+    // What was sent, the status, and the field the problem names.
+    let cases = [
+        (with_params("[]"), 400, "params"),
+        (with_params("[64, 0]"), 400, "params"),
+        (with_params(r#"{"size": "big"}"#), 400, "params.size"),
+        (with_params(r#"{"size": 1}"#), 400, "params.size"),
+        (
+            Form::new().part("content", form::file("photo.jpg", photo.clone())),
+            400,
+            "style",
+        ),
+        (
+            with_params(r#"{"size": 64, "style_scale": 0.1}"#),
+            422,
+            "preset[0]",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let (got, problem) = post(&stack, body).await;
+        assert_eq!(got, status, "{field}: {problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let twice = with_params(r#"{"size": 64}"#).text("params", r#"{"size": 64}"#);
+    let (status, problem) = post(&stack, twice).await;
+    assert_eq!(status, 400, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(r#"send one "params" field"#), "{problem}");
+    assert_eq!(stack.count_jobs().await, 0);
+}
+
+#[tokio::test]
+async fn at_most_eight_styles_and_the_ninth_is_refused_before_the_rest_is_read() {
+    let stack = Stack::start().await;
+    let photo = asset("content/tubingen.jpg");
+    let with_presets = |count: usize| {
+        (0..count).fold(
+            form::submission(photo.clone(), "great-wave", json!({"size": 64})),
+            |form, _| form.text("preset", "udnie"),
+        )
+    };
+    let (status, job) = post(&stack, with_presets(7)).await;
+    assert_eq!(status, 202, "{job}");
+    let (status, problem) = post(&stack, with_presets(8)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["field"], "preset");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("at most 8"),
+        "{problem}"
+    );
+
+    // Nine presets, then a body that goes on: the answer comes without the rest.
+    let body: Vec<u8> = (0..9).flat_map(|_| part("preset", b"udnie")).collect();
+    let mut stream = post_raw(&stack, body.len() + 50_000_000, &body).await;
+    let answer = read_answer(&mut stream, Duration::from_secs(10)).await;
+    assert_problem(&answer, 400, "invalid-parameter");
+    assert_eq!(answer.body["field"], "preset");
+    assert_eq!(stack.count_jobs().await, 1);
+}
+
+/// A PNG no other test sends, so that its bytes in storage can only be this test's.
+fn unique_png() -> Vec<u8> {
+    let seed = uuid::Uuid::new_v4().as_u128();
+    let image = image::RgbImage::from_fn(96, 64, |x, y| {
+        let bytes = (seed >> ((x + y) % 16 * 8)).to_le_bytes();
+        image::Rgb([bytes[0], (x * 2) as u8, (y * 3) as u8])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    png.into_inner()
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_same_request_and_refuses_another() {
+    let stack = Stack::start().await;
+    let storage = Storage::new(&stack.settings.s3);
+    let (photo, other_photo) = (unique_png(), unique_png());
+    let submit = |key: &str, photo: &[u8], params: &str| {
+        let body = Form::new()
+            .part("content", form::file("photo.png", photo.to_vec()))
+            .text("preset", "the-scream")
+            .text("params", params.to_owned());
+        stack
+            .client
+            .post(stack.url("/v1/jobs"))
+            .header("Idempotency-Key", key)
+            .multipart(body)
+            .send()
+    };
+    let params = r#"{"size": 64, "iterations": 5}"#;
+
+    for key in ["order 42", "order\t42"] {
+        let response = submit(key, &photo, params).await.unwrap();
+        assert_eq!(response.status(), 400, "{key:?}");
+    }
+
+    let first = submit("order-42", &photo, params).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let id = first["id"].as_str().unwrap();
+    let stored_before = storage.list("jobs/").await.unwrap();
+
+    // The same request, the params spelt differently: the first job, and where it is.
+    let replay = submit("order-42", &photo, "{\"iterations\":5,\n \"size\": 64 }")
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.headers()["location"], format!("/v1/jobs/{id}"));
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["id"], id);
+
+    // Another photo, or other params, under the same key.
+    for (photo, params) in [
+        (&other_photo, params),
+        (&photo, r#"{"size": 64, "iterations": 6}"#),
+    ] {
+        let response = submit("order-42", photo, params).await.unwrap();
+        assert_eq!(response.status(), 422);
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            "urn:stylize:problem:idempotency-key-reused"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(id),
+            "{problem}"
+        );
+    }
+    assert_eq!(stack.count_jobs().await, 1);
+
+    // The job holds its one upload, and no retry stored either photo anywhere (other
+    // tests may store their own meanwhile).
+    let job_objects = storage.list(&format!("jobs/{id}/")).await.unwrap();
+    assert_eq!(job_objects, [format!("jobs/{id}/content")]);
+    for key in storage.list("jobs/").await.unwrap() {
+        if stored_before.contains(&key) {
+            continue;
+        }
+        let bytes = storage.get(&key).await.unwrap().unwrap_or_default();
+        assert!(
+            bytes != photo && bytes != other_photo,
+            "a retry stored {key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_has_one_id_spelling_and_pages_start_after_a_known_job() {
+    let stack = Stack::start().await;
+    let id = stack.submit(json!({"size": 64, "iterations": 5})).await;
+    assert_eq!(stack.get_json(&format!("/v1/jobs/{id}")).await.0, 200);
+    let simple = id.replace('-', "");
+    for other in [
+        id.to_uppercase(),
+        simple.clone(),
+        format!("{{{id}}}"),
+        format!("urn:uuid:{id}"),
+    ] {
+        let (status, problem) = stack.get_json(&format!("/v1/jobs/{other}")).await;
+        assert_eq!(
+            (status, problem["status"].as_i64()),
+            (404, Some(404)),
+            "{other}"
+        );
+    }
+
+    let (status, page) = stack.get_json(&format!("/v1/jobs?after={id}")).await;
+    assert_eq!(
+        (status, page["jobs"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    for after in [
+        "00000000-0000-0000-0000-000000000000".to_owned(),
+        id.to_uppercase(),
+        simple,
+        "not-an-id".to_owned(),
+    ] {
+        let (status, problem) = stack.get_json(&format!("/v1/jobs?after={after}")).await;
+        assert_eq!(status, 400, "{after}: {problem}");
+        assert_eq!(problem["field"], "after", "{problem}");
+    }
+}
