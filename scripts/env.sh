@@ -1,4 +1,5 @@
 # Sourced by the other scripts: where the project's tools, libtorch and data live.
+# shellcheck shell=bash
 # Every path is relative to the checkout, so the scripts work from any clone.
 STYLIZE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export STYLIZE_ROOT
@@ -9,13 +10,29 @@ export LIBTORCH_USE_PYTORCH=1
 # torch-sys asks the first `python` on PATH where torch is.
 export PATH="$STYLIZE_VENV/bin:$PATH"
 # libtorch's shared libraries, from the torch wheel (set-up calls this again once it has
-# installed the wheel).
+# installed the wheel, and stops if they are still missing). Says so on stderr, and
+# answers non-zero, when they are not there.
 add_torch_to_library_path() {
   local lib
-  lib="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/torch/lib)"
-  export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  for lib in "$STYLIZE_VENV"/lib/python3*/site-packages/torch/lib; do
+    if [ -d "$lib" ]; then
+      export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      return 0
+    fi
+  done
+  if [ -d "$STYLIZE_VENV" ]; then
+    echo "env.sh: libtorch not found: no torch wheel in $STYLIZE_VENV; run scripts/setup.sh" >&2
+  else
+    echo "env.sh: libtorch not found: no virtualenv at $STYLIZE_VENV yet; scripts/setup.sh makes it" >&2
+  fi
+  return 1
 }
-add_torch_to_library_path
+# Sourced before set-up has run, too: a warning, not an exit.
+add_torch_to_library_path || true
 export STYLIZE_WEIGHTS="${STYLIZE_WEIGHTS:-$STYLIZE_VAR/vgg19.safetensors}"
+# The fast network (scripts/convert_fast_weights.py) and the reference outputs its tests
+# compare against (scripts/fast_reference.py).
+export STYLIZE_FAST_WEIGHTS="${STYLIZE_FAST_WEIGHTS:-$STYLIZE_VAR/fast.safetensors}"
+export STYLIZE_FAST_REFERENCE="${STYLIZE_FAST_REFERENCE:-$STYLIZE_VAR/fast_reference.safetensors}"
 # Sample paintings and photo live beside the checkout, not in it.
 export STYLIZE_ASSETS="${STYLIZE_ASSETS:-$STYLIZE_ROOT/../shared/assets}"

@@ -18,7 +18,7 @@ bucket="${STYLIZE_S3_BUCKET:-stylize}"
 log() { printf '\033[1mgarage:\033[0m %s\n' "$*"; }
 
 if [ "${1:-start}" = stop ]; then
-  [ -f "$dir/garage.pid" ] && kill "$(cat "$dir/garage.pid")" 2>/dev/null || true
+  if [ -f "$dir/garage.pid" ]; then kill "$(cat "$dir/garage.pid")" 2>/dev/null || true; fi
   exit 0
 fi
 
@@ -48,11 +48,27 @@ api_bind_addr = "127.0.0.1:3903"
 TOML
 fi
 
+fail() { # MESSAGE: says why on stderr, with the errors in Garage's log, and stops
+  echo "garage: $*" >&2
+  if [ -s "$dir/garage.log" ]; then
+    echo "garage: from $dir/garage.log:" >&2
+    { grep -E -A1 'ERROR|panicked' "$dir/garage.log" || tail -n 10 "$dir/garage.log"; } \
+      | head -n 12 | sed 's/^/  /' >&2 || true
+  fi
+  exit 1
+}
+
 if ! garage status >/dev/null 2>&1; then
   log "starting"
   nohup garage server >"$dir/garage.log" 2>&1 &
-  echo $! >"$dir/garage.pid"
-  for _ in $(seq 50); do garage status >/dev/null 2>&1 && break; sleep 0.2; done
+  pid=$!
+  echo "$pid" >"$dir/garage.pid"
+  for _ in $(seq 50); do
+    garage status >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || fail "the server exited at start-up"
+    sleep 0.2
+  done
+  garage status >/dev/null 2>&1 || fail "the server did not answer within 10 s"
 fi
 
 # Read whole outputs before matching: `garage ... | grep -q` lets grep exit early, and
@@ -76,4 +92,6 @@ if ! garage bucket info "$bucket" >/dev/null 2>&1; then
   garage bucket create "$bucket" >/dev/null
 fi
 garage bucket allow --read --write --owner "$bucket" --key "$key_id" >/dev/null
+# Any HTTP answer will do (anonymous requests are refused): the S3 port is serving.
+curl -s -o /dev/null --max-time 5 http://127.0.0.1:3900/ || fail "S3 does not answer on 127.0.0.1:3900"
 log "S3 on http://127.0.0.1:3900, bucket $bucket"

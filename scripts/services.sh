@@ -13,8 +13,16 @@ wait_for() { # NAME COMMAND...
 }
 
 if ! pg_isready -q -h 127.0.0.1; then
-  log "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  # The cluster on port 5432 ("VERSION NAME"); with several PostgreSQL versions
+  # installed, the newest of those.
+  cluster="$(pg_lsclusters --no-header | awk '$3 == 5432 { print $1, $2 }' | sort -V | tail -n 1)"
+  if [ -z "$cluster" ]; then
+    echo "services: no PostgreSQL cluster on port 5432 (pg_lsclusters lists none)" >&2
+    exit 1
+  fi
+  log "starting PostgreSQL $cluster"
+  # shellcheck disable=SC2086 # two words: the version and the cluster's name
+  pg_ctlcluster --skip-systemctl-redirect $cluster start
   wait_for PostgreSQL pg_isready -q -h 127.0.0.1
 fi
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then

@@ -14,6 +14,7 @@ export STYLIZE__AMQP__QUEUE="$stack_queue"
 export STYLIZE__HTTP__PORT="$2"
 export STYLIZE__PRESETS__DIR="$STYLIZE_ASSETS/styles"
 export STYLIZE__WORKER__WEIGHTS="$STYLIZE_WEIGHTS"
+export STYLIZE__WORKER__FAST_WEIGHTS="$STYLIZE_FAST_WEIGHTS"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 stack_stop() {

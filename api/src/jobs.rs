@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use stylize_shared::db::{self, JobRow, NewJob};
 use stylize_shared::images::{self, fit_longest};
 use stylize_shared::job::{keys, JobState};
+use stylize_shared::memory;
 use stylize_shared::params::{Init, StyleParams, MAX_STYLES};
 use stylize_shared::progress::LiveProgress;
 use stylize_shared::queue::JobMessage;
@@ -300,6 +301,14 @@ async fn create(
         });
     }
     params.validate(submission.style_count())?;
+    if state.device_memory_bytes > 0 {
+        memory::fit(&params, state.device_memory_bytes).map_err(|too_large| {
+            ApiError::InvalidParameter {
+                field: "params.size".into(),
+                message: format!("{too_large}: no worker of this deployment can take it"),
+            }
+        })?;
+    }
     for (i, preset) in submission.presets.iter().enumerate() {
         if state.catalogue.get(preset).is_none() {
             return Err(ApiError::InvalidParameter {

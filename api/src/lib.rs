@@ -35,6 +35,9 @@ pub struct AppState {
     pub fetcher: fetch::Fetcher,
     pub image_limits: ImageLimits,
     pub max_body_bytes: usize,
+    /// The workers' device memory (`worker.device_memory_bytes`; 0 unknown): a job that
+    /// cannot fit is refused at submission rather than failed by a worker.
+    pub device_memory_bytes: u64,
     /// How long a submission's body may take to arrive (`limits.submission_read_seconds`).
     pub submission_read: std::time::Duration,
     /// Turns at decoding uploads (`limits.max_concurrent_decodes`), so a burst of large
@@ -90,6 +93,7 @@ impl Application {
             fetcher: fetch::Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
             image_limits: settings.image_limits(),
             max_body_bytes: settings.limits.max_body_bytes,
+            device_memory_bytes: settings.worker.device_memory_bytes,
             submission_read: std::time::Duration::from_secs(
                 settings.limits.submission_read_seconds,
             ),

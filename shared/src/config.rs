@@ -3,9 +3,9 @@
 //! `STYLIZE_CONFIG`, then environment variables such as `STYLIZE__DATABASE__URL` (two
 //! underscores between levels).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
@@ -20,7 +20,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthSettings {
     /// Off (a development machine): anyone may submit and see every job. On: every job
     /// request carries an API key (`Authorization: Bearer KEY`), and a key sees only its
@@ -40,13 +40,13 @@ pub struct AuthSettings {
     pub max_active_jobs: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebSettings {
     /// The built page (`web/static` after `npm run build`), served at `/`.
     pub dir: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerSettings {
     /// auto, cpu, cuda or cuda:N.
     pub device: String,
@@ -55,6 +55,9 @@ pub struct WorkerSettings {
     pub threads: i32,
     /// Converted VGG19 weights.
     pub weights: String,
+    /// The fast network's converted weights (`scripts/convert_fast_weights.py`): `fast`
+    /// jobs, and each `full` job's first preview.
+    pub fast_weights: String,
     /// A running job whose worker has not renewed its lease for this long is handed to
     /// another worker.
     pub lease_seconds: u64,
@@ -72,16 +75,22 @@ pub struct WorkerSettings {
     pub storage_retry_seconds: u64,
     /// Where the worker serves `/metrics` and `/healthz` (port 0: any free port).
     pub metrics_address: String,
+    /// Jobs one worker runs at once on its device, each with its own lease, progress
+    /// and cancel; the model is shared. Capacity is workers × concurrency.
+    pub concurrency: usize,
+    /// The device's memory for the memory guard: a job whose estimated need exceeds it
+    /// fails at once. 0: unknown, no guard (libtorch does not report a GPU's memory).
+    pub device_memory_bytes: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PresetSettings {
     /// Paintings imported into storage at start-up; an ATTRIBUTION.md table beside
     /// them (file | work | artist | year) names them.
     pub dir: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpSettings {
     pub host: String,
     /// 0 picks a free port (tests).
@@ -96,26 +105,26 @@ pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedisSettings {
     pub url: String,
     /// Live progress outlives its job by this long, then PostgreSQL alone answers.
     pub progress_ttl_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AmqpSettings {
     pub url: String,
     pub queue: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct S3Settings {
     pub endpoint: String,
     pub region: String,
@@ -129,7 +138,7 @@ pub struct S3Settings {
 }
 
 /// Images given by URL, which the api fetches.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FetchSettings {
     /// The whole fetch, redirects and body included.
     pub timeout_seconds: u64,
@@ -162,7 +171,7 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
     })
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LimitSettings {
     /// Largest request body the api reads.
     pub max_body_bytes: usize,
@@ -223,6 +232,7 @@ max_active_jobs = 10
 device = "auto"
 threads = 0
 weights = "var/vgg19.safetensors"
+fast_weights = "var/fast.safetensors"
 lease_seconds = 30
 heartbeat_seconds = 5
 max_attempts = 3
@@ -231,6 +241,8 @@ previews = 20
 shutdown_deadline_seconds = 20
 storage_retry_seconds = 15
 metrics_address = "127.0.0.1:9101"
+concurrency = 1
+device_memory_bytes = 0
 
 [fetch]
 timeout_seconds = 10
@@ -277,8 +289,18 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// Tests that change the process's environment take turns.
+    static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn environment_turn() -> std::sync::MutexGuard<'static, ()> {
+        ENVIRONMENT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     #[test]
     fn defaults_load_and_environment_overrides() {
+        let _turn = environment_turn();
         let settings = Settings::load().unwrap();
         assert_eq!(settings.amqp.queue, "stylize.jobs");
         assert!(settings.fetch.allowed_networks.is_empty());
@@ -294,6 +316,33 @@ mod tests {
         assert_eq!(
             settings.fetch.allowed_networks,
             ["10.1.0.0/16", "10.2.0.0/16"]
+        );
+    }
+
+    #[test]
+    fn a_stylize_config_file_overrides_defaults_and_the_environment_overrides_it() {
+        let _turn = environment_turn();
+        let mut written = Settings::load().unwrap();
+        written.worker.threads = 3;
+        written.worker.device = "cuda:1".into();
+        written.fetch.allowed_networks = vec!["10.1.0.0/16".into()];
+        let path = std::env::temp_dir().join(format!("stylize-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&path, toml::to_string(&written).unwrap()).unwrap();
+        std::env::set_var("STYLIZE_CONFIG", &path);
+        std::env::set_var("STYLIZE__WORKER__DEVICE", "cpu");
+        let loaded = Settings::load();
+        std::env::remove_var("STYLIZE_CONFIG");
+        std::env::remove_var("STYLIZE__WORKER__DEVICE");
+        std::fs::remove_file(&path).unwrap();
+
+        let loaded = loaded.unwrap();
+        assert_eq!(loaded.worker.threads, 3);
+        assert_eq!(loaded.worker.device, "cpu");
+        // Everything else comes back as it was written.
+        written.worker.device = "cpu".into();
+        assert_eq!(
+            serde_json::to_value(&loaded).unwrap(),
+            serde_json::to_value(&written).unwrap()
         );
     }
 }

@@ -308,7 +308,9 @@ pub async fn finish_run(
          )
          UPDATE jobs SET
              state = ending.state,
-             error = CASE WHEN ending.state = 'canceled' THEN error ELSE COALESCE($4, error) END,
+             error = CASE WHEN ending.state = 'succeeded' THEN NULL
+                          WHEN ending.state = 'canceled' THEN error
+                          ELSE COALESCE($4, error) END,
              worker = CASE WHEN ending.state = 'queued' THEN NULL ELSE worker END,
              finished_at = CASE WHEN ending.state IN ('succeeded', 'failed', 'canceled')
                                 THEN now() END,

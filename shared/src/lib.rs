@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod images;
 pub mod job;
+pub mod memory;
 #[cfg(feature = "service")]
 pub mod metrics;
 pub mod params;

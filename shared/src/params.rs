@@ -25,8 +25,14 @@ pub const MAX_SCALES: u32 = 4;
 /// Gram matrix per style layer, and the api reads no further once a form holds more.
 pub const MAX_STYLES: usize = 8;
 
+/// Output channels of each of [`VGG19_LAYERS`].
+pub const VGG19_CHANNELS: [i64; 16] = [
+    64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512,
+];
 /// VGG19 pools (halves its input) after these layers: the last of each block.
-const POOLED_AFTER: [usize; 5] = [1, 3, 7, 11, 15];
+pub const VGG19_POOLED_AFTER: [usize; 5] = [1, 3, 7, 11, 15];
+/// Curvature pairs L-BFGS keeps (each two image-sized tensors).
+pub const LBFGS_HISTORY: usize = 100;
 
 /// Index of a VGG19 layer name in [`VGG19_LAYERS`].
 pub fn layer_index(name: &str) -> Option<usize> {
@@ -60,6 +66,18 @@ pub enum Init {
     Noise,
     /// Start from an image the caller supplies.
     Image,
+    /// Start from the fast network's picture, which the caller computes.
+    Fast,
+}
+
+/// How a job paints: by optimisation (with the fast picture as its first preview), or
+/// in one pass of the fast network alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Full,
+    Fast,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +107,9 @@ impl LayerWeight {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StyleParams {
+    /// `fast` runs the fast network only; the optimiser's settings are checked all the
+    /// same, so a request either mode refuses is refused the same way.
+    pub mode: Mode,
     /// Longest side of the output, in pixels.
     pub size: u32,
     /// Total iterations (one loss and gradient evaluation each), across all scales.
@@ -118,6 +139,7 @@ pub struct StyleParams {
 impl Default for StyleParams {
     fn default() -> Self {
         StyleParams {
+            mode: Mode::Full,
             size: 512,
             iterations: 500,
             optimizer: Optimizer::Lbfgs,
@@ -344,7 +366,7 @@ impl StyleParams {
             .filter_map(|entry| layer_index(&entry.layer))
             .max()
             .unwrap_or(0);
-        1 << POOLED_AFTER
+        1 << VGG19_POOLED_AFTER
             .iter()
             .filter(|&&layer| layer < deepest)
             .count()
@@ -524,6 +546,23 @@ mod tests {
         };
         assert_eq!(weight("\"heavy\""), "params.style_layers[0].weight");
         assert_eq!(weight("-1"), "params.style_layers[0].weight");
+    }
+
+    #[test]
+    fn modes_and_the_fast_init_parse_and_validate_alike() {
+        let params = StyleParams::from_json(br#"{"mode": "fast", "init": "fast"}"#).unwrap();
+        assert_eq!((params.mode, params.init), (Mode::Fast, Init::Fast));
+        assert_eq!(StyleParams::default().mode, Mode::Full);
+        let error = StyleParams::from_json(br#"{"mode": "quick"}"#).unwrap_err();
+        assert_eq!(error.field, "params.mode");
+        for mode in [Mode::Full, Mode::Fast] {
+            let params = StyleParams {
+                mode,
+                size: 5,
+                ..StyleParams::default()
+            };
+            assert_eq!(params.validate(1).unwrap_err().field, "params.size");
+        }
     }
 
     #[test]

@@ -13,15 +13,28 @@ use uuid::Uuid;
 /// (`progress`) and in its event stream (`progress` events).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveProgress {
+    pub phase: Phase,
+    /// 0 until the first iteration ends.
     pub iteration: u32,
     pub total: u32,
     /// `iteration / total`.
     pub fraction: f64,
-    pub loss: LossSnapshot,
+    /// The loss at `iteration`; `None` before the first.
+    pub loss: Option<LossSnapshot>,
     pub elapsed_seconds: f64,
     pub eta_seconds: Option<f64>,
     /// The iteration the stored preview shows, once there is one.
     pub preview_iteration: Option<u32>,
+}
+
+/// What a running job is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The fast network's pass: a `fast` job's only phase, a `full` job's first.
+    Fast,
+    /// The optimisation's iterations.
+    Optimising,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

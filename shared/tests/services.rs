@@ -7,7 +7,7 @@ use stylize_shared::config::Settings;
 use stylize_shared::db::{self, NewJob};
 use stylize_shared::job::JobState;
 use stylize_shared::params::StyleParams;
-use stylize_shared::progress::{LiveProgress, LossSnapshot, ProgressStore};
+use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::queue::{JobMessage, JobQueue};
 use stylize_shared::storage::Storage;
 use uuid::Uuid;
@@ -94,15 +94,16 @@ async fn progress_is_stored_and_published() {
     assert_eq!(store.get(job).await.unwrap(), None);
     let mut events = store.subscribe(job).await.unwrap();
     let progress = LiveProgress {
+        phase: Phase::Optimising,
         iteration: 3,
         total: 10,
         fraction: 0.3,
-        loss: LossSnapshot {
+        loss: Some(LossSnapshot {
             content: 1.0,
             style: 2.0,
             tv: 0.5,
             total: 3.5,
-        },
+        }),
         elapsed_seconds: 1.5,
         eta_seconds: Some(3.5),
         preview_iteration: None,

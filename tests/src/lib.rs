@@ -20,6 +20,8 @@ pub struct Stack {
     pub api_metrics: String,
     pub client: reqwest::Client,
     database: String,
+    /// The configuration files handed to the workers.
+    config_dir: PathBuf,
     workers: Vec<Child>,
     /// Where each worker serves `/metrics`.
     metrics_ports: Vec<u16>,
@@ -66,6 +68,12 @@ impl Stack {
                 .to_string_lossy()
                 .into_owned()
         });
+        settings.worker.fast_weights = std::env::var("STYLIZE_FAST_WEIGHTS").unwrap_or_else(|_| {
+            root()
+                .join("var/fast.safetensors")
+                .to_string_lossy()
+                .into_owned()
+        });
         settings.worker.device = "cpu".into();
         settings.worker.lease_seconds = 6;
         settings.worker.heartbeat_seconds = 1;
@@ -73,6 +81,8 @@ impl Stack {
         settings.worker.threads = 1;
 
         configure(&mut settings);
+        let config_dir = std::env::temp_dir().join(format!("stylize-e2e-{tag}"));
+        std::fs::create_dir_all(&config_dir).unwrap();
         let application = Application::build(settings.clone()).await.unwrap();
         let base = format!("http://127.0.0.1:{}", application.port());
         let api_metrics = format!("http://127.0.0.1:{}/metrics", application.metrics_port());
@@ -89,6 +99,7 @@ impl Stack {
                 .build()
                 .unwrap(),
             database,
+            config_dir,
             workers: Vec::new(),
             metrics_ports: Vec::new(),
         }
@@ -109,42 +120,27 @@ impl Stack {
         self.launch_worker(name, command);
     }
 
+    /// Starts `command` as a worker with this stack's whole configuration, as a file (the
+    /// test process's own `STYLIZE__*` variables would override it, so they stay here).
     fn launch_worker(&mut self, name: &str, mut command: Command) {
         let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .unwrap()
             .port();
-        let s = &self.settings;
-        let w = &s.worker;
+        let mut settings = self.settings.clone();
+        settings.worker.metrics_address = format!("127.0.0.1:{metrics_port}");
+        let config = self
+            .config_dir
+            .join(format!("worker-{}.toml", self.workers.len()));
+        std::fs::write(&config, toml::to_string(&settings).unwrap()).unwrap();
+        for (variable, _) in std::env::vars_os() {
+            if variable.to_string_lossy().starts_with("STYLIZE__") {
+                command.env_remove(variable);
+            }
+        }
         let child = command
+            .env("STYLIZE_CONFIG", &config)
             .env("STYLIZE_WORKER_NAME", name)
-            .env(
-                "STYLIZE__WORKER__METRICS_ADDRESS",
-                format!("127.0.0.1:{metrics_port}"),
-            )
-            .envs([
-                ("STYLIZE__DATABASE__URL", s.database.url.clone()),
-                ("STYLIZE__AMQP__QUEUE", s.amqp.queue.clone()),
-                ("STYLIZE__WORKER__WEIGHTS", s.worker.weights.clone()),
-                ("STYLIZE__WORKER__DEVICE", s.worker.device.clone()),
-                (
-                    "STYLIZE__WORKER__LEASE_SECONDS",
-                    w.lease_seconds.to_string(),
-                ),
-                (
-                    "STYLIZE__WORKER__HEARTBEAT_SECONDS",
-                    w.heartbeat_seconds.to_string(),
-                ),
-                (
-                    "STYLIZE__WORKER__PROGRESS_INTERVAL_MS",
-                    w.progress_interval_ms.to_string(),
-                ),
-                ("STYLIZE__WORKER__MAX_ATTEMPTS", w.max_attempts.to_string()),
-                (
-                    "STYLIZE__WORKER__STORAGE_RETRY_SECONDS",
-                    w.storage_retry_seconds.to_string(),
-                ),
-            ])
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("the worker binary is built (cargo test builds the workspace's bins)");
@@ -223,6 +219,32 @@ impl Stack {
             .unwrap()
             .unwrap();
         (row.attempts, row.worker)
+    }
+
+    /// Waits until the job's worker has renewed its lease since it claimed the job: it
+    /// still holds the job, whatever it is waiting on.
+    pub async fn wait_for_renewed_lease(&self, id: &str) {
+        let pool = stylize_shared::db::connect(&self.settings.database)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            let row = stylize_shared::db::get_job(&pool, id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let running = row.state() == stylize_shared::job::JobState::Running;
+            let claimed = row.started_at.filter(|_| running);
+            if claimed.is_some_and(|claimed| row.updated_at > claimed) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "job {id} is {} and its lease was not renewed",
+                row.state
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -356,6 +378,7 @@ impl Drop for Stack {
             std::io::Result::Ok(())
         })
         .join();
+        let _ = std::fs::remove_dir_all(&self.config_dir);
         // Best effort: leave no test database behind.
         let _ = Command::new("dropdb")
             .args([

@@ -212,7 +212,7 @@ async fn a_short_s3_outage_is_ridden_out_without_spending_an_attempt() {
         assert!(started.elapsed() < Duration::from_secs(60), "never claimed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.wait_for_renewed_lease(&id).await;
     outage.end().await;
 
     stack.wait_for_end(&id, Duration::from_secs(120)).await;

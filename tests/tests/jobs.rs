@@ -365,3 +365,21 @@ async fn server_sent_events_follow_a_job_to_its_end() {
     );
     assert_eq!(*iterations.last().unwrap(), 200);
 }
+
+#[tokio::test]
+async fn workers_run_with_the_whole_configuration_of_their_stack() {
+    // A setting only the worker applies (it writes the progress; the api reads it).
+    let mut stack = Stack::start_with(|settings| settings.redis.progress_ttl_seconds = 300).await;
+    stack.start_worker("e2e-configured");
+    let id = stack.submit(json!({"size": 64, "iterations": 5})).await;
+    let seen = stack.wait_for_end(&id, Duration::from_secs(120)).await;
+    assert_eq!(seen.last().unwrap()["state"], "succeeded");
+    let redis = redis::Client::open(stack.settings.redis.url.as_str()).unwrap();
+    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("stylize:progress:{id}"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!((1..=300).contains(&ttl), "progress kept for {ttl} s");
+}

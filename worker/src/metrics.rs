@@ -1,6 +1,7 @@
 //! The worker's own `/metrics` (and `/healthz`), served on a small HTTP server of its
 //! own: jobs by outcome, job durations, iterations (a rate in Prometheus gives
-//! iterations per second), the wait from claim to first iteration, and the device.
+//! iterations per second), the wait from claim to first iteration, the fast network's
+//! passes, and the device.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use prometheus::{
@@ -20,6 +21,8 @@ pub struct WorkerMetrics {
     /// From claiming a job to its first finished iteration (inputs fetched and decoded,
     /// style targets computed).
     pub first_iteration_seconds: Histogram,
+    /// One pass of the fast network: a `fast` job's picture, a `full` job's first preview.
+    pub fast_pass_seconds: Histogram,
     pub busy: IntGauge,
 }
 
@@ -75,9 +78,20 @@ impl WorkerMetrics {
                 )
                 .expect("valid metric"),
             ),
+            fast_pass_seconds: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "stylize_worker_fast_pass_seconds",
+                        "One pass of the fast network (style vectors and transform)",
+                    )
+                    .buckets(exponential_buckets(0.01, 2.0, 12).expect("valid buckets")),
+                )
+                .expect("valid metric"),
+            ),
             busy: registered(
                 &registry,
-                IntGauge::new("stylize_worker_busy", "1 while a job runs").expect("valid metric"),
+                IntGauge::new("stylize_worker_busy", "Jobs running now").expect("valid metric"),
             ),
             registry,
         }

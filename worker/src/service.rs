@@ -14,10 +14,14 @@
 //! parameters, a diverged optimisation) ends `failed` at once.
 
 use crate::backoff::Backoff;
-use crate::engine::{self, EngineError, Event, Inputs, RunOptions, Vgg19};
+use crate::engine::fast::fast_stylize;
+use crate::engine::{self, EngineError, Event, FastStylizer, Inputs, RunOptions, Vgg19};
 use crate::metrics::WorkerMetrics;
 use futures_util::stream::{BoxStream, StreamExt};
+use image::RgbImage;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,10 +30,12 @@ use stylize_shared::config::{Settings, WorkerSettings};
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::job::{keys, JobState};
-use stylize_shared::progress::{LiveProgress, LossSnapshot, ProgressStore};
+use stylize_shared::memory::{self, model_bytes};
+use stylize_shared::params::{Init, Mode, StyleParams};
+use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::queue::{JobMessage, JobQueue};
 use stylize_shared::storage::{Storage, StorageError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 pub struct Worker {
@@ -39,10 +45,20 @@ pub struct Worker {
     storage: Storage,
     queue: JobQueue,
     progress: ProgressStore,
-    model: Arc<Mutex<Vgg19>>,
+    /// Shared by the jobs running at once: forward passes only read it.
+    model: Arc<Vgg19>,
+    /// The fast network, shared the same way: `fast` jobs and each `full` job's first
+    /// preview.
+    fast: Arc<FastStylizer>,
+    style_vectors: Arc<StyleVectors>,
     image_limits: ImageLimits,
     metrics: WorkerMetrics,
+    /// The device's memory beside the weights, in MiB, that running jobs reserve by
+    /// their estimates; `None` when `device_memory_bytes` is unknown.
+    memory: Option<Semaphore>,
 }
+
+const MIB: u64 = 1 << 20;
 
 /// How a job's run ended, for the record.
 enum Outcome {
@@ -72,18 +88,98 @@ fn live_progress(progress: &engine::Progress, preview_iteration: Option<u32>) ->
     let elapsed = progress.elapsed.as_secs_f64();
     let remaining = f64::from(progress.total - progress.iteration);
     LiveProgress {
+        phase: Phase::Optimising,
         iteration: progress.iteration,
         total: progress.total,
         fraction: f64::from(progress.iteration) / f64::from(progress.total.max(1)),
-        loss: LossSnapshot {
+        loss: Some(LossSnapshot {
             content: progress.loss.content,
             style: progress.loss.style,
             tv: progress.loss.tv,
             total: progress.loss.total,
-        },
+        }),
         elapsed_seconds: elapsed,
         eta_seconds: Some(elapsed / f64::from(progress.iteration) * remaining),
         preview_iteration,
+    }
+}
+
+/// What clients see before the first iteration: the fast pass running, or done with its
+/// picture stored as preview 0.
+fn progress_before_iterations(
+    phase: Phase,
+    params: &StyleParams,
+    started: Instant,
+    preview_iteration: Option<u32>,
+) -> LiveProgress {
+    LiveProgress {
+        phase,
+        iteration: 0,
+        total: params.iterations,
+        fraction: 0.0,
+        loss: None,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        eta_seconds: None,
+        preview_iteration,
+    }
+}
+
+/// A job's decoded images. Each preset style carries a hash of its bytes, under which
+/// its style vector is cached.
+struct JobImages {
+    content: RgbImage,
+    styles: Vec<RgbImage>,
+    preset_hashes: Vec<Option<String>>,
+}
+
+/// The fast network's style vectors of the preset paintings a worker has seen: a vector
+/// depends only on the painting, and presets come back job after job. (Uploads are not
+/// kept: each comes once.)
+#[derive(Default)]
+struct StyleVectors(Mutex<HashMap<String, tch::Tensor>>);
+
+impl StyleVectors {
+    fn get(&self, fast: &FastStylizer, style: &RgbImage, hash: Option<&str>) -> tch::Tensor {
+        let cached = |hash| {
+            let vectors = self.0.lock().expect("no panic while holding the lock");
+            vectors.get(hash).map(tch::Tensor::shallow_clone)
+        };
+        if let Some(vector) = hash.and_then(cached) {
+            return vector;
+        }
+        let vector = fast.style_vector(style);
+        if let Some(hash) = hash {
+            self.0
+                .lock()
+                .expect("no panic while holding the lock")
+                .insert(hash.to_owned(), vector.shallow_clone());
+        }
+        vector
+    }
+}
+
+/// A job's picture from the fast network, at its size, in its blend of paintings.
+fn fast_picture(
+    fast: &FastStylizer,
+    style_vectors: &StyleVectors,
+    images: &JobImages,
+    params: &StyleParams,
+) -> Result<RgbImage, EngineError> {
+    let vectors: Vec<tch::Tensor> = images
+        .styles
+        .iter()
+        .zip(&images.preset_hashes)
+        .map(|(style, hash)| style_vectors.get(fast, style, hash.as_deref()))
+        .collect();
+    Ok(fast_stylize(fast, &images.content, &vectors, params, 1.0)?.image)
+}
+
+/// How an engine error ends a run: libtorch errors include running out of device
+/// memory, which another worker (or this one, later) may not.
+fn engine_failure(error: EngineError) -> Outcome {
+    match error {
+        EngineError::Torch(_) => Outcome::Retry(reason(&error.to_string())),
+        error => Outcome::Failed(error.to_string()),
     }
 }
 
@@ -135,6 +231,7 @@ impl Worker {
         }
         let device = engine::select_device(&settings.worker.device)?;
         let model = Vgg19::load(std::path::Path::new(&settings.worker.weights), device)?;
+        let fast = FastStylizer::load(std::path::Path::new(&settings.worker.fast_weights), device)?;
         tracing::info!(?device, worker = %name, "model loaded");
         let metrics = WorkerMetrics::new(&name, &device_name(device));
         let pool = db::connect(&settings.database).await?;
@@ -146,9 +243,18 @@ impl Worker {
             storage: Storage::new(&settings.s3),
             queue: JobQueue::connect(&settings.amqp).await?,
             progress: ProgressStore::connect(&settings.redis).await?,
-            model: Arc::new(Mutex::new(model)),
+            model: Arc::new(model),
+            fast: Arc::new(fast),
+            style_vectors: Arc::default(),
             image_limits: settings.image_limits(),
             metrics,
+            memory: (settings.worker.device_memory_bytes > 0).then(|| {
+                let free = settings
+                    .worker
+                    .device_memory_bytes
+                    .saturating_sub(model_bytes());
+                Semaphore::new((free / MIB) as usize)
+            }),
         })
     }
 
@@ -156,11 +262,25 @@ impl Worker {
         &self.metrics
     }
 
-    /// Consumes jobs until `shutdown` turns true; a job running then is handed back.
-    /// RabbitMQ going away stops the consuming, not the worker: it waits, reconnects
-    /// and goes on.
+    /// Runs up to `concurrency` jobs at once until `shutdown` turns true; the jobs
+    /// running then are handed back.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let reaper = tokio::spawn(self.clone().reap(shutdown.clone()));
+        let slots: Vec<_> = (0..self.settings.concurrency.max(1))
+            .map(|_| tokio::spawn(self.clone().consume(shutdown.clone())))
+            .collect();
+        for slot in slots {
+            slot.await?;
+        }
+        reaper.abort();
+        Ok(())
+    }
+
+    /// One job at a time, until `shutdown` turns true. Each slot takes its own message
+    /// (on a channel with a prefetch of one), so a worker holds at most `concurrency`
+    /// unacknowledged deliveries. RabbitMQ going away stops the consuming, not the
+    /// worker: it waits, reconnects and goes on.
+    async fn consume(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         let mut stop = shutdown.clone();
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
         loop {
@@ -207,8 +327,6 @@ impl Worker {
                 }
             }
         }
-        reaper.abort();
-        Ok(())
     }
 
     /// Every third of a lease: jobs whose worker died go back on the queue, and queued
@@ -261,7 +379,7 @@ impl Worker {
     #[tracing::instrument(skip_all, fields(job = %job.id, attempt = job.attempts))]
     async fn process(&self, job: JobRow, claimed: Instant, shutdown: watch::Receiver<bool>) {
         let id = job.id;
-        self.metrics.busy.set(1);
+        self.metrics.busy.inc();
         let max_attempts = self.settings.max_attempts;
         let gave_up =
             |last: &str| format!("gave up after {max_attempts} attempts; the last: {last}");
@@ -326,7 +444,7 @@ impl Worker {
             .run_seconds
             .with_label_values(&[outcome.label()])
             .observe(claimed.elapsed().as_secs_f64());
-        self.metrics.busy.set(0);
+        self.metrics.busy.dec();
     }
 
     async fn run_job(
@@ -335,26 +453,48 @@ impl Worker {
         claimed: Instant,
         mut shutdown: watch::Receiver<bool>,
     ) -> Outcome {
-        let inputs = match self.holding_lease(job.id, self.fetch_inputs(job)).await {
-            Ok(inputs) => inputs,
+        let _reserved = match self.reserve_memory(job.id, &job.params.0).await {
+            Ok(reserved) => reserved,
             Err(outcome) => return outcome,
         };
+        let images = match self.holding_lease(job.id, self.fetch_inputs(job)).await {
+            Ok(images) => Arc::new(images),
+            Err(outcome) => return outcome,
+        };
+        // The fast network paints first: a `fast` job's result, a `full` job's first
+        // preview (and start, with init `fast`).
+        let params = &job.params.0;
+        let started = Instant::now();
+        let before = |phase, preview| progress_before_iterations(phase, params, started, preview);
+        self.send_progress(job.id, &before(Phase::Fast, None)).await;
+        let fast_image = match self
+            .holding_lease(job.id, self.fast_pass(&images, params))
+            .await
+        {
+            Ok(image) => image,
+            Err(outcome) => return outcome,
+        };
+        if params.mode == Mode::Fast {
+            return self.store_result(job.id, fast_image).await;
+        }
+        let mut preview_iteration = self.store_preview(job.id, 0, fast_image.clone()).await;
+        self.send_progress(job.id, &before(Phase::Optimising, preview_iteration))
+            .await;
+        let init_image = (params.init == Init::Fast).then_some(fast_image);
+
         let cancel = Arc::new(AtomicBool::new(false));
         let (events, mut received) = mpsc::unbounded_channel();
         let run = {
             let model = self.model.clone();
-            let params = job.params.0.clone();
+            let params = params.clone();
             let cancel = cancel.clone();
+            let images = images.clone();
             let preview_every = (params.iterations / self.settings.previews.max(1)).max(1);
             tokio::task::spawn_blocking(move || {
-                let (content, styles) = inputs;
-                let model = model
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 let inputs = Inputs {
-                    content: &content,
-                    styles: &styles,
-                    init_image: None,
+                    content: &images.content,
+                    styles: &images.styles,
+                    init_image: init_image.as_ref(),
                 };
                 let mut on_event = |event: Event| {
                     let _ = events.send(event);
@@ -384,10 +524,9 @@ impl Worker {
         let interval = Duration::from_millis(self.settings.progress_interval_ms);
         let mut last_sent = Instant::now() - interval;
         let mut latest: Option<LiveProgress> = None;
-        let mut preview_iteration = None;
         // What was last published: each iteration goes out once, and a new preview with
         // the iteration after it.
-        let mut sent: (u32, Option<u32>) = (0, None);
+        let mut sent: (u32, Option<u32>) = (0, preview_iteration);
         let mut stop_reason = None;
         let result = loop {
             tokio::select! {
@@ -410,12 +549,8 @@ impl Worker {
                         latest = Some(live);
                     }
                     Event::Preview { iteration, image } => {
-                        let encoded = tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Jpeg)).await;
-                        if let Ok(Ok(bytes)) = encoded {
-                            match self.storage.put(&keys::preview(&job.id.to_string()), bytes, "image/jpeg").await {
-                                Ok(()) => preview_iteration = Some(iteration),
-                                Err(error) => tracing::warn!(%error, "storing a preview"),
-                            }
+                        if let Some(stored) = self.store_preview(job.id, iteration, image).await {
+                            preview_iteration = Some(stored);
                         }
                     }
                 },
@@ -448,41 +583,109 @@ impl Worker {
         match result {
             Err(panic) => Outcome::Retry(reason(&format!("the engine crashed: {panic}"))),
             Ok(Err(EngineError::Canceled { .. })) => stop_reason.unwrap_or(Outcome::Canceled),
-            // libtorch errors include running out of device memory, which another
-            // worker (or this one, later) may not.
-            Ok(Err(error @ EngineError::Torch(_))) => Outcome::Retry(reason(&error.to_string())),
-            Ok(Err(error)) => Outcome::Failed(error.to_string()),
+            Ok(Err(error)) => engine_failure(error),
             Ok(Ok(outcome)) => {
                 // The last iterations, if the engine finished before they were seen.
                 if let Some(live) = latest.as_ref().filter(|live| live.iteration != sent.0) {
                     self.send_progress(job.id, live).await;
                 }
-                let encoded = tokio::task::spawn_blocking(move || {
-                    images::encode(&outcome.image, OutputFormat::Png)
-                })
-                .await;
-                let bytes = match encoded {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(error)) => return Outcome::Failed(error.to_string()),
-                    Err(panic) => return Outcome::Failed(panic.to_string()),
-                };
-                let key = keys::result(&job.id.to_string());
-                let store = async {
-                    self.with_storage_retries(|| self.storage.put(&key, bytes.clone(), "image/png"))
-                        .await
-                        .map_err(|error| Outcome::Retry(error.to_string()))
-                };
-                match self.holding_lease(job.id, store).await {
-                    Ok(()) => Outcome::Succeeded,
-                    Err(Outcome::Canceled) => {
-                        // Canceled while storing: the result may have landed all the same.
-                        self.discard_result(job.id).await;
-                        Outcome::Canceled
-                    }
-                    Err(outcome) => outcome,
-                }
+                self.store_result(job.id, outcome.image).await
             }
         }
+    }
+
+    /// The fast network's picture for the job, on a blocking thread.
+    async fn fast_pass(
+        &self,
+        images: &Arc<JobImages>,
+        params: &StyleParams,
+    ) -> Result<RgbImage, Outcome> {
+        let (fast, vectors) = (self.fast.clone(), self.style_vectors.clone());
+        let (images, params) = (images.clone(), params.clone());
+        let started = Instant::now();
+        let painted =
+            tokio::task::spawn_blocking(move || fast_picture(&fast, &vectors, &images, &params))
+                .await;
+        match painted {
+            Ok(Ok(image)) => {
+                self.metrics
+                    .fast_pass_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                Ok(image)
+            }
+            Ok(Err(error)) => Err(engine_failure(error)),
+            Err(panic) => Err(Outcome::Retry(reason(&format!(
+                "the fast network crashed: {panic}"
+            )))),
+        }
+    }
+
+    /// Stores `image` as the job's preview; the iteration it shows, once stored (a
+    /// preview that could not be stored is only missed).
+    async fn store_preview(&self, job: Uuid, iteration: u32, image: RgbImage) -> Option<u32> {
+        let encoded =
+            tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Jpeg)).await;
+        if let Ok(Ok(bytes)) = encoded {
+            match self
+                .storage
+                .put(&keys::preview(&job.to_string()), bytes, "image/jpeg")
+                .await
+            {
+                Ok(()) => return Some(iteration),
+                Err(error) => tracing::warn!(%error, "storing a preview"),
+            }
+        }
+        None
+    }
+
+    /// Stores the job's result: the run succeeded once it is.
+    async fn store_result(&self, job: Uuid, image: RgbImage) -> Outcome {
+        let encoded =
+            tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Png)).await;
+        let bytes = match encoded {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(error)) => return Outcome::Failed(error.to_string()),
+            Err(panic) => return Outcome::Failed(panic.to_string()),
+        };
+        let key = keys::result(&job.to_string());
+        let store = async {
+            self.with_storage_retries(|| self.storage.put(&key, bytes.clone(), "image/png"))
+                .await
+                .map_err(|error| Outcome::Retry(error.to_string()))
+        };
+        match self.holding_lease(job, store).await {
+            Ok(()) => Outcome::Succeeded,
+            Err(Outcome::Canceled) => {
+                // Canceled while storing: the result may have landed all the same.
+                self.discard_result(job).await;
+                Outcome::Canceled
+            }
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Reserves the job's estimated device memory for its run. A job that could not fit
+    /// on the device even alone fails at once (another attempt would run out of memory
+    /// the same way); one that fits waits, renewing its lease, for the jobs running
+    /// beside it to leave it room.
+    async fn reserve_memory(
+        &self,
+        job: Uuid,
+        params: &StyleParams,
+    ) -> Result<Option<SemaphorePermit<'_>>, Outcome> {
+        let Some(budget) = &self.memory else {
+            return Ok(None);
+        };
+        let mib = memory::fit(params, self.settings.device_memory_bytes)
+            .map_err(|too_large| Outcome::Failed(too_large.to_string()))?;
+        // Fits in u32: no more than the device's MiB.
+        let acquire = async {
+            Ok(budget
+                .acquire_many(mib as u32)
+                .await
+                .expect("the memory budget is never closed"))
+        };
+        self.holding_lease(job, acquire).await.map(Some)
     }
 
     /// Renews the lease on a running job; the reason to stop it, when there is one.
@@ -572,28 +775,29 @@ impl Worker {
     }
 
     /// The decoded content and style images, or why the job cannot run.
-    async fn fetch_inputs(
-        &self,
-        job: &JobRow,
-    ) -> Result<(image::RgbImage, Vec<image::RgbImage>), Outcome> {
+    async fn fetch_inputs(&self, job: &JobRow) -> Result<JobImages, Outcome> {
         let id = job.id.to_string();
-        let mut keys_in_order = vec![keys::content(&id)];
+        let mut keys_in_order = vec![(keys::content(&id), false)];
         let mut uploaded = 0;
         for preset in &job.presets {
             keys_in_order.push(if preset.is_empty() {
                 uploaded += 1;
-                keys::style(&id, uploaded - 1)
+                (keys::style(&id, uploaded - 1), false)
             } else {
-                keys::preset_image(preset)
+                (keys::preset_image(preset), true)
             });
         }
         let mut decoded = Vec::with_capacity(keys_in_order.len());
-        for key in keys_in_order {
+        let mut preset_hashes = Vec::with_capacity(job.presets.len());
+        for (key, preset) in keys_in_order {
             let bytes = match self.with_storage_retries(|| self.storage.get(&key)).await {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => return Err(Outcome::Failed(format!("input {key} is missing"))),
                 Err(error) => return Err(Outcome::Retry(error.to_string())),
             };
+            // Hashed rather than named: a preset imported again under its name may be
+            // another picture.
+            preset_hashes.push(preset.then(|| format!("{:x}", Sha256::digest(&bytes))));
             let limits = self.image_limits;
             let image = tokio::task::spawn_blocking(move || images::decode(&bytes, &limits))
                 .await
@@ -602,7 +806,12 @@ impl Worker {
             decoded.push(image);
         }
         let content = decoded.remove(0);
-        Ok((content, decoded))
+        preset_hashes.remove(0);
+        Ok(JobImages {
+            content,
+            styles: decoded,
+            preset_hashes,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{asset, weights_path};
+use common::{asset, fast_weights_path, weights_path};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,6 +11,7 @@ fn stylize(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stylize"))
         .args(args)
         .env("STYLIZE_WEIGHTS", weights_path())
+        .env("STYLIZE_FAST_WEIGHTS", fast_weights_path())
         .args(["--device", "cpu"])
         .output()
         .expect("stylize runs")
@@ -135,4 +136,88 @@ fn a_tiny_run_writes_the_image() {
     let image = image::open(&out).unwrap();
     assert_eq!(image.width().max(image.height()), 48);
     assert!(Path::new(&previews).join("00002.png").exists());
+}
+
+#[test]
+fn init_fast_starts_from_the_fast_picture() {
+    let scratch = Scratch::new("init-fast");
+    let out = scratch.path("out.png");
+    let output = stylize(&[
+        "-c",
+        &path_str(&asset("content/tubingen.jpg")),
+        "-s",
+        &path_str(&asset("styles/starry-night.jpg")),
+        "-o",
+        &out,
+        "--size",
+        "48",
+        "-n",
+        "3",
+        "--init",
+        "fast",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for line in ["start image: fast pass", "transform", "done: 3 iterations"] {
+        assert!(stderr.contains(line), "no {line:?} in: {stderr}");
+    }
+    assert_eq!(image::open(&out).unwrap().width(), 48);
+}
+
+#[test]
+fn fast_mode_paints_in_one_pass_and_times_its_phases() {
+    let scratch = Scratch::new("fast");
+    let out = scratch.path("out.png");
+    let content = path_str(&asset("content/tubingen.jpg"));
+    let starry = path_str(&asset("styles/starry-night.jpg"));
+    let wave = path_str(&asset("styles/great-wave.jpg"));
+    let output = stylize(&[
+        "--fast",
+        "-c",
+        &content,
+        "-s",
+        &starry,
+        "-s",
+        &wave,
+        "--style-blend",
+        "1,3",
+        "--strength",
+        "0.5",
+        "--preserve-colors",
+        "-o",
+        &out,
+        "--size",
+        "64",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for phase in ["style prediction", "transform", "(64x48)"] {
+        assert!(stderr.contains(phase), "no {phase:?} in: {stderr}");
+    }
+    assert_eq!(image::open(&out).unwrap().width(), 64);
+
+    let base = ["--fast", "-c", &content, "-s", &starry, "-o", &out];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |args: Vec<String>| stylize(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_refused(&run(with(&["--strength", "1.5"])), "params.strength");
+    assert_refused(&run(with(&["--size", "0"])), "params.size");
+    let full = stylize(&[
+        "-c",
+        &content,
+        "-s",
+        &starry,
+        "-o",
+        &out,
+        "--strength",
+        "0.5",
+    ]);
+    assert_refused(&full, "--fast");
+    let no_weights = Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(base)
+        .env_remove("STYLIZE_FAST_WEIGHTS")
+        .output()
+        .unwrap();
+    assert_refused(&no_weights, "STYLIZE_FAST_WEIGHTS");
 }

@@ -177,6 +177,46 @@ fn one_seed_gives_identical_pixels() {
 }
 
 #[test]
+fn a_seed_reproduces_a_run_while_another_job_draws_noise_beside_it() {
+    // A worker with `worker.concurrency` above 1 runs jobs side by side on one network:
+    // each job's noise must come from its own seed, not a generator they share.
+    let params = StyleParams {
+        init: Init::Noise,
+        seed: 1234,
+        ..small(2)
+    };
+    let (alone, _) = run(&params);
+    let model = model();
+    let images = images();
+    let styles = [images.style.clone()];
+    let inputs = Inputs {
+        content: &images.content,
+        styles: &styles,
+        init_image: None,
+    };
+    let paint = |params: &StyleParams| {
+        engine::stylize(&model, &inputs, params, RunOptions::default(), &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap()
+        .image
+    };
+    let others: Vec<StyleParams> = (0..4)
+        .map(|seed| StyleParams {
+            seed,
+            ..params.clone()
+        })
+        .collect();
+    let beside = std::thread::scope(|scope| {
+        for other in &others {
+            scope.spawn(|| paint(other));
+        }
+        paint(&params)
+    });
+    assert!(alone.image == beside, "the same seed painted other pixels");
+}
+
+#[test]
 fn lbfgs_beats_adam_for_the_same_number_of_evaluations() {
     let evaluations = 30;
     let final_loss = |optimizer| {
@@ -306,12 +346,15 @@ fn bad_parameters_are_typed_errors() {
         &mut ignore,
     );
     assert!(matches!(result, Err(EngineError::Params(e)) if e.field == "content"));
-    let params = StyleParams {
-        init: Init::Image,
-        ..small(5)
-    };
-    let result = engine::stylize(&model, &inputs, &params, RunOptions::default(), &mut ignore);
-    assert!(matches!(result, Err(EngineError::MissingInitImage)));
+    // The fast network's picture, like an init image, is the caller's to give.
+    for init in [Init::Image, Init::Fast] {
+        let params = StyleParams { init, ..small(5) };
+        let result = engine::stylize(&model, &inputs, &params, RunOptions::default(), &mut ignore);
+        assert!(
+            matches!(result, Err(EngineError::MissingInitImage)),
+            "{init:?}"
+        );
+    }
     let no_styles = Inputs {
         styles: &[],
         ..inputs
@@ -328,8 +371,16 @@ fn bad_parameters_are_typed_errors() {
 
 #[test]
 fn the_network_input_is_bgr_minus_the_mean_pixel() {
-    let white = image::RgbImage::from_pixel(2, 2, image::Rgb([255, 255, 255]));
-    let tensor = pixels::to_tensor(&white, Device::Cpu);
-    let blue = tensor.double_value(&[0, 0, 0, 0]);
-    assert!((blue - (255.0 - 103.939)).abs() < 1e-4);
+    // Every channel different, so that reading red for blue (or the means swapped) fails.
+    let orange = image::RgbImage::from_pixel(2, 2, image::Rgb([250, 120, 10]));
+    let tensor = pixels::to_tensor(&orange, Device::Cpu);
+    let bgr = [10.0 - 103.939, 120.0 - 116.779, 250.0 - 123.68];
+    for (channel, expected) in (0..).zip(bgr) {
+        let value = tensor.double_value(&[0, channel, 1, 1]);
+        assert!(
+            (value - expected).abs() < 1e-4,
+            "channel {channel}: {value}"
+        );
+    }
+    assert_eq!(pixels::to_image(&tensor), orange);
 }

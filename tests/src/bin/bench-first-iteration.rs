@@ -52,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
             let progress: LiveProgress = serde_json::from_str(&message.get_payload::<String>()?)?;
-            first.get_or_insert_with(|| (Instant::now(), progress.elapsed_seconds));
+            // Iteration 0 announces the fast pass's preview, before any iteration.
+            if progress.iteration > 0 {
+                first.get_or_insert_with(|| (Instant::now(), progress.elapsed_seconds));
+            }
             if progress.iteration == progress.total {
                 break;
             }

@@ -1,4 +1,5 @@
-//! `stylize-worker`: one GPU (or CPU), one job at a time, from the shared queue.
+//! `stylize-worker`: one GPU (or CPU), `worker.concurrency` jobs at a time, from the
+//! shared queue.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,8 +7,12 @@ use stylize_shared::config::Settings;
 use stylize_worker::service::Worker;
 use tokio::sync::watch;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    stylize_worker::engine::allow_tf32_matmul();
+    tokio::runtime::Runtime::new()?.block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     stylize_shared::telemetry::init();
     let settings = Settings::load()?;
     let name = std::env::var("STYLIZE_WORKER_NAME")
@@ -22,12 +27,12 @@ async fn main() -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = &mut run => return result?,
-        _ = terminate.recv() => tracing::info!("SIGTERM: taking no new jobs, handing back the current one"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: handing back the current job"),
+        _ = terminate.recv() => tracing::info!("SIGTERM: taking no new jobs, handing back the running ones"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: handing back the running jobs"),
     }
     stop.send_replace(true);
     match tokio::time::timeout(deadline, run).await {
         Ok(result) => result?,
-        Err(_) => anyhow::bail!("the current job was not handed back within {deadline:?}"),
+        Err(_) => anyhow::bail!("the running jobs were not handed back within {deadline:?}"),
     }
 }

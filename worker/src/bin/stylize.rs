@@ -6,12 +6,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, StyleParams};
-use stylize_worker::engine::{self, Event, Inputs, RunOptions, Vgg19};
+use stylize_worker::engine::fast::{self, fast_stylize};
+use stylize_worker::engine::{self, Event, FastStylizer, Inputs, RunOptions, Vgg19};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Neural style transfer (Gatys et al.) on VGG19")]
+#[command(
+    version,
+    about = "Neural style transfer (Gatys et al.) on VGG19, or in one pass with a feed-forward network (--fast)"
+)]
 struct Args {
     /// The photo to repaint (JPEG, PNG or WebP).
     #[arg(short, long)]
@@ -52,7 +57,8 @@ struct Args {
     /// Keep the photo's colours; only luminance takes the style.
     #[arg(long)]
     preserve_colors: bool,
-    /// `content`, `noise`, or the path of an image to start from.
+    /// `content`, `noise`, `fast` (the fast network's picture, see --fast-weights), or
+    /// the path of an image to start from.
     #[arg(long)]
     init: Option<String>,
     #[arg(long, value_enum)]
@@ -67,7 +73,17 @@ struct Args {
     device: String,
     /// Converted VGG19 weights (see scripts/setup.sh).
     #[arg(long, env = "STYLIZE_WEIGHTS")]
-    weights: PathBuf,
+    weights: Option<PathBuf>,
+    /// Paint in one pass with the fast network (Ghiasi et al. 2017) instead of
+    /// optimising: no iterations; the optimiser's settings do not apply.
+    #[arg(long)]
+    fast: bool,
+    /// With --fast: 0 keeps the photo's own style, 1 (default) takes the paintings'.
+    #[arg(long, requires = "fast")]
+    strength: Option<f64>,
+    /// The fast network's converted weights (see scripts/setup.sh).
+    #[arg(long, env = "STYLIZE_FAST_WEIGHTS")]
+    fast_weights: Option<PathBuf>,
     /// Save a preview PNG here every --preview-every iterations.
     #[arg(long)]
     preview_dir: Option<PathBuf>,
@@ -154,6 +170,7 @@ impl Args {
         params.init = match self.init.as_deref() {
             None | Some("content") => Init::Content,
             Some("noise") => Init::Noise,
+            Some("fast") => Init::Fast,
             Some(_) => Init::Image,
         };
         params.validate(self.styles.len())?;
@@ -175,19 +192,30 @@ fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|path| read_image(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let init_image = match params.init {
-        Init::Image => Some(read_image(Path::new(
-            args.init.as_deref().unwrap_or_default(),
-        ))?),
-        _ => None,
-    };
     if let Some(dir) = &args.preview_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
 
     let device = engine::select_device(&args.device)?;
     eprintln!("device: {device:?}");
-    let model = Vgg19::load(&args.weights, device)?;
+    if args.fast {
+        return run_fast(&args, &params, format, &content, &styles, device);
+    }
+    let init_image = match params.init {
+        Init::Image => Some(read_image(Path::new(
+            args.init.as_deref().unwrap_or_default(),
+        ))?),
+        Init::Fast => {
+            let pass = fast_pass(&args, &params, &content, &styles, device)?;
+            eprintln!("start image: {}", pass.describe());
+            Some(pass.image)
+        }
+        Init::Content | Init::Noise => None,
+    };
+    let weights = args.weights.as_ref().context(
+        "no VGG19 weights: pass --weights or set STYLIZE_WEIGHTS (scripts/setup.sh makes them)",
+    )?;
+    let model = Vgg19::load(weights, device)?;
 
     let bar = ProgressBar::new(u64::from(params.iterations));
     bar.set_style(
@@ -257,7 +285,86 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fast network's picture, and how long each phase took.
+struct FastPass {
+    image: image::RgbImage,
+    load: Duration,
+    prediction: Duration,
+    transform: Duration,
+}
+
+impl FastPass {
+    fn describe(&self) -> String {
+        format!(
+            "fast pass, weights loaded in {:.3}s, style prediction {:.3}s, transform {:.3}s",
+            self.load.as_secs_f64(),
+            self.prediction.as_secs_f64(),
+            self.transform.as_secs_f64(),
+        )
+    }
+}
+
+/// One pass of the fast network, written to the output.
+fn run_fast(
+    args: &Args,
+    params: &StyleParams,
+    format: OutputFormat,
+    content: &image::RgbImage,
+    styles: &[image::RgbImage],
+    device: tch::Device,
+) -> anyhow::Result<()> {
+    let pass = fast_pass(args, params, content, styles, device)?;
+    let bytes = images::encode(&pass.image, format)?;
+    std::fs::write(&args.output, bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    eprintln!(
+        "done: {}, wrote {} ({}x{})",
+        pass.describe(),
+        args.output.display(),
+        pass.image.width(),
+        pass.image.height(),
+    );
+    Ok(())
+}
+
+/// One pass of the fast network, each phase timed.
+fn fast_pass(
+    args: &Args,
+    params: &StyleParams,
+    content: &image::RgbImage,
+    styles: &[image::RgbImage],
+    device: tch::Device,
+) -> anyhow::Result<FastPass> {
+    let weights = args.fast_weights.as_ref().context(
+        "no fast-network weights: pass --fast-weights or set STYLIZE_FAST_WEIGHTS (scripts/setup.sh makes them)",
+    )?;
+    let started = Instant::now();
+    let model = FastStylizer::load(weights, device)?;
+    let load = started.elapsed();
+    let started = Instant::now();
+    let vectors: Vec<_> = styles
+        .iter()
+        .map(|style| model.style_vector(style))
+        .collect();
+    fast::synchronize(device);
+    let prediction = started.elapsed();
+    let outcome = fast_stylize(
+        &model,
+        content,
+        &vectors,
+        params,
+        args.strength.unwrap_or(1.0),
+    )?;
+    Ok(FastPass {
+        image: outcome.image,
+        load,
+        prediction: prediction + outcome.photo_style,
+        transform: outcome.transform,
+    })
+}
+
 fn main() -> ExitCode {
+    engine::allow_tf32_matmul();
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,13 +1,16 @@
 //! The style engine: Gatys et al.'s optimisation of an image's pixels against VGG19
 //! features, in libtorch. [`stylize`] runs one job; callers watch and steer it through
-//! [`Event`]s.
+//! [`Event`]s. [`fast`] paints in one pass with a feed-forward network instead.
 
 mod color;
+pub mod fast;
 pub mod loss;
 pub mod optim;
 pub mod pixels;
 mod vgg;
+mod weights;
 
+pub use fast::FastStylizer;
 pub use loss::LossTerms;
 pub use vgg::Vgg19;
 
@@ -16,11 +19,10 @@ use optim::{Adam, Lbfgs};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use stylize_shared::images::resize_longest;
-use stylize_shared::params::{Init, Optimizer, ParamError, StyleParams};
-use tch::{Device, Kind, Tensor};
+use stylize_shared::params::{Init, Optimizer, ParamError, StyleParams, LBFGS_HISTORY};
+use tch::{Device, Tensor};
 
 /// Curvature pairs L-BFGS keeps (neural-style's default).
-const LBFGS_HISTORY: usize = 100;
 /// The seed's Adam schedule: ×0.8 every 50 steps.
 const ADAM_DECAY: f64 = 0.8;
 const ADAM_DECAY_EVERY: u32 = 50;
@@ -29,7 +31,7 @@ const ADAM_DECAY_EVERY: u32 = 50;
 pub enum EngineError {
     #[error("invalid parameter {0}")]
     Params(#[from] ParamError),
-    #[error("init is \"image\" but no initial image was given")]
+    #[error("init is \"image\" or \"fast\" but no initial image was given")]
     MissingInitImage,
     #[error("cannot load weights from {path}: {message}")]
     Weights { path: String, message: String },
@@ -45,8 +47,32 @@ pub enum EngineError {
     Torch(#[from] tch::TchError),
 }
 
-/// Picks the device: `auto` prefers CUDA, else CPU.
+/// Picks the device (`auto` prefers CUDA, else CPU) and tunes libtorch for it.
 pub fn select_device(name: &str) -> Result<Device, EngineError> {
+    let device = parse_device(name)?;
+    if device.is_cuda() {
+        tune_cuda();
+    }
+    Ok(device)
+}
+
+/// A job's sizes repeat, so cuDNN's autotuner pays for itself after the first iteration.
+fn tune_cuda() {
+    tch::Cuda::cudnn_set_benchmark(true);
+}
+
+/// Lets CUDA matrix products (the Gram matrices) use TF32 tensor cores, as libtorch
+/// already lets convolutions, unless the operator set `TORCH_ALLOW_TF32_CUBLAS_OVERRIDE`
+/// (libtorch reads it once, at its first product). Call it first thing in `main`:
+/// changing the environment is sound only while the process has one thread.
+pub fn allow_tf32_matmul() {
+    const TF32: &str = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE";
+    if std::env::var_os(TF32).is_none() {
+        std::env::set_var(TF32, "1");
+    }
+}
+
+fn parse_device(name: &str) -> Result<Device, EngineError> {
     let cuda_count = || {
         if tch::Cuda::is_available() {
             tch::Cuda::device_count()
@@ -79,7 +105,9 @@ pub fn select_device(name: &str) -> Result<Device, EngineError> {
 pub struct Inputs<'a> {
     pub content: &'a RgbImage,
     pub styles: &'a [RgbImage],
-    /// Needed when `params.init` is [`Init::Image`].
+    /// The start image when `params.init` is [`Init::Image`] (the caller's picture) or
+    /// [`Init::Fast`] (the fast network's, which the caller paints: see
+    /// [`fast::fast_stylize`]); resized to each job's size.
     pub init_image: Option<&'a RgbImage>,
 }
 
@@ -127,10 +155,9 @@ pub fn stylize(
     params.validate(inputs.styles.len())?;
     let style_sizes: Vec<(u32, u32)> = inputs.styles.iter().map(RgbImage::dimensions).collect();
     params.check_image_sizes(inputs.content.dimensions(), &style_sizes)?;
-    if params.init == Init::Image && inputs.init_image.is_none() {
+    if matches!(params.init, Init::Image | Init::Fast) && inputs.init_image.is_none() {
         return Err(EngineError::MissingInitImage);
     }
-    tch::manual_seed(params.seed as i64);
     let device = model.device();
     let started = Instant::now();
     let blend = params.normalized_blend(inputs.styles.len());
@@ -212,6 +239,24 @@ pub fn stylize(
     })
 }
 
+/// Standard normal noise shaped like `like`, from a generator of the job's own seeded by
+/// `seed`: libtorch's generator is global to the process, which a worker's concurrent
+/// jobs share, so a seed alone would not reproduce a run.
+fn noise(seed: u64, like: &Tensor) -> Tensor {
+    use rand::{Rng, SeedableRng};
+    let mut generator = rand::rngs::StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..like.numel())
+        .map(|_| {
+            // Box–Muller: two uniforms in (0, 1] make one normal.
+            let (u, v): (f64, f64) = (1.0 - generator.gen::<f64>(), generator.gen());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect();
+    Tensor::from_slice(&values)
+        .view(like.size().as_slice())
+        .to_device(like.device())
+}
+
 fn initial_image(
     params: &StyleParams,
     inputs: &Inputs,
@@ -220,11 +265,8 @@ fn initial_image(
 ) -> Result<Tensor, EngineError> {
     Ok(match params.init {
         Init::Content => content_tensor.copy(),
-        Init::Noise => Tensor::randn(
-            content_tensor.size(),
-            (Kind::Float, content_tensor.device()),
-        ),
-        Init::Image => {
+        Init::Noise => noise(params.seed, content_tensor),
+        Init::Image | Init::Fast => {
             let given = inputs.init_image.ok_or(EngineError::MissingInitImage)?;
             let (width, height) = content.dimensions();
             let resized = image::imageops::resize(

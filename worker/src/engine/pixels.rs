@@ -1,4 +1,5 @@
-//! Between RGB images and the network's input: BGR, 0–255, minus the ILSVRC mean pixel.
+//! Between RGB images and the networks' inputs: for VGG19, BGR, 0–255, minus the ILSVRC
+//! mean pixel; for the fast network, RGB in 0..1.
 
 use image::RgbImage;
 use tch::{Device, Kind, Tensor};
@@ -12,22 +13,20 @@ fn mean(device: Device) -> Tensor {
         .to_device(device)
 }
 
-/// [1, 3, H, W] float tensor on `device` ready for VGG19.
-pub fn to_tensor(image: &RgbImage, device: Device) -> Tensor {
+/// [1, 3, H, W] float tensor on `device`: RGB, 0–255.
+fn rgb_tensor(image: &RgbImage, device: Device) -> Tensor {
     let (width, height) = image.dimensions();
-    let rgb = Tensor::from_slice(image.as_raw())
+    Tensor::from_slice(image.as_raw())
         .view([1, i64::from(height), i64::from(width), 3])
         .to_device(device)
         .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float);
-    rgb.flip([1]) - mean(device)
+        .to_kind(Kind::Float)
 }
 
-/// The image a [1, 3, H, W] network tensor shows, clamped to 0–255.
-pub fn to_image(tensor: &Tensor) -> RgbImage {
+/// The image a [1, 3, H, W] RGB 0–255 tensor shows, rounded and clamped.
+fn rgb_image(tensor: &Tensor) -> RgbImage {
     let (_, _, height, width) = tensor.size4().expect("[1, 3, H, W]");
-    let bytes = (tensor.detach().to_kind(Kind::Float) + mean(tensor.device()))
-        .flip([1])
+    let bytes = tensor
         .round()
         .clamp(0.0, 255.0)
         .to_kind(Kind::Uint8)
@@ -38,6 +37,26 @@ pub fn to_image(tensor: &Tensor) -> RgbImage {
     let mut raw = vec![0u8; len];
     bytes.copy_data(&mut raw, len);
     RgbImage::from_raw(width as u32, height as u32, raw).expect("buffer matches dimensions")
+}
+
+/// [1, 3, H, W] float tensor on `device` ready for VGG19.
+pub fn to_tensor(image: &RgbImage, device: Device) -> Tensor {
+    rgb_tensor(image, device).flip([1]) - mean(device)
+}
+
+/// The image a [1, 3, H, W] VGG19 tensor shows, clamped to 0–255.
+pub fn to_image(tensor: &Tensor) -> RgbImage {
+    rgb_image(&(tensor.detach().to_kind(Kind::Float) + mean(tensor.device())).flip([1]))
+}
+
+/// [1, 3, H, W] float tensor on `device` for the fast network: RGB in 0..1.
+pub fn to_unit_tensor(image: &RgbImage, device: Device) -> Tensor {
+    rgb_tensor(image, device) / 255.0
+}
+
+/// The image a [1, 3, H, W] RGB 0..1 tensor shows, clamped.
+pub fn from_unit_tensor(tensor: &Tensor) -> RgbImage {
+    rgb_image(&(tensor.detach().to_kind(Kind::Float) * 255.0))
 }
 
 #[cfg(test)]
@@ -55,5 +74,22 @@ mod tests {
         assert!((at(1) - (180.0 - 116.779)).abs() < 1e-4);
         assert!((at(2) - (50.0 - 123.68)).abs() < 1e-4);
         assert_eq!(to_image(&tensor), image);
+    }
+
+    #[test]
+    fn unit_tensors_are_rgb_in_0_to_1_and_round_trip() {
+        let image = RgbImage::from_fn(5, 3, |x, y| image::Rgb([(x * 50) as u8, (y * 90) as u8, 7]));
+        let tensor = to_unit_tensor(&image, Device::Cpu);
+        assert_eq!(tensor.size(), [1, 3, 3, 5]);
+        let at = |c: i64| tensor.double_value(&[0, c, 2, 1]);
+        assert!((at(0) - 50.0 / 255.0).abs() < 1e-6);
+        assert!((at(1) - 180.0 / 255.0).abs() < 1e-6);
+        assert!((at(2) - 7.0 / 255.0).abs() < 1e-6);
+        assert_eq!(from_unit_tensor(&tensor), image);
+        let out_of_range = Tensor::from_slice(&[-0.5f32, 0.5, 1.5]).view([1, 3, 1, 1]);
+        assert_eq!(
+            from_unit_tensor(&out_of_range).get_pixel(0, 0).0,
+            [0, 128, 255]
+        );
     }
 }

@@ -1,25 +1,12 @@
 //! VGG19's sixteen convolutions, frozen, run only as deep as a job needs.
 
+use super::weights::{channels_last, Weights};
 use super::EngineError;
 use std::path::Path;
-use stylize_shared::params::{Pooling, VGG19_LAYERS};
+use stylize_shared::params::{
+    Pooling, VGG19_CHANNELS as CHANNELS, VGG19_LAYERS, VGG19_POOLED_AFTER as BLOCK_ENDS,
+};
 use tch::{Device, Kind, Tensor};
-
-/// Output channels of each convolution, in network order.
-const CHANNELS: [i64; 16] = [
-    64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512,
-];
-/// A block ends (and is pooled) after these convolutions.
-const BLOCK_ENDS: [usize; 5] = [1, 3, 7, 11, 15];
-
-/// The same values laid out channels-last (NHWC strides), which oneDNN's and cuDNN's
-/// convolutions take without reordering; the logical shape stays [N, C, H, W].
-fn channels_last(tensor: &Tensor) -> Tensor {
-    tensor
-        .permute([0, 2, 3, 1])
-        .contiguous()
-        .permute([0, 3, 1, 2])
-}
 
 struct Conv {
     weight: Tensor,
@@ -31,33 +18,24 @@ pub struct Vgg19 {
     device: Device,
 }
 
+// SAFETY: a worker's concurrent jobs share one network. `tch::Tensor` is not `Sync`
+// because some of its `&self` methods change the tensor in place; `Vgg19`'s weights are
+// written only while loading, and its methods only read them (convolutions, copies),
+// which libtorch allows from several threads at once (the weights `weights` lends out are
+// for reading too). libtorch's reference counts are atomic.
+unsafe impl Sync for Vgg19 {}
+
 impl Vgg19 {
     /// Loads the converted weights (see `scripts/convert_weights.py`) onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self, EngineError> {
-        let weights_error = |message: String| EngineError::Weights {
-            path: path.display().to_string(),
-            message,
-        };
-        let mut named = Tensor::read_safetensors(path).map_err(|e| weights_error(e.to_string()))?;
+        let mut weights = Weights::read(path, device)?;
         let mut take = |name: String, shape: &[i64]| -> Result<Tensor, EngineError> {
-            let position = named
-                .iter()
-                .position(|(n, _)| *n == name)
-                .ok_or_else(|| weights_error(format!("tensor {name} is missing")))?;
-            let (_, tensor) = named.swap_remove(position);
-            if tensor.size() != shape {
-                return Err(weights_error(format!(
-                    "tensor {name} has shape {:?}, expected {shape:?}",
-                    tensor.size()
-                )));
-            }
-            let tensor = tensor.to_kind(Kind::Float).to_device(device);
-            let tensor = if tensor.dim() == 4 {
+            let tensor = weights.take(&name, shape)?;
+            Ok(if tensor.dim() == 4 {
                 channels_last(&tensor)
             } else {
                 tensor
-            };
-            Ok(tensor.set_requires_grad(false))
+            })
         };
         let mut convs = Vec::with_capacity(VGG19_LAYERS.len());
         let mut in_channels = 3;

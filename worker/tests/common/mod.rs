@@ -16,6 +16,30 @@ pub fn weights_path() -> PathBuf {
         .unwrap_or_else(|| workspace().join("var/vgg19.safetensors"))
 }
 
+/// A file set-up makes, named by `variable` (as scripts/env.sh exports it) or found at
+/// `default` under the checkout.
+fn made_by_setup(variable: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(default));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh, which makes it",
+        path.display()
+    );
+    path
+}
+
+/// The fast network's converted weights (scripts/convert_fast_weights.py).
+pub fn fast_weights_path() -> PathBuf {
+    made_by_setup("STYLIZE_FAST_WEIGHTS", "var/fast.safetensors")
+}
+
+/// What onnxruntime made of the package's own graphs (scripts/fast_reference.py).
+pub fn fast_reference_path() -> PathBuf {
+    made_by_setup("STYLIZE_FAST_REFERENCE", "var/fast_reference.safetensors")
+}
+
 pub fn assets() -> PathBuf {
     std::env::var_os("STYLIZE_ASSETS")
         .map(PathBuf::from)

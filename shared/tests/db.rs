@@ -1,0 +1,368 @@
+//! The job queries of `db`, each against PostgreSQL on a database of the test's own
+//! (`scripts/services.sh` runs the server), created here and dropped afterwards.
+
+use sqlx::{Connection, PgConnection, PgPool};
+use std::process::Command;
+use stylize_shared::config::DatabaseSettings;
+use stylize_shared::db::{self, JobRow, NewJob};
+use stylize_shared::job::JobState;
+use stylize_shared::params::StyleParams;
+use uuid::Uuid;
+
+const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A migrated database that lives as long as the value, a failing test's included.
+struct Scratch {
+    pool: PgPool,
+    name: String,
+}
+
+impl Scratch {
+    async fn new() -> Scratch {
+        let name = format!("stylize_db_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{SERVER}/postgres"))
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let settings = DatabaseSettings {
+            url: format!("{SERVER}/{name}"),
+            max_connections: 2,
+        };
+        let pool = db::connect(&settings).await.unwrap();
+        db::migrate(&pool).await.unwrap();
+        Scratch { pool, name }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // `drop` cannot await; `--force` closes the pool's connections.
+        let _ = Command::new("dropdb")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "--force",
+                "--if-exists",
+            ])
+            .arg(&self.name)
+            .status();
+    }
+}
+
+async fn submit(pool: &PgPool) -> Uuid {
+    let id = Uuid::new_v4();
+    let params = StyleParams::default();
+    let job = NewJob {
+        id,
+        params: &params,
+        style_count: 1,
+        presets: &[],
+        width: 64,
+        height: 48,
+        idempotency_key: None,
+        request_hash: &[],
+        owner: None,
+    };
+    db::insert_job(pool, &job).await.unwrap();
+    id
+}
+
+async fn row(pool: &PgPool, id: Uuid) -> JobRow {
+    db::get_job(pool, id).await.unwrap().unwrap()
+}
+
+/// Moves the job's last change `seconds` into the past, as if that long had gone by.
+async fn age(pool: &PgPool, id: Uuid, seconds: f64) {
+    sqlx::query("UPDATE jobs SET updated_at = now() - make_interval(secs => $2) WHERE id = $1")
+        .bind(id)
+        .bind(seconds)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn claim_takes_a_queued_job_once_and_counts_the_attempt() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let id = submit(pool).await;
+    let queued = row(pool, id).await;
+    assert_eq!(queued.state(), JobState::Queued);
+    assert_eq!(
+        (queued.attempts, queued.worker, queued.started_at),
+        (0, None, None)
+    );
+
+    let claimed = db::claim(pool, id, "w1").await.unwrap().unwrap();
+    assert_eq!(claimed.state(), JobState::Running);
+    assert_eq!(claimed.worker.as_deref(), Some("w1"));
+    assert_eq!(claimed.attempts, 1);
+    assert!(claimed.started_at.is_some());
+    assert!(claimed.finished_at.is_none());
+
+    // A redelivered message's worker loses, and changes nothing.
+    assert!(db::claim(pool, id, "w2").await.unwrap().is_none());
+    let after = row(pool, id).await;
+    assert_eq!(after.worker.as_deref(), Some("w1"));
+    assert_eq!((after.attempts, after.updated_at), (1, claimed.updated_at));
+
+    // Neither a canceled job nor an unknown one can be claimed.
+    let canceled = submit(pool).await;
+    db::request_cancel(pool, canceled).await.unwrap().unwrap();
+    assert!(db::claim(pool, canceled, "w1").await.unwrap().is_none());
+    let canceled = row(pool, canceled).await;
+    assert_eq!(
+        (canceled.state(), canceled.attempts),
+        (JobState::Canceled, 0)
+    );
+    assert!(db::claim(pool, Uuid::new_v4(), "w1")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_run_handed_back_with_a_charged_attempt_keeps_its_count_and_reason() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let id = submit(pool).await;
+    db::mark_published(pool, id).await.unwrap();
+    db::claim(pool, id, "w1").await.unwrap().unwrap();
+
+    let released = db::finish_run(
+        pool,
+        id,
+        "w1",
+        JobState::Queued,
+        Some("S3: timed out"),
+        true,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(released.state(), JobState::Queued);
+    assert_eq!(released.worker, None);
+    assert_eq!(released.attempts, 1);
+    assert!(!released.published, "the job needs a new message");
+    assert_eq!(released.error.as_deref(), Some("S3: timed out"));
+    assert!(released.finished_at.is_none());
+
+    // The next claim is the second attempt; a failure ends the job with its worker.
+    let second = db::claim(pool, id, "w2").await.unwrap().unwrap();
+    assert_eq!(second.attempts, 2);
+    let failed = db::finish_run(
+        pool,
+        id,
+        "w2",
+        JobState::Failed,
+        Some("out of memory"),
+        true,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(failed.state(), JobState::Failed);
+    assert_eq!((failed.attempts, failed.worker.as_deref()), (2, Some("w2")));
+    assert_eq!(failed.error.as_deref(), Some("out of memory"));
+    assert!(failed.finished_at.is_some());
+
+    // A finished run cannot be finished again.
+    let again = db::finish_run(pool, id, "w2", JobState::Succeeded, None, true);
+    assert!(again.await.unwrap().is_none());
+    assert_eq!(row(pool, id).await.state(), JobState::Failed);
+}
+
+#[tokio::test]
+async fn a_job_that_succeeds_at_a_later_attempt_shows_no_earlier_error() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let id = submit(pool).await;
+    db::claim(pool, id, "w1").await.unwrap().unwrap();
+    let retry = db::finish_run(
+        pool,
+        id,
+        "w1",
+        JobState::Queued,
+        Some("S3: timed out"),
+        true,
+    );
+    assert!(retry.await.unwrap().is_some());
+    db::claim(pool, id, "w2").await.unwrap().unwrap();
+    let done = db::finish_run(pool, id, "w2", JobState::Succeeded, None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state(), JobState::Succeeded);
+    assert_eq!(done.error, None, "a succeeded job carries no error");
+}
+
+#[tokio::test]
+async fn a_run_handed_back_without_charge_returns_its_attempt() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let id = submit(pool).await;
+    db::claim(pool, id, "w1").await.unwrap().unwrap();
+
+    let released = db::finish_run(
+        pool,
+        id,
+        "w1",
+        JobState::Queued,
+        Some("the worker shut down"),
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(released.state(), JobState::Queued);
+    assert_eq!((released.attempts, released.worker), (0, None));
+    assert!(!released.published);
+
+    // The next claim counts as the first attempt, and its result stands.
+    assert_eq!(
+        db::claim(pool, id, "w2").await.unwrap().unwrap().attempts,
+        1
+    );
+    let done = db::finish_run(pool, id, "w2", JobState::Succeeded, None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state(), JobState::Succeeded);
+    assert_eq!((done.attempts, done.worker.as_deref()), (1, Some("w2")));
+    assert!(done.finished_at.is_some());
+}
+
+#[tokio::test]
+async fn only_the_worker_holding_a_run_may_finish_it() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let id = submit(pool).await;
+    // Not running yet: nothing to finish.
+    let early = db::finish_run(pool, id, "w1", JobState::Succeeded, None, true);
+    assert!(early.await.unwrap().is_none());
+    assert_eq!(row(pool, id).await.state(), JobState::Queued);
+
+    // w1's lease ran out and w2 took the job over; w1's late word changes nothing.
+    db::claim(pool, id, "w1").await.unwrap().unwrap();
+    age(pool, id, 60.0).await;
+    assert_eq!(
+        db::requeue_expired(pool, std::time::Duration::from_secs(30))
+            .await
+            .unwrap(),
+        [id]
+    );
+    db::claim(pool, id, "w2").await.unwrap().unwrap();
+    for to in [JobState::Succeeded, JobState::Failed, JobState::Queued] {
+        let late = db::finish_run(pool, id, "w1", to, Some("late"), true);
+        assert!(late.await.unwrap().is_none(), "w1 reported {to}");
+    }
+    let held = row(pool, id).await;
+    assert_eq!(held.state(), JobState::Running);
+    assert_eq!((held.worker.as_deref(), held.attempts), (Some("w2"), 2));
+    assert_eq!(held.error, None);
+}
+
+#[tokio::test]
+async fn heartbeat_renews_only_its_own_lease_and_reports_a_cancel() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let id = submit(pool).await;
+    assert_eq!(
+        db::heartbeat(pool, id, "w1").await.unwrap(),
+        None,
+        "not running"
+    );
+
+    db::claim(pool, id, "w1").await.unwrap().unwrap();
+    age(pool, id, 20.0).await;
+    let stale = row(pool, id).await.updated_at;
+    // Another worker's heartbeat is no renewal.
+    assert_eq!(db::heartbeat(pool, id, "w2").await.unwrap(), None);
+    assert_eq!(row(pool, id).await.updated_at, stale);
+
+    assert_eq!(db::heartbeat(pool, id, "w1").await.unwrap(), Some(false));
+    let renewed = row(pool, id).await;
+    assert!(renewed.updated_at > stale + chrono::Duration::seconds(15));
+    assert_eq!(renewed.state(), JobState::Running);
+    // A renewed lease has not run out.
+    let lease = std::time::Duration::from_secs(10);
+    assert!(db::requeue_expired(pool, lease).await.unwrap().is_empty());
+
+    db::request_cancel(pool, id).await.unwrap().unwrap();
+    assert_eq!(db::heartbeat(pool, id, "w1").await.unwrap(), Some(true));
+    db::finish_run(pool, id, "w1", JobState::Canceled, None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db::heartbeat(pool, id, "w1").await.unwrap(), None, "ended");
+}
+
+#[tokio::test]
+async fn requeue_expired_takes_back_only_runs_whose_lease_ran_out() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let lease = std::time::Duration::from_secs(30);
+    let expired = submit(pool).await;
+    let live = submit(pool).await;
+    let waiting = submit(pool).await;
+    let done = submit(pool).await;
+    for id in [expired, live, waiting, done] {
+        db::mark_published(pool, id).await.unwrap();
+    }
+    for id in [expired, live, done] {
+        db::claim(pool, id, "w1").await.unwrap().unwrap();
+    }
+    db::finish_run(pool, done, "w1", JobState::Succeeded, None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    for id in [expired, waiting, done] {
+        age(pool, id, 60.0).await;
+    }
+    age(pool, live, 20.0).await;
+
+    assert_eq!(db::requeue_expired(pool, lease).await.unwrap(), [expired]);
+    let requeued = row(pool, expired).await;
+    assert_eq!(requeued.state(), JobState::Queued);
+    assert_eq!(requeued.worker, None);
+    assert_eq!(requeued.attempts, 1, "the lost run counts");
+    assert!(!requeued.published, "the job needs a new message");
+    assert_eq!(row(pool, live).await.state(), JobState::Running);
+    assert_eq!(row(pool, waiting).await.state(), JobState::Queued);
+    assert_eq!(row(pool, done).await.state(), JobState::Succeeded);
+    // Requeued, the job's lease clock starts again.
+    assert!(db::requeue_expired(pool, lease).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unpublished_lists_queued_jobs_left_without_a_message_oldest_first() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let grace = std::time::Duration::from_secs(10);
+    let older = submit(pool).await;
+    let newer = submit(pool).await;
+    let in_grace = submit(pool).await;
+    let published = submit(pool).await;
+    let running = submit(pool).await;
+    let canceled = submit(pool).await;
+    db::mark_published(pool, published).await.unwrap();
+    db::claim(pool, running, "w1").await.unwrap().unwrap();
+    db::request_cancel(pool, canceled).await.unwrap().unwrap();
+    age(pool, older, 120.0).await;
+    for id in [newer, published, running, canceled] {
+        age(pool, id, 60.0).await;
+    }
+    age(pool, in_grace, 5.0).await;
+
+    assert_eq!(db::unpublished(pool, grace).await.unwrap(), [older, newer]);
+    db::mark_published(pool, older).await.unwrap();
+    assert_eq!(db::unpublished(pool, grace).await.unwrap(), [newer]);
+    // Published marks only a queued job.
+    db::mark_published(pool, running).await.unwrap();
+    assert!(!row(pool, running).await.published);
+}
