@@ -44,10 +44,12 @@ with_peak_memory() {
      done) &
     local sampler=$!
   fi
-  "$@"
+  local status=0
+  "$@" || status=$?
   if [ "$device" != cpu ]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; fi
-  echo "peak_mib $(sort -n "$samples" | tail -1 | tr -d ' ' || echo 0)"
+  echo "peak_mib $(sort -n "$samples" | tail -1 | tr -d ' ')"
   rm -f "$samples"
+  return "$status"
 }
 
 run() {

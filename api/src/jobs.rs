@@ -437,10 +437,14 @@ async fn create(
         // Not accepted: the caller hears 503 and may retry with the same idempotency
         // key, so nothing of this submission stays behind.
         tracing::error!(%error, job = %id, "publishing; withdrawing the submission");
-        if let Err(error) = db::delete_job(&state.pool, id).await {
-            tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it");
+        match db::delete_job(&state.pool, id).await {
+            Ok(_) => delete_inputs(storage, &job, style_count).await,
+            // The row stays, so its inputs do: the reaper queues the job, and a retry
+            // with the same key finds it.
+            Err(error) => {
+                tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it")
+            }
         }
-        delete_inputs(storage, &job, style_count).await;
         return Err(ApiError::Unavailable("the job queue"));
     }
     // Unmarked, a worker's reaper publishes the job again later: harmless, since a
@@ -598,15 +602,26 @@ fn sse(event: &str, data: &impl Serialize) -> web::Bytes {
     web::Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
 }
 
+/// How far a run has got: its iteration, then the preview it has stored (step 0 comes
+/// twice, as the fast pass starts and once its picture is stored as the first preview).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Step(u32, Option<u32>);
+
+impl Step {
+    fn of(progress: &LiveProgress) -> Step {
+        Step(progress.iteration, progress.preview_iteration)
+    }
+}
+
 /// What a client following a job has been told so far.
 struct Follow {
     state: web::Data<AppState>,
     id: Uuid,
     last: JobState,
-    /// The iteration the client last saw, in a `state` or `progress` event: what a run
+    /// The step the client last saw, in a `state` or `progress` event: what a run
     /// published before it (the snapshot read with a state is often published again
     /// just after) is not told again. A job back in the queue starts over.
-    told: Option<u32>,
+    told: Option<Step>,
     first: Option<web::Bytes>,
     /// The job's progress channel; `None` while Redis is away (subscribed again at the
     /// next tick, so progress resumes when it is back).
@@ -641,7 +656,7 @@ async fn events(
         told: progress
             .as_ref()
             .filter(|_| row.state() != JobState::Queued)
-            .map(|p| p.iteration),
+            .map(Step::of),
         first: Some(sse("state", &JobView::new(&row, progress))),
         live,
         tick: tokio::time::interval(std::time::Duration::from_millis(500)),
@@ -656,9 +671,9 @@ async fn events(
         loop {
             tokio::select! {
                 progress = next_progress(&mut follow.live) => match progress {
-                    Some(progress) if follow.told >= Some(progress.iteration) => {}
+                    Some(progress) if follow.told >= Some(Step::of(&progress)) => {}
                     Some(progress) => {
-                        follow.told = Some(progress.iteration);
+                        follow.told = Some(Step::of(&progress));
                         return Some((Ok(sse("progress", &progress)), Some(follow)));
                     }
                     None => follow.live = None,
@@ -676,7 +691,7 @@ async fn events(
                         follow.told = progress
                             .as_ref()
                             .filter(|_| follow.last != JobState::Queued)
-                            .map(|p| p.iteration);
+                            .map(Step::of);
                         let event = sse("state", &JobView::new(&row, progress));
                         let done = follow.last.is_terminal();
                         return Some((Ok(event), (!done).then_some(follow)));

@@ -75,6 +75,7 @@ impl std::fmt::Display for JobImage {
 /// of a parser (which may quote the input) passed on.
 const MAX_ECHO: usize = 64;
 const MAX_PARSER_MESSAGE: usize = 160;
+const MAX_PARAM_MESSAGE: usize = 400;
 
 /// `input` as errors repeat it: at most [`MAX_ECHO`] characters, then an ellipsis, so a
 /// huge field name or id does not come back whole.
@@ -101,10 +102,12 @@ pub fn database(error: sqlx::Error) -> ApiError {
 }
 
 impl From<ParamError> for ApiError {
+    /// Both parts may quote the request (an unknown key, a layer's name): cut short, with
+    /// room left in the message for the valid values it lists.
     fn from(error: ParamError) -> Self {
         ApiError::InvalidParameter {
-            field: error.field,
-            message: error.message,
+            field: echo(&error.field).into_owned(),
+            message: cut(&error.message, MAX_PARAM_MESSAGE).into_owned(),
         }
     }
 }

@@ -7,8 +7,8 @@
 //! workspaces.
 
 use crate::params::{
-    layer_index, LayerWeight, Optimizer, StyleParams, LBFGS_HISTORY, VGG19_CHANNELS as CHANNELS,
-    VGG19_POOLED_AFTER as BLOCK_ENDS,
+    layer_index, LayerWeight, Mode, Optimizer, StyleParams, LBFGS_HISTORY,
+    VGG19_CHANNELS as CHANNELS, VGG19_POOLED_AFTER as BLOCK_ENDS,
 };
 
 const FLOAT: u64 = 4;
@@ -42,6 +42,9 @@ fn feature_elements(pixels: u64, deepest: usize) -> impl Iterator<Item = u64> {
 
 /// Bytes one job needs on its device, beyond the shared weights.
 pub fn job_bytes(params: &StyleParams) -> u64 {
+    if params.mode == Mode::Fast {
+        return fast_pass_bytes(params);
+    }
     let layers = |entries: &[LayerWeight]| -> Vec<usize> {
         entries
             .iter()
@@ -98,7 +101,16 @@ pub fn job_bytes(params: &StyleParams) -> u64 {
     (training.max(style_pass) as f64 * MARGIN) as u64
 }
 
-const MIB: u64 = 1 << 20;
+pub const MIB: u64 = 1 << 20;
+
+/// A `fast` job runs only the feed-forward network, without gradients: its largest
+/// moment is the last upsampling, about 48 float channels at the full size (16 upsampled,
+/// their padded copy, the 8-channel output, the photo), plus the style predictor's few
+/// MiB on a 256×256 painting.
+fn fast_pass_bytes(params: &StyleParams) -> u64 {
+    let pixels = u64::from(params.size).pow(2);
+    ((48 * pixels * FLOAT + 16 * MIB) as f64 * MARGIN) as u64
+}
 
 /// A job larger than the device it would run on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -184,5 +196,16 @@ mod tests {
             ..at(1024)
         });
         assert!(big_style > lbfgs, "{big_style} vs {lbfgs}");
+    }
+
+    #[test]
+    fn a_fast_job_needs_a_fraction_of_a_full_one() {
+        let fast = job_bytes(&StyleParams {
+            mode: Mode::Fast,
+            ..at(2048)
+        });
+        assert!(fast < 1 << 30, "{fast}");
+        assert!(fast > 48 * 2048 * 2048 * 4, "{fast}");
+        assert!(fast * 20 < job_bytes(&at(2048)));
     }
 }

@@ -374,6 +374,28 @@ async fn errors_tell_no_internals_and_cut_long_inputs_short() {
         assert!(detail.chars().count() < 300, "{url}: {detail}");
         assert!(detail.contains("xxx…"), "{url}: {detail}");
     }
+    // Parameters quoted in their errors: an unknown key, an unknown layer.
+    for params in [
+        json!({ huge.clone(): 1 }),
+        json!({"style_layers": [huge.clone()]}),
+    ] {
+        let response = post(form::submission(
+            asset("content/tubingen.jpg"),
+            "udnie",
+            params,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let problem = problem(response).await;
+        let (field, detail) = (
+            problem["field"].as_str().unwrap(),
+            problem["detail"].as_str().unwrap(),
+        );
+        assert!(field.chars().count() <= 65, "{field}");
+        assert!(detail.chars().count() < 500, "{detail}");
+        assert!(detail.contains("xxx…"), "{detail}");
+    }
     assert_eq!(stack.count_jobs().await, 0);
 }
 

@@ -24,6 +24,11 @@ async fn a_fast_job_succeeds_with_the_networks_picture() {
     let last = seen.last().unwrap();
     assert_eq!(last["state"], "succeeded", "{last}");
     assert_eq!(last["progress"]["phase"], "fast", "{last}");
+    assert_eq!(
+        (&last["progress"]["iteration"], &last["progress"]["total"]),
+        (&json!(1), &json!(1)),
+        "{last}"
+    );
     println!(
         "fast job at 256 px: 202 after {accepted:?}, succeeded {:?} after the 202",
         sent.elapsed() - accepted

@@ -364,6 +364,22 @@ async fn server_sent_events_follow_a_job_to_its_end() {
         "{iterations:?}"
     );
     assert_eq!(*iterations.last().unwrap(), 200);
+    // The fast picture, stored as preview 0, is told before the first iteration.
+    let progress = |(event, data): &(&str, serde_json::Value)| match *event {
+        "progress" => data.clone(),
+        _ => data["progress"].clone(),
+    };
+    let first_iteration = events
+        .iter()
+        .position(|event| progress(event)["iteration"].as_i64().unwrap_or(0) >= 1)
+        .unwrap();
+    assert!(
+        events[..first_iteration]
+            .iter()
+            .any(|event| progress(event)["preview_iteration"] == 0),
+        "{:?}",
+        &events[..first_iteration]
+    );
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ use stylize_shared::config::{Settings, WorkerSettings};
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::job::{keys, JobState};
-use stylize_shared::memory::{self, model_bytes};
+use stylize_shared::memory::{self, model_bytes, MIB};
 use stylize_shared::params::{Init, Mode, StyleParams};
 use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::queue::{JobMessage, JobQueue};
@@ -57,8 +57,6 @@ pub struct Worker {
     /// their estimates; `None` when `device_memory_bytes` is unknown.
     memory: Option<Semaphore>,
 }
-
-const MIB: u64 = 1 << 20;
 
 /// How a job's run ended, for the record.
 enum Outcome {
@@ -115,7 +113,11 @@ fn progress_before_iterations(
     LiveProgress {
         phase,
         iteration: 0,
-        total: params.iterations,
+        // A fast job's one step is its pass.
+        total: match params.mode {
+            Mode::Fast => 1,
+            Mode::Full => params.iterations,
+        },
         fraction: 0.0,
         loss: None,
         elapsed_seconds: started.elapsed().as_secs_f64(),
@@ -467,20 +469,34 @@ impl Worker {
         let started = Instant::now();
         let before = |phase, preview| progress_before_iterations(phase, params, started, preview);
         self.send_progress(job.id, &before(Phase::Fast, None)).await;
-        let fast_image = match self
-            .holding_lease(job.id, self.fast_pass(&images, params))
-            .await
-        {
-            Ok(image) => image,
-            Err(outcome) => return outcome,
+        let pass = async { Ok(self.fast_pass(&images, params).await) };
+        let fast_image = match self.holding_lease(job.id, pass).await {
+            Err(outcome) | Ok(Err(outcome @ Outcome::Failed(_))) => return outcome,
+            Ok(Ok(image)) => Some(image),
+            // A picture only a preview depends on is not worth an attempt of the job.
+            Ok(Err(outcome)) if params.mode == Mode::Full && params.init != Init::Fast => {
+                tracing::warn!(job = %job.id, outcome = outcome.label(), "no fast preview");
+                None
+            }
+            Ok(Err(outcome)) => return outcome,
         };
         if params.mode == Mode::Fast {
-            return self.store_result(job.id, fast_image).await;
+            let image = fast_image.expect("a fast job's failed pass returned above");
+            let done = LiveProgress {
+                iteration: 1,
+                fraction: 1.0,
+                ..before(Phase::Fast, None)
+            };
+            self.send_progress(job.id, &done).await;
+            return self.store_result(job.id, image).await;
         }
-        let mut preview_iteration = self.store_preview(job.id, 0, fast_image.clone()).await;
+        let mut preview_iteration = match &fast_image {
+            Some(image) => self.store_preview(job.id, 0, image.clone()).await,
+            None => None,
+        };
         self.send_progress(job.id, &before(Phase::Optimising, preview_iteration))
             .await;
-        let init_image = (params.init == Init::Fast).then_some(fast_image);
+        let init_image = fast_image.filter(|_| params.init == Init::Fast);
 
         let cancel = Arc::new(AtomicBool::new(false));
         let (events, mut received) = mpsc::unbounded_channel();

@@ -188,7 +188,11 @@ pub fn stylize(
             None => initial_image(params, inputs, &content, &content_tensor)?,
         };
         let mut optimizer: Box<dyn optim::Optimizer> = match params.optimizer {
-            Optimizer::Lbfgs => Box::new(Lbfgs::new(params.learning_rate(), LBFGS_HISTORY)),
+            // A level of n iterations keeps at most n − 1 pairs: no larger buffers.
+            Optimizer::Lbfgs => Box::new(Lbfgs::new(
+                params.learning_rate(),
+                LBFGS_HISTORY.min(level_iterations as usize).max(1),
+            )),
             Optimizer::Adam => Box::new(Adam::new(
                 params.learning_rate(),
                 ADAM_DECAY,

@@ -85,15 +85,15 @@ impl<M: InverseHessian> Optimizer for Lbfgs<M> {
 /// and nothing waits on the host.
 pub struct CompactHistory {
     history: usize,
-    /// The pairs' s and y as rows, allocated at the first pair on its device; rows
-    /// `0..len` are in use, in the order of `slots`.
+    /// The pairs' s and y as rows, allocated at the first pair on its device: pair k
+    /// (counting from 0) is in row k mod `history`, overwriting the oldest once full.
     s_rows: Option<Tensor>,
     y_rows: Option<Tensor>,
     /// sᵢ·yⱼ and yᵢ·yⱼ between rows (double precision).
     sy: Option<Tensor>,
     yy: Option<Tensor>,
-    /// The rows in use, oldest pair first: a new pair overwrites the oldest's row.
-    slots: std::collections::VecDeque<i64>,
+    /// Pairs kept so far.
+    pushed: usize,
     /// Scale of the initial inverse Hessian, yᵀs / yᵀy of the newest pair.
     gamma: f64,
 }
@@ -108,6 +108,12 @@ fn buffer<'a>(
     slot.get_or_insert_with(|| Tensor::zeros(size, (kind, like.device())))
 }
 
+impl CompactHistory {
+    fn rows_in_use(&self) -> i64 {
+        self.pushed.min(self.history) as i64
+    }
+}
+
 impl InverseHessian for CompactHistory {
     fn new(history: usize) -> Self {
         CompactHistory {
@@ -116,20 +122,16 @@ impl InverseHessian for CompactHistory {
             y_rows: None,
             sy: None,
             yy: None,
-            slots: Default::default(),
+            pushed: 0,
             gamma: 1.0,
         }
     }
 
     fn push(&mut self, s: Tensor, y: Tensor, ys: f64, yy: f64) {
         let m = self.history as i64;
-        let slot = if self.slots.len() == self.history {
-            self.slots.pop_front().expect("full")
-        } else {
-            self.slots.len() as i64
-        };
-        self.slots.push_back(slot);
-        let used = self.slots.len() as i64;
+        let slot = (self.pushed % self.history) as i64;
+        self.pushed += 1;
+        let used = self.rows_in_use();
         let n = s.numel() as i64;
         let s_rows = buffer(&mut self.s_rows, [m, n], &s, s.kind()).narrow(0, 0, used);
         let y_rows = buffer(&mut self.y_rows, [m, n], &s, s.kind()).narrow(0, 0, used);
@@ -159,12 +161,14 @@ impl InverseHessian for CompactHistory {
         else {
             return g * self.gamma;
         };
-        let used = self.slots.len() as i64;
+        let used = self.rows_in_use();
         let gamma = self.gamma;
         let (s_rows, y_rows) = (s_rows.narrow(0, 0, used), y_rows.narrow(0, 0, used));
-        // Chronological order, which makes R triangular.
+        // Chronological order, which makes R triangular: the rows from the oldest pair's
+        // on, made on the device (a list from the host would wait for it).
+        let oldest = (self.pushed - used as usize) % self.history;
         let order =
-            Tensor::from_slice(&self.slots.iter().copied().collect::<Vec<_>>()).to(g.device());
+            (Tensor::arange(used, (Kind::Int64, g.device())) + oldest as i64).remainder(used);
         let chronological =
             |matrix: &Tensor| matrix.index_select(0, &order).index_select(1, &order);
         let r = chronological(sy).triu(0);
