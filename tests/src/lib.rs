@@ -251,6 +251,19 @@ impl Stack {
         format!("{}{}", self.base, path)
     }
 
+    /// `POST /v1/jobs` with the multipart `body`: the status and the JSON answer.
+    pub async fn post_form(&self, body: reqwest::multipart::Form) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url("/v1/jobs"))
+            .multipart(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let response = self.client.get(self.url(path)).send().await.unwrap();
         let status = response.status().as_u16();

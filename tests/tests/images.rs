@@ -6,18 +6,6 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use stylize_e2e::{asset, form, Stack};
 
-async fn post(stack: &Stack, body: Form) -> (u16, Value) {
-    let response = stack
-        .client
-        .post(stack.url("/v1/jobs"))
-        .multipart(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 fn tiny() -> Value {
     json!({"size": 64, "iterations": 5})
 }
@@ -72,14 +60,18 @@ async fn a_jpeg_cut_short_is_refused_though_its_end_marker_was_put_back() {
     for name in ["content/tubingen.jpg", "styles/great-wave.jpg"] {
         let whole = asset(name);
         let cut = [&whole[..whole.len() / 2], &[0xFF, 0xD9][..]].concat();
-        let (status, problem) = post(&stack, form::submission(cut, "udnie", tiny())).await;
+        let (status, problem) = stack
+            .post_form(form::submission(cut, "udnie", tiny()))
+            .await;
         assert_eq!(status, 422, "{name}: {problem}");
         assert_eq!(problem["type"], "urn:stylize:problem:invalid-image");
         assert_eq!(problem["field"], "content");
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains("truncated"), "{name}: {problem}");
 
-        let (status, job) = post(&stack, form::submission(whole, "udnie", tiny())).await;
+        let (status, job) = stack
+            .post_form(form::submission(whole, "udnie", tiny()))
+            .await;
         assert_eq!(status, 202, "{name}: {job}");
     }
     assert_eq!(stack.count_jobs().await, 2);
@@ -123,7 +115,7 @@ async fn every_dimension_error_is_a_422_naming_the_image() {
         ),
     ];
     for (body, field, size) in cases {
-        let (status, problem) = post(&stack, body).await;
+        let (status, problem) = stack.post_form(body).await;
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["type"], "urn:stylize:problem:bad-image-dimensions");
         assert!(
@@ -147,7 +139,7 @@ async fn a_burst_of_decompression_bombs_is_refused_without_unpacking_them() {
     let before = memory_now();
     let started = Instant::now();
     let answers = futures_util::future::join_all(
-        (0..8).map(|_| post(&stack, form::submission(bomb.clone(), "udnie", tiny()))),
+        (0..8).map(|_| stack.post_form(form::submission(bomb.clone(), "udnie", tiny()))),
     )
     .await;
     for (status, problem) in answers {
@@ -181,7 +173,7 @@ async fn large_images_are_decoded_a_few_at_a_time() {
     reset_peak_memory();
     let before = memory_now();
     let answers = futures_util::future::join_all(
-        (0..8).map(|_| post(&stack, form::submission(jpeg.clone(), "udnie", tiny()))),
+        (0..8).map(|_| stack.post_form(form::submission(jpeg.clone(), "udnie", tiny()))),
     )
     .await;
     for (status, job) in answers {

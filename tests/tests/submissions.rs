@@ -143,18 +143,6 @@ async fn a_body_dripped_in_ends_at_the_read_deadline() {
     assert!(started.elapsed() < Duration::from_secs(5), "{answer}");
 }
 
-async fn post(stack: &Stack, body: Form) -> (u16, Value) {
-    let response = stack
-        .client
-        .post(stack.url("/v1/jobs"))
-        .multipart(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn params_are_an_object_and_errors_name_the_form_fields() {
     let stack = Stack::start().await;
@@ -183,12 +171,12 @@ async fn params_are_an_object_and_errors_name_the_form_fields() {
         ),
     ];
     for (body, status, field) in cases {
-        let (got, problem) = post(&stack, body).await;
+        let (got, problem) = stack.post_form(body).await;
         assert_eq!(got, status, "{field}: {problem}");
         assert_eq!(problem["field"], field, "{problem}");
     }
     let twice = with_params(r#"{"size": 64}"#).text("params", r#"{"size": 64}"#);
-    let (status, problem) = post(&stack, twice).await;
+    let (status, problem) = stack.post_form(twice).await;
     assert_eq!(status, 400, "{problem}");
     let detail = problem["detail"].as_str().unwrap();
     assert!(detail.contains(r#"send one "params" field"#), "{problem}");
@@ -205,9 +193,9 @@ async fn at_most_eight_styles_and_the_ninth_is_refused_before_the_rest_is_read()
             |form, _| form.text("preset", "udnie"),
         )
     };
-    let (status, job) = post(&stack, with_presets(7)).await;
+    let (status, job) = stack.post_form(with_presets(7)).await;
     assert_eq!(status, 202, "{job}");
-    let (status, problem) = post(&stack, with_presets(8)).await;
+    let (status, problem) = stack.post_form(with_presets(8)).await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["field"], "preset");
     assert!(
