@@ -21,7 +21,7 @@ style="$STYLIZE_ASSETS/styles/starry-night.jpg"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-cargo build --release --quiet -p stylize-worker --example bench_fast
+cargo build --release --quiet -p stylize-engine --example bench_fast
 for round in $(seq "$ROUNDS"); do
   echo "== round $round: stylize (libtorch, float32, $DEVICE)"
   target/release/examples/bench_fast "$content" "$style" "$SIZE" "$RUNS" "$DEVICE" | tee "$out/stylize-$round.log"

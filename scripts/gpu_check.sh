@@ -18,7 +18,7 @@ kit=var/gpu
 
 prepare() {
   source scripts/env.sh
-  cargo build --release --quiet -p stylize-worker --bin stylize \
+  cargo build --release --quiet -p stylize-engine --bin stylize \
     --example bench_fast --example bench_concurrency
   mkdir -p "$kit"
   rm -f "$kit/vgg19.safetensors" # converted there: it would not fit in what travels

@@ -86,7 +86,7 @@ impl Caller {
         };
         let limits = &state.auth;
         let (hits, window_left) = state
-            .progress
+            .rate_limiter
             .count_hit(&format!("submissions:{key}"), 60)
             .await
             .map_err(|_| ApiError::Unavailable("the rate limiter"))?;
@@ -120,7 +120,7 @@ async fn session(state: web::Data<AppState>) -> HttpResponse {
     let mut response = HttpResponse::NoContent();
     if !state.auth.page_key.is_empty() {
         response.cookie(
-            Cookie::build(COOKIE, state.auth.page_key.clone())
+            Cookie::build(COOKIE, state.auth.page_key.expose().to_owned())
                 .path("/v1")
                 .http_only(true)
                 .same_site(SameSite::Strict)
@@ -140,7 +140,7 @@ impl FromRequest for Admin {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = request.app_data::<web::Data<AppState>>();
-        let expected = state.map(|s| s.auth.admin_token.as_str()).unwrap_or("");
+        let expected = state.map(|s| s.auth.admin_token.expose()).unwrap_or("");
         let presented = bearer(request).unwrap_or_default();
         // Comparing digests keeps the comparison's time independent of the token.
         let allowed = !expected.is_empty() && hash(&presented) == hash(expected);

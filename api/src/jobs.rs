@@ -3,21 +3,19 @@
 use crate::auth::Caller;
 use crate::edge::get;
 use crate::problem::{database, echo, ApiError, JobImage};
+use crate::submission::{self, Part, Submission, Submitted};
+use crate::view::JobView;
 use crate::AppState;
 use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use stylize_shared::db::{self, JobRow, NewJob};
-use stylize_shared::images::{self, fit_longest};
+use stylize_shared::db::{self, JobRow};
 use stylize_shared::job::{keys, JobState};
-use stylize_shared::memory;
-use stylize_shared::params::{Init, StyleParams, MAX_STYLES};
+use stylize_shared::params::{StyleParams, MAX_STYLES};
 use stylize_shared::progress::LiveProgress;
-use stylize_shared::queue::JobMessage;
-use stylize_shared::storage::Storage;
 use uuid::Uuid;
 
 /// One resource per path, so that a method a path does not take is a 405 naming those
@@ -59,64 +57,8 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The parts of a submission, read and checked before anything is stored.
-#[derive(Default)]
-struct Submission {
-    content: Option<Part>,
-    content_url: Option<String>,
-    styles: Vec<Part>,
-    style_urls: Vec<String>,
-    presets: Vec<String>,
-    params: Option<StyleParams>,
-}
-
-impl Submission {
-    /// Style images asked for, from every field that gives one.
-    fn style_count(&self) -> usize {
-        self.styles.len() + self.style_urls.len() + self.presets.len()
-    }
-
-    /// A SHA-256 of what the submission asks for, which tells a retry (same hash) from
-    /// another request under the same idempotency key: `params` as stored (so the
-    /// JSON's spelling does not count), then each input in order (a file by its
-    /// digest, a URL or preset by its text).
-    fn request_hash(&self, params: &StyleParams) -> Vec<u8> {
-        let mut hash = Sha256::new();
-        let mut item = |field: &str, value: &[u8]| {
-            for bytes in [field.as_bytes(), value] {
-                hash.update((bytes.len() as u64).to_be_bytes());
-                hash.update(bytes);
-            }
-        };
-        item(
-            "params",
-            &serde_json::to_vec(params).expect("params serialise"),
-        );
-        if let Some(content) = &self.content {
-            item("content", &content.digest);
-        }
-        if let Some(url) = &self.content_url {
-            item("content_url", url.as_bytes());
-        }
-        for style in &self.styles {
-            item("style", &style.digest);
-        }
-        for url in &self.style_urls {
-            item("style_url", url.as_bytes());
-        }
-        for preset in &self.presets {
-            item("preset", preset.as_bytes());
-        }
-        hash.finalize().to_vec()
-    }
-}
-
-/// One form part's bytes and their SHA-256, hashed as they arrive.
-struct Part {
-    bytes: Vec<u8>,
-    digest: [u8; 32],
-}
-
+/// Reads one form part within what is left of the body's `budget`, hashing its bytes
+/// as they arrive.
 async fn read_part(
     field: &mut actix_multipart::Field,
     budget: &mut usize,
@@ -203,50 +145,8 @@ async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submi
     Ok(submission)
 }
 
-/// An image's bytes, as received, and the form field that brought them.
-struct Received {
-    field: String,
-    bytes: Vec<u8>,
-}
-
-/// The submitted images' bytes, uploaded or fetched.
-struct Uploads {
-    content: Received,
-    styles: Vec<Received>,
-}
-
-/// The uploads back, with the size of each image they hold.
-struct Measured {
-    uploads: Uploads,
-    content: (u32, u32),
-    styles: Vec<(u32, u32)>,
-}
-
-fn decode(image: &Received, state: &AppState) -> Result<(u32, u32), ApiError> {
-    images::decode(&image.bytes, &state.image_limits)
-        .map(|decoded| decoded.dimensions())
-        .map_err(|error| ApiError::InvalidImage {
-            field: image.field.clone(),
-            error,
-        })
-}
-
-/// Decodes every upload fully (a truncated file fails here, not in the worker). CPU
-/// work: callers run it off the async threads.
-fn measure(state: &AppState, uploads: Uploads) -> Result<Measured, ApiError> {
-    let content = decode(&uploads.content, state)?;
-    let styles = uploads
-        .styles
-        .iter()
-        .map(|style| decode(style, state))
-        .collect::<Result<_, _>>()?;
-    Ok(Measured {
-        uploads,
-        content,
-        styles,
-    })
-}
-
+/// `POST /v1/jobs`: the headers and the form read here, within their limits; the rest
+/// is [`submission::submit`]'s.
 async fn create(
     request: HttpRequest,
     caller: Caller,
@@ -265,7 +165,7 @@ async fn create(
     }
     caller.admit_submission(&state).await?;
     // However slowly the body comes, the request ends by this deadline.
-    let mut submission = tokio::time::timeout(
+    let submission = tokio::time::timeout(
         state.submission_read,
         read_submission(multipart, state.max_body_bytes),
     )
@@ -273,220 +173,15 @@ async fn create(
     .map_err(|_| ApiError::BodyTimeout {
         seconds: state.submission_read.as_secs(),
     })??;
-    if submission.content.is_some() && submission.content_url.is_some() {
-        return Err(ApiError::BadRequest(
-            "send the content image as a file (content) or a URL (content_url), not both".into(),
-        ));
-    }
-    if submission.content.is_none() && submission.content_url.is_none() {
-        return Err(ApiError::BadRequest(
-            "the content image (form field \"content\" or \"content_url\") is missing".into(),
-        ));
-    }
-    let params = submission.params.take().unwrap_or_default();
-    let request_hash = submission.request_hash(&params);
-    // A retry is answered before anything is fetched or stored.
-    if let Some(key) = &idempotency_key {
-        if let Some(first) = db::find_by_idempotency_key(&state.pool, caller.0, key)
-            .await
-            .map_err(database)?
-        {
-            return replay(&first, &request_hash);
-        }
-    }
-    if params.init == Init::Image {
-        return Err(ApiError::InvalidParameter {
-            field: "params.init".into(),
-            message: "\"image\" needs an initial image, which the API does not take; use \"content\" or \"noise\"".into(),
-        });
-    }
-    params.validate(submission.style_count())?;
-    if state.device_memory_bytes > 0 {
-        memory::fit(&params, state.device_memory_bytes).map_err(|too_large| {
-            ApiError::InvalidParameter {
-                field: "params.size".into(),
-                message: format!("{too_large}: no worker of this deployment can take it"),
-            }
-        })?;
-    }
-    for (i, preset) in submission.presets.iter().enumerate() {
-        if state.catalogue.get(preset).is_none() {
-            return Err(ApiError::InvalidParameter {
-                field: format!("preset[{i}]"),
-                message: format!(
-                    "unknown preset {:?}; GET /v1/styles lists them",
-                    echo(preset)
-                ),
-            });
-        }
-    }
-
-    // Images by URL join the uploads, after every cheaper check has passed.
-    let content = match (submission.content, &submission.content_url) {
-        (Some(part), _) => Received {
-            field: "content".into(),
-            bytes: part.bytes,
-        },
-        (None, Some(url)) => Received {
-            field: "content_url".into(),
-            bytes: state.fetcher.fetch("content_url", url).await?,
-        },
-        (None, None) => unreachable!("checked above"),
+    let submitted =
+        submission::submit(&state, caller.0, idempotency_key.as_deref(), submission).await?;
+    let (status, row) = match submitted {
+        Submitted::Created(row) => (StatusCode::ACCEPTED, row),
+        Submitted::Replayed(first) => (StatusCode::OK, first),
     };
-    let mut styles: Vec<Received> = submission
-        .styles
-        .into_iter()
-        .enumerate()
-        .map(|(i, part)| Received {
-            field: format!("style[{i}]"),
-            bytes: part.bytes,
-        })
-        .collect();
-    for (i, url) in submission.style_urls.iter().enumerate() {
-        let field = format!("style_url[{i}]");
-        let bytes = state.fetcher.fetch(&field, url).await?;
-        styles.push(Received { field, bytes });
-    }
-    let sizes = {
-        let _turn = state
-            .decodes
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let state = state.clone();
-        let uploads = Uploads { content, styles };
-        web::block(move || measure(&state, uploads))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??
-    };
-    let (uploads, content_size) = (sizes.uploads, sizes.content);
-    // Too small for these parameters is a 422 like every other size an image has wrong.
-    let misfit = |field: &str| {
-        let field = field.to_owned();
-        move |error| ApiError::InvalidImage { field, error }
-    };
-    params
-        .check_content_size(content_size)
-        .map_err(misfit(&uploads.content.field))?;
-    for (style, size) in uploads.styles.iter().zip(sizes.styles) {
-        params
-            .check_style_size(size)
-            .map_err(misfit(&style.field))?;
-    }
-    for (i, preset) in submission.presets.iter().enumerate() {
-        let size = state.catalogue.get(preset).expect("checked above").size;
-        params
-            .check_style_size(size)
-            .map_err(misfit(&format!("preset[{i}]")))?;
-    }
-
-    let id = Uuid::new_v4();
-    let job = id.to_string();
-    let (width, height) = fit_longest(content_size.0, content_size.1, params.size);
-    // Uploaded styles first, then presets: the worker reads them in this order.
-    let mut style_names: Vec<String> = vec![String::new(); uploads.styles.len()];
-    style_names.extend(submission.presets.iter().cloned());
-
-    let storage = &state.storage;
-    let unavailable = |e: stylize_shared::storage::StorageError| {
-        tracing::error!(error = %e, "storing inputs");
-        ApiError::Unavailable("storage")
-    };
-    storage
-        .put(
-            &keys::content(&job),
-            uploads.content.bytes,
-            "application/octet-stream",
-        )
-        .await
-        .map_err(unavailable)?;
-    let style_count = uploads.styles.len();
-    for (i, style) in uploads.styles.into_iter().enumerate() {
-        storage
-            .put(
-                &keys::style(&job, i),
-                style.bytes,
-                "application/octet-stream",
-            )
-            .await
-            .map_err(unavailable)?;
-    }
-
-    let (row, created) = db::insert_job(
-        &state.pool,
-        &NewJob {
-            id,
-            params: &params,
-            style_count: style_names.len(),
-            presets: &style_names,
-            width,
-            height,
-            idempotency_key: idempotency_key.as_deref(),
-            request_hash: &request_hash,
-            owner: caller.0,
-        },
-    )
-    .await
-    .map_err(database)?;
-    if !created {
-        // The same key's first submission won a race with this one: keep none of it.
-        delete_inputs(storage, &job, style_count).await;
-        return replay(&row, &request_hash);
-    }
-    if let Err(error) = state.queue.publish(&JobMessage::new(id)).await {
-        // Not accepted: the caller hears 503 and may retry with the same idempotency
-        // key, so nothing of this submission stays behind.
-        tracing::error!(%error, job = %id, "publishing; withdrawing the submission");
-        match db::delete_job(&state.pool, id).await {
-            Ok(_) => delete_inputs(storage, &job, style_count).await,
-            // The row stays, so its inputs do: the reaper queues the job, and a retry
-            // with the same key finds it.
-            Err(error) => {
-                tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it")
-            }
-        }
-        return Err(ApiError::Unavailable("the job queue"));
-    }
-    // Unmarked, a worker's reaper publishes the job again later: harmless, since a
-    // second message for a job that is no longer queued is dropped at claim.
-    if let Err(error) = db::mark_published(&state.pool, id).await {
-        tracing::warn!(%error, job = %id, "marking the job published");
-    }
-    tracing::info!(job = %id, "queued");
-    Ok(HttpResponse::Accepted()
-        .insert_header(location(id))
+    Ok(HttpResponse::build(status)
+        .insert_header(("Location", format!("/v1/jobs/{}", row.id)))
         .json(JobView::new(&row, None)))
-}
-
-fn location(id: Uuid) -> (&'static str, String) {
-    ("Location", format!("/v1/jobs/{id}"))
-}
-
-/// The answer to a submission whose idempotency key already made `first`: the first
-/// job again for the same request, `422` for a different one.
-fn replay(first: &JobRow, request_hash: &[u8]) -> Result<HttpResponse, ApiError> {
-    // Jobs from before request hashes were kept have none: taken as the same.
-    if first
-        .request_hash
-        .as_deref()
-        .is_some_and(|hash| hash != request_hash)
-    {
-        return Err(ApiError::IdempotencyKeyReused { job: first.id });
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header(location(first.id))
-        .json(JobView::new(first, None)))
-}
-
-/// Deletes the inputs stored for `job`, whose submission is not kept (best effort: an
-/// input left behind costs storage, not correctness).
-async fn delete_inputs(storage: &Storage, job: &str, uploaded_styles: usize) {
-    let stored = (0..uploaded_styles).map(|i| keys::style(job, i));
-    for key in std::iter::once(keys::content(job)).chain(stored) {
-        if let Err(error) = storage.delete(&key).await {
-            tracing::warn!(%error, "deleting an input of a submission not kept");
-        }
-    }
 }
 
 /// A job id as the api writes it, hyphenated and lower-case: the one spelling that
@@ -757,64 +452,5 @@ async fn preview(
     match stored_image(&state, &keys::preview(&row.id.to_string())).await? {
         Some(bytes) => Ok(image(bytes, "image/jpeg")),
         None => Err(no_image(JobImage::Preview, row.state())),
-    }
-}
-
-#[derive(Serialize)]
-struct Links {
-    #[serde(rename = "self")]
-    this: String,
-    result: String,
-    preview: String,
-}
-
-#[derive(Serialize)]
-pub(crate) struct JobView {
-    id: Uuid,
-    state: JobState,
-    params: StyleParams,
-    width: i32,
-    height: i32,
-    presets: Vec<String>,
-    /// As the worker publishes it, and as `progress` events carry it.
-    progress: Option<LiveProgress>,
-    /// A cancel was accepted; a running job shows it until its worker has stopped it.
-    cancel_requested: bool,
-    error: Option<String>,
-    attempts: i32,
-    created_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    links: Links,
-}
-
-impl JobView {
-    fn new(row: &JobRow, progress: Option<LiveProgress>) -> Self {
-        let base = format!("/v1/jobs/{}", row.id);
-        JobView {
-            id: row.id,
-            state: row.state(),
-            params: row.params.0.clone(),
-            width: row.width,
-            height: row.height,
-            presets: row
-                .presets
-                .iter()
-                .filter(|p| !p.is_empty())
-                .cloned()
-                .collect(),
-            progress,
-            cancel_requested: row.cancel_requested,
-            error: row.error.clone(),
-            attempts: row.attempts,
-            created_at: row.created_at,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            links: Links {
-                result: format!("{base}/result"),
-                preview: format!("{base}/preview"),
-                this: base,
-            },
-        }
     }
 }

@@ -9,6 +9,9 @@ mod jobs;
 mod metrics;
 mod presets;
 mod problem;
+mod queue;
+mod submission;
+mod view;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -19,6 +22,7 @@ use std::net::TcpListener;
 use stylize_shared::config::{AuthSettings, Settings};
 use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::JobQueue;
+use stylize_shared::rate_limit::RateLimiter;
 use stylize_shared::storage::Storage;
 use stylize_shared::{db, images::ImageLimits};
 
@@ -31,6 +35,10 @@ pub struct AppState {
     pub storage: Storage,
     pub queue: JobQueue,
     pub progress: ProgressStore,
+    /// The answer of `GET /v1/queue`, kept a second.
+    pub queue_view: queue::QueueView,
+    /// Per-key submission rates (`auth.submissions_per_minute`).
+    pub rate_limiter: RateLimiter,
     pub catalogue: Catalogue,
     pub fetcher: fetch::Fetcher,
     pub image_limits: ImageLimits,
@@ -82,13 +90,15 @@ impl Application {
         let storage = Storage::new(&settings.s3);
         let catalogue = Catalogue::import(&settings.presets.dir, &storage).await?;
         if !settings.auth.page_key.is_empty() {
-            db::insert_key(&pool, "page", &auth::hash(&settings.auth.page_key)).await?;
+            db::insert_key(&pool, "page", &auth::hash(settings.auth.page_key.expose())).await?;
         }
         let state = web::Data::new(AppState {
             pool,
             storage,
             queue: JobQueue::connect(&settings.amqp).await?,
             progress: ProgressStore::connect(&settings.redis).await?,
+            queue_view: queue::QueueView::connect(&settings).await?,
+            rate_limiter: RateLimiter::connect(&settings.redis).await?,
             catalogue,
             fetcher: fetch::Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
             image_limits: settings.image_limits(),
@@ -142,6 +152,7 @@ impl Application {
                 })
                 .configure(jobs::routes)
                 .configure(presets::routes)
+                .configure(queue::routes)
                 .service(
                     // Routed for GET and HEAD only, so that any other method on a path
                     // no API route has is a 404, not the files' 405.

@@ -4,6 +4,7 @@
 //! underscores between levels).
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
@@ -28,10 +29,10 @@ pub struct AuthSettings {
     pub required: bool,
     /// Bearer token for `/v1/admin/keys` (create, list, revoke keys); empty turns the
     /// admin path off.
-    pub admin_token: String,
+    pub admin_token: Secret,
     /// A key the page uses (registered at start-up and handed to the page's visitors in
     /// a cookie); empty: the page sends none.
-    pub page_key: String,
+    pub page_key: Secret,
     /// Mark that cookie `Secure` (sent over HTTPS only): on wherever the page is served
     /// through TLS, as in deploy/k8s; off by default for plain-HTTP development.
     pub secure_cookie: bool,
@@ -107,7 +108,8 @@ pub struct HttpSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseSettings {
-    pub url: String,
+    /// Holds the password.
+    pub url: Secret,
     pub max_connections: u32,
 }
 
@@ -120,7 +122,8 @@ pub struct RedisSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AmqpSettings {
-    pub url: String,
+    /// Holds the password.
+    pub url: Secret,
     pub queue: String,
 }
 
@@ -130,11 +133,47 @@ pub struct S3Settings {
     pub region: String,
     pub bucket: String,
     pub access_key: String,
-    pub secret_key: String,
+    pub secret_key: Secret,
     /// A store that does not accept a connection within this long counts as down.
     pub connect_timeout_seconds: u64,
     /// One request, retries by the SDK included, gives up after this long.
     pub operation_timeout_seconds: u64,
+}
+
+/// A setting that must stay out of logs (a password, a token, a URL that holds one):
+/// `Debug` prints `[redacted]`, and [`Secret::expose`] is the one way to read it.
+/// Serialising writes the value itself, so settings written out for another process
+/// (the end-to-end tests' workers) keep it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
 }
 
 /// Images given by URL, which the api fetches.
@@ -309,10 +348,13 @@ mod tests {
             "STYLIZE__FETCH__ALLOWED_NETWORKS",
             "10.1.0.0/16, 10.2.0.0/16",
         );
+        std::env::set_var("STYLIZE__AUTH__ADMIN_TOKEN", "12345");
         let settings = Settings::load().unwrap();
         std::env::remove_var("STYLIZE__HTTP__PORT");
         std::env::remove_var("STYLIZE__FETCH__ALLOWED_NETWORKS");
+        std::env::remove_var("STYLIZE__AUTH__ADMIN_TOKEN");
         assert_eq!(settings.http.port, 9999);
+        assert_eq!(settings.auth.admin_token.expose(), "12345");
         assert_eq!(
             settings.fetch.allowed_networks,
             ["10.1.0.0/16", "10.2.0.0/16"]
@@ -326,6 +368,7 @@ mod tests {
         written.worker.threads = 3;
         written.worker.device = "cuda:1".into();
         written.fetch.allowed_networks = vec!["10.1.0.0/16".into()];
+        written.auth.page_key = "a page key".into();
         let path = std::env::temp_dir().join(format!("stylize-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(&path, toml::to_string(&written).unwrap()).unwrap();
         std::env::set_var("STYLIZE_CONFIG", &path);
@@ -338,11 +381,32 @@ mod tests {
         let loaded = loaded.unwrap();
         assert_eq!(loaded.worker.threads, 3);
         assert_eq!(loaded.worker.device, "cpu");
+        // The file carries the secret itself, not its redaction.
+        assert_eq!(loaded.auth.page_key.expose(), "a page key");
         // Everything else comes back as it was written.
         written.worker.device = "cpu".into();
         assert_eq!(
             serde_json::to_value(&loaded).unwrap(),
             serde_json::to_value(&written).unwrap()
         );
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let _turn = environment_turn();
+        let mut settings = Settings::load().unwrap();
+        settings.auth.admin_token = "the-admin-token".into();
+        settings.auth.page_key = "the-page-key".into();
+        let printed = format!("{settings:?}");
+        for secret in [
+            &settings.database.url,
+            &settings.amqp.url,
+            &settings.s3.secret_key,
+            &settings.auth.admin_token,
+            &settings.auth.page_key,
+        ] {
+            assert!(!printed.contains(secret.expose()), "{printed}");
+        }
+        assert!(printed.contains("[redacted]"));
     }
 }

@@ -2,7 +2,7 @@
 //! workers (or a worker and a cancel) can never both win.
 
 use crate::config::DatabaseSettings;
-use crate::job::JobState;
+use crate::job::{JobState, StyleSource};
 use crate::params::StyleParams;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
@@ -14,7 +14,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error>
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&settings.url)
+        .connect(settings.url.expose())
         .await
 }
 
@@ -28,8 +28,8 @@ pub struct JobRow {
     pub id: Uuid,
     pub state: String,
     pub params: sqlx::types::Json<StyleParams>,
-    pub style_count: i32,
-    pub presets: Vec<String>,
+    /// The style images in blend order, and so where each is stored.
+    pub styles: sqlx::types::Json<Vec<StyleSource>>,
     pub width: i32,
     pub height: i32,
     pub idempotency_key: Option<String>,
@@ -61,8 +61,7 @@ impl JobRow {
 pub struct NewJob<'a> {
     pub id: Uuid,
     pub params: &'a StyleParams,
-    pub style_count: usize,
-    pub presets: &'a [String],
+    pub styles: &'a [StyleSource],
     pub width: u32,
     pub height: u32,
     pub idempotency_key: Option<&'a str>,
@@ -75,9 +74,8 @@ pub struct NewJob<'a> {
 pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool), sqlx::Error> {
     let inserted: Option<JobRow> = sqlx::query_as(
         "INSERT INTO jobs
-             (id, state, params, style_count, presets, width, height, idempotency_key,
-              owner, request_hash)
-         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9)
+             (id, state, params, styles, width, height, idempotency_key, owner, request_hash)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (COALESCE(owner, '00000000-0000-0000-0000-000000000000'), idempotency_key)
              WHERE idempotency_key IS NOT NULL
          DO NOTHING
@@ -85,8 +83,7 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool
     )
     .bind(job.id)
     .bind(sqlx::types::Json(job.params))
-    .bind(job.style_count as i32)
-    .bind(job.presets)
+    .bind(sqlx::types::Json(job.styles))
     .bind(job.width as i32)
     .bind(job.height as i32)
     .bind(job.idempotency_key)
@@ -124,36 +121,6 @@ pub async fn get_job(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Er
         .bind(id)
         .fetch_optional(pool)
         .await
-}
-
-/// Moves a job from one of `from` to `to`, stamping the matching timestamp, and returns
-/// the updated row; `None` when the job was not in one of `from` (someone else moved it).
-pub async fn transition(
-    pool: &PgPool,
-    id: Uuid,
-    from: &[JobState],
-    to: JobState,
-    error: Option<&str>,
-) -> Result<Option<JobRow>, sqlx::Error> {
-    debug_assert!(from.iter().all(|state| state.can_become(to)));
-    let from: Vec<&str> = from.iter().map(|state| state.as_str()).collect();
-    sqlx::query_as(
-        "UPDATE jobs SET
-             state = $3,
-             error = COALESCE($4, error),
-             worker = CASE WHEN $3 = 'queued' THEN NULL ELSE worker END,
-             started_at = CASE WHEN $3 = 'running' THEN now() ELSE started_at END,
-             finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'canceled') THEN now() END,
-             updated_at = now()
-         WHERE id = $1 AND state = ANY($2)
-         RETURNING *",
-    )
-    .bind(id)
-    .bind(&from)
-    .bind(to.as_str())
-    .bind(error)
-    .fetch_optional(pool)
-    .await
 }
 
 /// Takes a queued job for `worker`, counting the attempt; `None` when the job is not

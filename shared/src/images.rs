@@ -318,6 +318,7 @@ pub fn encode(image: &RgbImage, format: OutputFormat) -> Result<Vec<u8>, ImageEr
 
 /// `jpeg` with an EXIF APP1 segment giving `orientation` (6: rotate 90° clockwise), as
 /// cameras write it: test material for the orientation handling (unit tests, fuzz seeds).
+#[cfg(any(test, feature = "test-support"))]
 pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
     let mut tiff = b"II*\0\x08\0\0\0".to_vec(); // little-endian, first IFD at 8
     tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry

@@ -1,6 +1,6 @@
-//! A job's life: `queued → running → succeeded | failed | canceled`, and the names of
-//! everything a job leaves in storage, all derived from its id so a retried job
-//! overwrites rather than duplicates.
+//! A job's life: `queued → running → succeeded | failed | canceled`, where its style
+//! images come from, and the names of everything a job leaves in storage, all derived
+//! from its id so a retried job overwrites rather than duplicates.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -80,6 +80,48 @@ impl FromStr for JobState {
     }
 }
 
+/// Where one of a job's style images comes from. A job keeps them as one list in the
+/// order its parameters blend them (`style_blend_weights`), and the list alone says
+/// where each image is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase")]
+pub enum StyleSource {
+    /// An image the submission brought (a file, or a URL's image fetched at
+    /// submission), stored with the job.
+    Upload,
+    /// A painting of the catalogue, by its id.
+    Preset { id: String },
+}
+
+impl StyleSource {
+    /// The object holding this style's image when it is at `position` in `job`'s list.
+    pub fn key(&self, job: &str, position: usize) -> String {
+        match self {
+            StyleSource::Upload => keys::style(job, position),
+            StyleSource::Preset { id } => keys::preset_image(id),
+        }
+    }
+
+    pub fn is_upload(&self) -> bool {
+        *self == StyleSource::Upload
+    }
+
+    /// The keys of the images a submission stores for `job`: the content, then each
+    /// upload among `styles`, in order. They are its own and deleted with it (a preset's
+    /// image belongs to the catalogue).
+    pub fn input_keys<'a>(
+        job: &'a str,
+        styles: &'a [StyleSource],
+    ) -> impl Iterator<Item = String> + 'a {
+        let uploads = styles
+            .iter()
+            .enumerate()
+            .filter(|(_, style)| style.is_upload())
+            .map(move |(position, style)| style.key(job, position));
+        std::iter::once(keys::content(job)).chain(uploads)
+    }
+}
+
 /// Object keys of one job, derived from its id alone.
 pub mod keys {
     pub fn content(job: &str) -> String {
@@ -88,10 +130,6 @@ pub mod keys {
 
     pub fn style(job: &str, index: usize) -> String {
         format!("jobs/{job}/style-{index}")
-    }
-
-    pub fn init_image(job: &str) -> String {
-        format!("jobs/{job}/init")
     }
 
     pub fn preview(job: &str) -> String {
@@ -149,5 +187,40 @@ mod tests {
     fn keys_are_derived_from_the_id() {
         assert_eq!(keys::result("abc"), "jobs/abc/result.png");
         assert_eq!(keys::style("abc", 1), "jobs/abc/style-1");
+    }
+
+    #[test]
+    fn style_sources_name_their_images_by_position() {
+        let styles = [
+            StyleSource::Preset {
+                id: "starry-night".into(),
+            },
+            StyleSource::Upload,
+        ];
+        assert_eq!(styles[0].key("abc", 0), "presets/starry-night/image");
+        assert_eq!(styles[1].key("abc", 1), "jobs/abc/style-1");
+        assert_eq!(
+            StyleSource::input_keys("abc", &styles).collect::<Vec<_>>(),
+            ["jobs/abc/content", "jobs/abc/style-1"]
+        );
+    }
+
+    #[test]
+    fn style_sources_are_stored_as_tagged_objects() {
+        let styles = vec![
+            StyleSource::Upload,
+            StyleSource::Preset {
+                id: "the-scream".into(),
+            },
+        ];
+        let json = serde_json::json!([
+            {"source": "upload"},
+            {"source": "preset", "id": "the-scream"}
+        ]);
+        assert_eq!(serde_json::to_value(&styles).unwrap(), json);
+        assert_eq!(
+            serde_json::from_value::<Vec<StyleSource>>(json).unwrap(),
+            styles
+        );
     }
 }

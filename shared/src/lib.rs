@@ -1,10 +1,12 @@
-//! What the api and the worker share, free of libtorch so the api stays small: job
-//! parameters and their validation, the untrusted-image gate, the job model, settings,
-//! and the clients for PostgreSQL, S3, RabbitMQ and Redis.
+//! What the api, the worker and the engine share, free of libtorch so the api stays
+//! small: job parameters and their validation, the untrusted-image gate, the job's inputs
+//! and storage keys, memory estimates, settings, and the clients for PostgreSQL, S3,
+//! RabbitMQ and Redis (live progress, rate limits, the worker registry).
 //!
-//! The settings, the clients, metrics and logging sit behind the default `service`
-//! feature; without it only the pure modules are built ([`params`], [`images`], [`job`]),
-//! as the fuzz targets in `fuzz/` use them.
+//! The settings, the clients, metrics and logging sit behind the `service` feature
+//! (default here; the api and the worker ask for it). Without it only the pure modules
+//! are built ([`params`], [`images`], [`job`], [`memory`]), which is what the engine and
+//! its CLI, and the fuzz targets in `fuzz/`, use.
 
 #[cfg(feature = "service")]
 pub mod config;
@@ -21,9 +23,15 @@ pub mod progress;
 #[cfg(feature = "service")]
 pub mod queue;
 #[cfg(feature = "service")]
+pub mod rate_limit;
+#[cfg(feature = "service")]
+pub mod stats;
+#[cfg(feature = "service")]
 pub mod storage;
 #[cfg(feature = "service")]
 pub mod telemetry;
+#[cfg(feature = "service")]
+pub mod workers;
 
 /// An error's message followed by each of its causes: client libraries (the S3 SDK,
 /// reqwest) put the useful part in the causes and little in the message itself.

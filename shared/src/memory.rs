@@ -91,7 +91,7 @@ pub fn job_bytes(params: &StyleParams) -> u64 {
 
     // Before training, the style targets are computed without gradients at the style's
     // own size: about two of its largest maps at once.
-    let style_side = (f64::from(params.size) * params.style_scale).round() as u64;
+    let style_side = u64::from(params.style_side(params.size));
     let style_pass = 2
         * feature_elements(style_side.pow(2), deepest)
             .max()

@@ -398,8 +398,14 @@ impl StyleParams {
 
     /// One style image's part of [`Self::check_image_sizes`].
     pub fn check_style_size(&self, style: (u32, u32)) -> Result<(), ImageError> {
-        let side = ((f64::from(self.coarsest_size()) * self.style_scale).round() as u32).max(1);
-        self.check_side(style, side)
+        self.check_side(style, self.style_side(self.coarsest_size()))
+    }
+
+    /// The longest side style images are resized to at a level whose content is
+    /// `level_size` px: `style_scale` times it, and never under 16 px, below which a
+    /// painting has no texture left to match.
+    pub fn style_side(&self, level_size: u32) -> u32 {
+        ((f64::from(level_size) * self.style_scale).round() as u32).max(16)
     }
 
     fn check_side(&self, (width, height): (u32, u32), side: u32) -> Result<(), ImageError> {

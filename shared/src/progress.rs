@@ -69,18 +69,26 @@ fn cancel_channel(job: Uuid) -> String {
     format!("stylize:cancel:{job}")
 }
 
+/// A connection whose calls wait boundedly: with Redis away, a call fails in about a
+/// second (and the manager reconnects behind it) instead of holding a status request,
+/// a submission or a worker's progress loop. Every Redis user in this crate (progress, rate limits, the worker registry) connects
+/// here; the client is for what a shared connection cannot do (subscriptions).
+pub(crate) async fn bounded_connection(
+    settings: &RedisSettings,
+) -> redis::RedisResult<(redis::Client, ConnectionManager)> {
+    let client = redis::Client::open(settings.url.as_str())?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(1))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(1)
+        .set_max_delay(500);
+    let connection = client.get_connection_manager_with_config(config).await?;
+    Ok((client, connection))
+}
+
 impl ProgressStore {
     pub async fn connect(settings: &RedisSettings) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(settings.url.as_str())?;
-        // Bounded waits: with Redis away, a call fails in about a second (and the
-        // manager reconnects behind it) instead of holding a status request or a
-        // worker's progress loop.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1)
-            .set_max_delay(500);
-        let connection = client.get_connection_manager_with_config(config).await?;
+        let (client, connection) = bounded_connection(settings).await?;
         Ok(ProgressStore {
             client,
             connection,
@@ -139,29 +147,6 @@ impl ProgressStore {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(cancel_channel(job)).await?;
         Ok(pubsub.into_on_message().map(drop).boxed())
-    }
-
-    /// Counts one hit against `name` in the current fixed window of `window_seconds`;
-    /// returns the hits so far in this window and the seconds until it ends. (Rate
-    /// limits live here, beside progress, so every api replica shares them.)
-    pub async fn count_hit(
-        &self,
-        name: &str,
-        window_seconds: u64,
-    ) -> redis::RedisResult<(u64, u64)> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let window = now / window_seconds;
-        let key = format!("stylize:rate:{name}:{window}");
-        let (hits,): (u64,) = redis::pipe()
-            .incr(&key, 1)
-            .expire(&key, window_seconds as i64)
-            .ignore()
-            .query_async(&mut self.connection.clone())
-            .await?;
-        Ok((hits, window_seconds - now % window_seconds))
     }
 
     /// Whether Redis answers (readiness).

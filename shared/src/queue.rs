@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -91,7 +91,7 @@ impl Link {
     async fn open(settings: &AmqpSettings) -> Result<Self, QueueError> {
         let connection = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Connection::connect(&settings.url, ConnectionProperties::default()),
+            Connection::connect(settings.url.expose(), ConnectionProperties::default()),
         )
         .await
         .map_err(|_| QueueError::TimedOut(CONNECT_TIMEOUT))??;
@@ -217,12 +217,8 @@ impl JobQueue {
             .message_count())
     }
 
-    /// Workers waiting on the queue right now.
-    pub async fn consumers(&self) -> Result<u32, QueueError> {
-        Ok(self.declared_counts().await?.consumer_count())
-    }
-
     /// Deletes the queue and its dead-letter queue, messages and all (test tear-down).
+    #[cfg(feature = "test-support")]
     pub async fn delete(&self) -> Result<(), QueueError> {
         let channel = self.link().await?.channel;
         for queue in [
@@ -230,7 +226,7 @@ impl JobQueue {
             format!("{}.dead", self.settings.queue),
         ] {
             channel
-                .queue_delete(&queue, QueueDeleteOptions::default())
+                .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
                 .await?;
         }
         Ok(())

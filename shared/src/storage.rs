@@ -4,7 +4,6 @@
 use crate::config::S3Settings;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use std::time::Duration;
 
@@ -38,7 +37,7 @@ impl Storage {
             .region(Region::new(settings.region.clone()))
             .credentials_provider(Credentials::new(
                 &settings.access_key,
-                &settings.secret_key,
+                settings.secret_key.expose(),
                 None,
                 None,
                 "stylize-settings",
@@ -112,7 +111,8 @@ impl Storage {
         Ok(())
     }
 
-    /// Every key under `prefix` (used by tests and clean-up).
+    /// Every key under `prefix`.
+    #[cfg(feature = "test-support")]
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let mut keys = Vec::new();
         let mut pages = self
@@ -131,25 +131,6 @@ impl Storage {
             );
         }
         Ok(keys)
-    }
-
-    /// A URL that lets its holder GET the object for `expires`.
-    pub async fn presigned_get(
-        &self,
-        key: &str,
-        expires: Duration,
-    ) -> Result<String, StorageError> {
-        let config =
-            PresigningConfig::expires_in(expires).map_err(|e| failure("presign", key, e))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| failure("presign", key, e))?;
-        Ok(request.uri().to_owned())
     }
 
     /// Whether the bucket answers (readiness).

@@ -5,7 +5,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use std::process::Command;
 use stylize_shared::config::DatabaseSettings;
 use stylize_shared::db::{self, JobRow, NewJob};
-use stylize_shared::job::JobState;
+use stylize_shared::job::{JobState, StyleSource};
 use stylize_shared::params::StyleParams;
 use uuid::Uuid;
 
@@ -19,6 +19,13 @@ struct Scratch {
 
 impl Scratch {
     async fn new() -> Scratch {
+        let scratch = Scratch::empty().await;
+        db::migrate(&scratch.pool).await.unwrap();
+        scratch
+    }
+
+    /// A database without a table yet.
+    async fn empty() -> Scratch {
         let name = format!("stylize_db_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&format!("{SERVER}/postgres"))
             .await
@@ -28,11 +35,10 @@ impl Scratch {
             .await
             .unwrap();
         let settings = DatabaseSettings {
-            url: format!("{SERVER}/{name}"),
+            url: format!("{SERVER}/{name}").into(),
             max_connections: 2,
         };
         let pool = db::connect(&settings).await.unwrap();
-        db::migrate(&pool).await.unwrap();
         Scratch { pool, name }
     }
 }
@@ -60,8 +66,7 @@ async fn submit(pool: &PgPool) -> Uuid {
     let job = NewJob {
         id,
         params: &params,
-        style_count: 1,
-        presets: &[],
+        styles: &[StyleSource::Upload],
         width: 64,
         height: 48,
         idempotency_key: None,
@@ -365,4 +370,86 @@ async fn unpublished_lists_queued_jobs_left_without_a_message_oldest_first() {
     // Published marks only a queued job.
     db::mark_published(pool, running).await.unwrap();
     assert!(!row(pool, running).await.published);
+}
+
+#[tokio::test]
+async fn a_jobs_styles_are_stored_as_one_list_in_blend_order() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let styles = [
+        StyleSource::Upload,
+        StyleSource::Preset {
+            id: "starry-night".into(),
+        },
+    ];
+    let params = StyleParams::default();
+    let job = NewJob {
+        id: Uuid::new_v4(),
+        params: &params,
+        styles: &styles,
+        width: 64,
+        height: 48,
+        idempotency_key: None,
+        request_hash: &[],
+        owner: None,
+    };
+    let (inserted, _) = db::insert_job(pool, &job).await.unwrap();
+    assert_eq!(inserted.styles.0, styles);
+    assert_eq!(row(pool, job.id).await.styles.0, styles);
+    // A job blends at least one style.
+    let none = NewJob {
+        id: Uuid::new_v4(),
+        styles: &[],
+        ..job
+    };
+    assert!(db::insert_job(pool, &none).await.is_err());
+}
+
+/// The migration that made `styles` of `presets` (an upload an empty string) and
+/// `style_count`.
+const STYLES_MIGRATION: i64 = 20261201000001;
+
+#[tokio::test]
+async fn jobs_from_before_the_styles_list_keep_their_styles() {
+    let scratch = Scratch::empty().await;
+    let pool = &scratch.pool;
+    let mut before = sqlx::migrate!("../migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|migration| migration.version < STYLES_MIGRATION)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(pool).await.unwrap();
+    let (uploads_first, preset_only) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, style_count, presets) in [
+        (uploads_first, 3, vec!["", "", "the-scream"]),
+        (preset_only, 1, vec!["starry-night"]),
+    ] {
+        sqlx::query(
+            "INSERT INTO jobs (id, state, params, style_count, presets, width, height)
+             VALUES ($1, 'queued', $2, $3, $4, 64, 48)",
+        )
+        .bind(id)
+        .bind(sqlx::types::Json(StyleParams::default()))
+        .bind(style_count)
+        .bind(presets)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    db::migrate(pool).await.unwrap();
+    let styles = |id| async move { row(pool, id).await.styles.0 };
+    let preset = |id: &str| StyleSource::Preset { id: id.into() };
+    assert_eq!(
+        styles(uploads_first).await,
+        [
+            StyleSource::Upload,
+            StyleSource::Upload,
+            preset("the-scream")
+        ]
+    );
+    assert_eq!(styles(preset_only).await, [preset("starry-night")]);
 }

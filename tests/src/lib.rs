@@ -56,7 +56,7 @@ impl Stack {
 
         let mut settings = Settings::load().unwrap();
         settings.http.port = 0;
-        settings.database.url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+        settings.database.url = format!("postgres://postgres@127.0.0.1:5432/{database}").into();
         settings.amqp.queue = format!("stylize.e2e.{tag}");
         let assets = std::env::var("STYLIZE_ASSETS")
             .map(PathBuf::from)
@@ -200,7 +200,7 @@ impl Stack {
             .await
             .unwrap();
         let started = Instant::now();
-        while queue.consumers().await.unwrap() < count {
+        while queue.declared_counts().await.unwrap().consumer_count() < count {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "workers did not start"
@@ -257,6 +257,18 @@ impl Stack {
             .client
             .post(self.url("/v1/jobs"))
             .multipart(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// `POST /v1/jobs/{id}/cancel`: the status and the body.
+    pub async fn cancel(&self, id: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/jobs/{id}/cancel")))
             .send()
             .await
             .unwrap();

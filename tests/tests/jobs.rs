@@ -229,25 +229,16 @@ async fn an_idempotency_key_returns_the_first_job() {
     assert_eq!(stack.count_jobs().await, 1);
 }
 
-async fn cancel(stack: &Stack, id: &str) -> reqwest::Response {
-    stack
-        .client
-        .post(stack.url(&format!("/v1/jobs/{id}/cancel")))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
     let mut stack = Stack::start().await;
     stack.start_worker("e2e-cancel");
     let long = stack.submit(json!({"size": 64, "iterations": 5000})).await;
     stack.wait_until_running(&long).await;
-    assert_eq!(cancel(&stack, &long).await.status(), 202);
+    assert_eq!(stack.cancel(&long).await.0, 202);
     let seen = stack.wait_for_end(&long, Duration::from_secs(30)).await;
     assert_eq!(seen.last().unwrap()["state"], "canceled");
-    assert_eq!(cancel(&stack, &long).await.status(), 409);
+    assert_eq!(stack.cancel(&long).await.0, 409);
     let result = stack
         .client
         .get(stack.url(&format!("/v1/jobs/{long}/result")))
@@ -268,9 +259,8 @@ async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
     for _ in 0..3 {
         ids.push(stack.submit(json!({"size": 64, "iterations": 5})).await);
     }
-    let response = cancel(&stack, &ids[0]).await;
-    assert_eq!(response.status(), 202);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let (status, body) = stack.cancel(&ids[0]).await;
+    assert_eq!(status, 202);
     assert_eq!(body["state"], "canceled");
 
     let (status, page) = stack.get_json("/v1/jobs?limit=2").await;

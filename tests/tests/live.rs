@@ -5,17 +5,6 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use stylize_e2e::Stack;
 
-async fn cancel(stack: &Stack, id: &str) -> (u16, Value) {
-    let response = stack
-        .client
-        .post(stack.url(&format!("/v1/jobs/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 async fn result_status(stack: &Stack, id: &str) -> u16 {
     stack
         .client
@@ -39,7 +28,7 @@ async fn a_cancel_stops_a_running_job_at_once_and_shows_while_it_does() {
     let id = stack.submit(json!({"size": 64, "iterations": 3000})).await;
     stack.wait_until_running(&id).await;
 
-    let (status, view) = cancel(&stack, &id).await;
+    let (status, view) = stack.cancel(&id).await;
     let asked = Instant::now();
     assert_eq!(status, 202, "{view}");
     assert_eq!(
@@ -109,7 +98,7 @@ async fn a_cancel_accepted_as_a_job_ends_is_never_followed_by_a_result() {
             assert!(started.elapsed() < Duration::from_secs(60), "{view}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let (status, view) = cancel(&stack, id).await;
+        let (status, view) = stack.cancel(id).await;
         let seen = stack.wait_for_end(id, Duration::from_secs(30)).await;
         let state = seen.last().unwrap()["state"].clone();
         match status {

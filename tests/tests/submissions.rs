@@ -1,6 +1,7 @@
 //! Submissions a hostile or careless client sends: bodies cut off or dripped in, params
 //! that are no object, too many styles, idempotency keys reused, job ids spelt another
-//! way. Every answer is a prompt problem+json, and nothing is stored for a refusal.
+//! way. Every answer is a prompt problem+json, and nothing is stored for a refusal. And
+//! what an accepted one keeps: its styles in blend order, each where a worker finds it.
 
 use reqwest::multipart::Form;
 use serde_json::{json, Value};
@@ -210,6 +211,40 @@ async fn at_most_eight_styles_and_the_ninth_is_refused_before_the_rest_is_read()
     assert_problem(&answer, 400, "invalid-parameter");
     assert_eq!(answer.body["field"], "preset");
     assert_eq!(stack.count_jobs().await, 1);
+}
+
+#[tokio::test]
+async fn a_job_lists_its_styles_in_blend_order_and_a_worker_finds_each() {
+    let mut stack = Stack::start().await;
+    let storage = Storage::new(&stack.settings.s3);
+    // A preset sent before an upload: uploads come first all the same.
+    let body = Form::new()
+        .part(
+            "content",
+            form::file("photo.jpg", asset("content/tubingen.jpg")),
+        )
+        .text("preset", "udnie")
+        .part(
+            "style",
+            form::file("painting.jpg", asset("styles/the-scream.jpg")),
+        )
+        .text("params", json!({"size": 64, "iterations": 5}).to_string());
+    let (status, job) = stack.post_form(body).await;
+    assert_eq!(status, 202, "{job}");
+    let styles = json!([{"source": "upload"}, {"source": "preset", "id": "udnie"}]);
+    assert_eq!(job["styles"], styles);
+    let id = job["id"].as_str().unwrap();
+    let stored = storage.list(&format!("jobs/{id}/")).await.unwrap();
+    assert_eq!(
+        stored,
+        [format!("jobs/{id}/content"), format!("jobs/{id}/style-0")]
+    );
+
+    stack.start_worker("e2e-styles");
+    let seen = stack.wait_for_end(id, Duration::from_secs(120)).await;
+    let last = seen.last().unwrap();
+    assert_eq!(last["state"], "succeeded", "{last}");
+    assert_eq!(last["styles"], styles);
 }
 
 /// A PNG no other test sends, so that its bytes in storage can only be this test's.

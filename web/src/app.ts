@@ -12,6 +12,8 @@ interface Preset {
 
 /** The same in a job's status and in its `progress` events. */
 interface Progress {
+  /** `fast` during the fast network's pass, then `optimising`. */
+  phase: "fast" | "optimising";
   iteration: number;
   total: number;
   fraction: number;
@@ -38,6 +40,24 @@ interface Problem {
   detail?: string;
 }
 
+/** A worker as `GET /v1/queue` lists it. Its rates are per megapixel of output, and
+ * null until it has measured them. */
+interface WorkerInfo {
+  name: string;
+  device: string;
+  capacity: number;
+  running: number;
+  seconds_per_iteration_per_megapixel: number | null;
+  fast_pass_seconds_per_megapixel: number | null;
+}
+
+interface QueueInfo {
+  queued: number;
+  running: number;
+  /** null when the api could not read the workers' reports. */
+  workers: WorkerInfo[] | null;
+}
+
 interface RecentJob {
   id: string;
   state: JobState;
@@ -53,6 +73,14 @@ const DEFAULT_STYLE_WEIGHT = 5;
 const RECENT_KEY = "stylize.recent";
 const RECENT_MAX = 12;
 const TERMINAL: JobState[] = ["succeeded", "failed", "canceled"];
+/** The quality choice that is one pass of the fast network (a `fast` job). */
+const INSTANT = "instant";
+/** Where a GPU serves, the defaults it finishes in well under a minute. The page's own
+ * (256 px, 150 steps) are a CPU's: one to two minutes on two cores (0.2 to 0.8 s a step
+ * at 256 px), where these would take twenty or more. */
+const GPU_DEFAULTS = { size: "512", quality: "500" };
+/** How often the page asks again how busy and how fast the workers are. */
+const QUEUE_REFRESH_MS = 30_000;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -78,6 +106,9 @@ const blendValue = element<HTMLOutputElement>("blend-value");
 const strength = element<HTMLInputElement>("strength");
 const strengthValue = element<HTMLOutputElement>("strength-value");
 const layerWeights = element<HTMLDivElement>("layer-weights");
+const sizeSelect = element<HTMLSelectElement>("size");
+const exactSize = element<HTMLInputElement>("exact-size");
+const queueNote = element<HTMLParagraphElement>("queue-note");
 const generate = element<HTMLButtonElement>("generate");
 const formError = element<HTMLParagraphElement>("form-error");
 const jobSection = element<HTMLElement>("job");
@@ -246,6 +277,115 @@ for (const layer of STYLE_LAYERS) {
   layerWeights.append(label);
 }
 
+// ---- what the workers can do ---------------------------------------------------------
+
+let queueInfo: QueueInfo | null = null;
+/** Whether the person chose a size or quality: the page then leaves them be. */
+let settingsChosen = false;
+/** Whether the defaults were fitted to the workers: once, so they do not change under
+ * the person's eyes at a later refresh. */
+let defaultsFitted = false;
+
+/** Megapixels of the output at the chosen size, in the chosen photo's shape (4:3 until a
+ * photo is chosen, or when it is given by its address). */
+function outputMegapixels(): number {
+  const size = outputSize();
+  const [width, height] = contentFile && contentPreview.naturalWidth > 0
+    ? [contentPreview.naturalWidth, contentPreview.naturalHeight]
+    : [4, 3];
+  const shortSide = Math.max(1, Math.round((size * Math.min(width, height)) / Math.max(width, height)));
+  return (size * shortSide) / 1e6;
+}
+
+/** The workers' mean of a rate, over those that have measured it; null when none has. */
+function meanRate(rate: (worker: WorkerInfo) => number | null): number | null {
+  const known = (queueInfo?.workers ?? []).map(rate).filter((value): value is number => value != null);
+  return known.length ? known.reduce((sum, value) => sum + value, 0) / known.length : null;
+}
+
+/** About how long a job of `choice` takes once a worker runs it, in seconds; null when
+ * the workers have not measured what it needs. A full job's first picture is a fast
+ * pass too. */
+function estimateSeconds(choice: string): number | null {
+  const fastPass = meanRate((worker) => worker.fast_pass_seconds_per_megapixel);
+  const iteration = meanRate((worker) => worker.seconds_per_iteration_per_megapixel);
+  const megapixels = outputMegapixels();
+  if (choice === INSTANT) return fastPass == null ? null : fastPass * megapixels;
+  if (iteration == null) return null;
+  return (Number(choice) * iteration + (fastPass ?? 0)) * megapixels;
+}
+
+function describeEstimate(seconds: number | null): string {
+  if (seconds == null) return "time not known yet";
+  if (seconds < 1) return "under a second";
+  if (seconds < 90) return `about ${Math.round(seconds)} s`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`;
+  return `about ${(seconds / 3600).toFixed(1)} h`;
+}
+
+function renderEstimates(): void {
+  for (const estimate of form.querySelectorAll<HTMLElement>(".estimate")) {
+    estimate.textContent = queueInfo?.workers ? describeEstimate(estimateSeconds(estimate.dataset.quality ?? "")) : "";
+  }
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+function renderQueueNote(): void {
+  const workers = queueInfo?.workers;
+  if (!queueInfo || !workers) {
+    queueNote.textContent = "The workers could not be asked just now, so there are no time estimates.";
+    return;
+  }
+  if (workers.length === 0) {
+    queueNote.textContent = "No worker is running just now: a job waits until one starts.";
+    return;
+  }
+  const gpus = workers.filter((worker) => worker.device.startsWith("cuda")).length;
+  const devices = [gpus ? `${gpus} GPU` : "", gpus < workers.length ? `${workers.length - gpus} CPU` : ""]
+    .filter(Boolean)
+    .join(", ");
+  const timed = workers.some((worker) => worker.seconds_per_iteration_per_megapixel != null
+    || worker.fast_pass_seconds_per_megapixel != null);
+  queueNote.textContent = `${plural(workers.length, "worker")} (${devices}): `
+    + `${plural(queueInfo.running, "job")} running, ${queueInfo.queued} waiting. `
+    + (timed ? "Times are estimated from their recent speed, once a job starts."
+      : "No worker has timed a job yet, so there are no estimates yet.");
+}
+
+/** Where a GPU serves, the defaults it suits, unless the person already chose; decided
+ * once, at the first answer that lists a worker. */
+function fitDefaults(): void {
+  const workers = queueInfo?.workers ?? [];
+  if (defaultsFitted || settingsChosen || workers.length === 0) return;
+  defaultsFitted = true;
+  if (!workers.some((worker) => worker.device.startsWith("cuda"))) return;
+  sizeSelect.value = GPU_DEFAULTS.size;
+  for (const radio of qualityRadios()) radio.checked = radio.value === GPU_DEFAULTS.quality;
+}
+
+async function loadQueue(): Promise<void> {
+  try {
+    const response = await fetch("/v1/queue");
+    if (!response.ok) throw new Error(await problemText(response));
+    queueInfo = (await response.json()) as QueueInfo;
+  } catch {
+    queueInfo = null;
+  }
+  fitDefaults();
+  renderQueueNote();
+  renderEstimates();
+}
+
+for (const control of [sizeSelect, ...qualityRadios()]) {
+  control.addEventListener("change", () => (settingsChosen = true));
+}
+sizeSelect.addEventListener("change", renderEstimates);
+exactSize.addEventListener("input", renderEstimates);
+contentPreview.addEventListener("load", renderEstimates);
+
 // ---- submitting --------------------------------------------------------------------
 
 function numberOr(id: string, fallback: number): number {
@@ -253,10 +393,25 @@ function numberOr(id: string, fallback: number): number {
   return raw === "" ? fallback : Number(raw);
 }
 
+function qualityRadios(): HTMLInputElement[] {
+  return [...form.querySelectorAll<HTMLInputElement>("input[name=quality]")];
+}
+
+/** The chosen quality: `instant`, or a number of steps as text. */
+function quality(): string {
+  return qualityRadios().find((radio) => radio.checked)?.value ?? "150";
+}
+
+function outputSize(): number {
+  return numberOr("exact-size", Number(sizeSelect.value));
+}
+
 function parameters(styleCount: number): Record<string, unknown> {
+  const instant = quality() === INSTANT;
   const params: Record<string, unknown> = {
-    size: numberOr("exact-size", numberOr("size", 512)),
-    iterations: numberOr("iterations", numberOr("quality", 500)),
+    mode: instant ? "fast" : "full",
+    size: outputSize(),
+    ...(instant ? {} : { iterations: numberOr("iterations", Number(quality())) }),
     optimizer: element<HTMLSelectElement>("optimizer").value,
     seed: numberOr("seed", 0),
     preserve_colors: element<HTMLInputElement>("preserve-colors").checked,
@@ -348,18 +503,23 @@ function describeTime(seconds: number): string {
 }
 
 function showProgress(progress: Progress, jobId: string, shownPreview: { iteration: number | null }): void {
-  const percent = Math.round(100 * progress.fraction);
-  progressBar.value = percent;
-  const left = progress.eta_seconds == null ? "" : `, about ${describeTime(progress.eta_seconds)} left`;
-  progressText.textContent = `${percent}% (step ${progress.iteration} of ${progress.total})${left}`;
   const preview = progress.preview_iteration;
-  // Whichever way progress came (events or polling), a new preview is shown.
+  // Whichever way progress came (events or polling), a new preview is shown: a full
+  // job's first (step 0) is the fast network's picture, there before any step.
   if (preview != null && preview !== shownPreview.iteration) {
     shownPreview.iteration = preview;
     jobImage.src = `/v1/jobs/${jobId}/preview?at=${preview}`;
-    jobImage.alt = `The painting as it forms, at step ${preview}`;
+    jobImage.alt = preview === 0 ? "A first picture, to be refined" : `The painting as it forms, at step ${preview}`;
     canvasNote.hidden = true;
   }
+  const percent = Math.round(100 * progress.fraction);
+  progressBar.value = percent;
+  if (progress.phase === "fast" && progress.iteration === 0) {
+    progressText.textContent = "Painting a first picture…";
+    return;
+  }
+  const left = progress.eta_seconds == null ? "" : `, about ${describeTime(progress.eta_seconds)} left`;
+  progressText.textContent = `${percent}% (step ${progress.iteration} of ${progress.total})${left}`;
 }
 
 function showJob(job: Job, shownPreview: { iteration: number | null }): void {
@@ -371,6 +531,7 @@ function showJob(job: Job, shownPreview: { iteration: number | null }): void {
   if (job.cancel_requested && !finished) progressText.textContent = "Canceling…";
   if (!finished) return;
   remember(job);
+  void loadQueue();
   again.hidden = false;
   permalink.hidden = false;
   permalink.href = `/?job=${job.id}`;
@@ -537,6 +698,8 @@ async function start(): Promise<void> {
   await fetch("/v1/session", { method: "POST" }).catch(() => undefined);
   renderRecent();
   void loadPresets();
+  void loadQueue();
+  window.setInterval(() => void loadQueue(), QUEUE_REFRESH_MS);
   const requested = new URLSearchParams(location.search).get("job");
   if (requested) void openJob(requested);
 }

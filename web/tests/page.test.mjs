@@ -1,6 +1,7 @@
 // The page in headless Chromium against the real stack that scripts/test_page.sh starts:
 // upload, pick, generate, watch (by events, or by polling when they are blocked),
-// download; errors; cancel; phone width and labels.
+// download; instant jobs and a full job's first picture; defaults and time estimates
+// fitted to the workers; errors; cancel; phone width and labels.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -107,6 +108,116 @@ test("a photo and a preset become a painting that can be downloaded and revisite
   await again.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
   assert.equal(await again.locator("#recent li").count(), 1);
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+});
+
+/** Records, in order, each image address and each progress text the page shows from now
+ * on (one observer, so the two kinds keep their order). */
+async function log(page) {
+  await page.evaluate(() => {
+    window.shown = [];
+    const image = document.querySelector("#job-image");
+    const text = document.querySelector("#progress-text");
+    new MutationObserver((records) => {
+      for (const record of records) {
+        if (record.target === image) window.shown.push({ image: image.getAttribute("src") });
+        else window.shown.push({ text: text.textContent });
+      }
+    }).observe(document.querySelector("#job"), { subtree: true, childList: true, characterData: true, attributeFilter: ["src"] });
+  });
+}
+
+test("an instant job paints the photo in one pass, end to end", async () => {
+  const page = await openPage();
+  await prepare(page, "udnie", 500);
+  await page.locator("label:has(input[name=quality][value=instant])").click();
+  await page.locator("#generate").click();
+  await page.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
+  assert.match(await page.locator("#job-image").getAttribute("src"), /\/result$/);
+  await page.waitForFunction(() => document.querySelector("#job-image").naturalWidth === 64);
+  const id = new URL(page.url()).searchParams.get("job");
+  const job = await page.evaluate(async (id) => (await fetch(`/v1/jobs/${id}`)).json(), id);
+  assert.equal(job.params.mode, "fast", JSON.stringify(job));
+  assert.equal(job.progress.phase, "fast", JSON.stringify(job));
+});
+
+test("a full job shows its first picture before its first step", async () => {
+  const page = await openPage();
+  await prepare(page, "great-wave", 4);
+  // Large enough that a step takes a while on a CPU, so the order is the page's doing.
+  await page.locator("#exact-size").fill("256");
+  await log(page);
+  await page.locator("#generate").click();
+  await page.locator("#progress-text", { hasText: "Done." }).waitFor(LONG);
+  const shown = await page.evaluate(() => window.shown);
+  const firstPreview = shown.findIndex((entry) => entry.image?.includes("/preview"));
+  const firstStep = shown.findIndex((entry) => /step [1-9]/.test(entry.text ?? ""));
+  assert.ok(firstPreview >= 0, `a preview appeared: ${JSON.stringify(shown)}`);
+  assert.ok(firstStep >= 0, `steps were shown: ${JSON.stringify(shown)}`);
+  assert.ok(firstPreview < firstStep, `the preview came first: ${JSON.stringify(shown)}`);
+  assert.match(shown[firstPreview].image, /at=0$/, "the first preview is the fast picture");
+});
+
+/** A worker as GET /v1/queue lists it. */
+function worker(device, iteration, fastPass) {
+  return {
+    name: `w-${device}`, device, capacity: 1, running: 0, reported_at: new Date().toISOString(),
+    seconds_per_iteration_per_megapixel: iteration, fast_pass_seconds_per_megapixel: fastPass,
+  };
+}
+
+/** The page with GET /v1/queue answering `workers`. */
+async function openPageServedBy(workers) {
+  const context = await browser.newContext();
+  await context.route("**/v1/queue", (route) => route.fulfill({
+    json: { queued: 2, running: 1, workers, throughput: { window_seconds: 3600, succeeded: 0, failed: 0, canceled: 0, mean_run_seconds: null } },
+  }));
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.locator("#queue-note", { hasText: "waiting" }).waitFor();
+  return page;
+}
+
+const estimate = (page, quality) => page.locator(`.estimate[data-quality="${quality}"]`).textContent();
+const checkedQuality = (page) => page.locator("input[name=quality]:checked").getAttribute("value");
+
+test("on CPU workers the defaults are small, and each choice shows its time or says it is not known", async () => {
+  // This stack's own CPU worker, as the api lists it (tests/tests/queue.rs checks that
+  // it does), whether it has timed a job yet or not.
+  const page = await openPage();
+  await page.locator("#queue-note", { hasText: /^(\d+ workers? \(|No worker is running)/ }).waitFor();
+  const { workers } = await page.evaluate(async () => (await fetch("/v1/queue")).json());
+  const note = await page.locator("#queue-note").textContent();
+  if (workers.length) assert.match(note, /^1 worker \(1 CPU\)/, JSON.stringify(workers));
+  else assert.match(note, /^No worker is running/);
+  assert.equal(await page.locator("#size").inputValue(), "256");
+  assert.equal(await checkedQuality(page), "150");
+  for (const quality of ["instant", "150", "300", "500"]) {
+    assert.match(await estimate(page, quality), /^(about \d+(\.\d)? (s|min|h)|under a second|time not known yet)$/);
+  }
+
+  // A CPU worker that has timed nothing yet: said plainly.
+  const untimed = await openPageServedBy([worker("cpu", null, null)]);
+  await untimed.locator("#queue-note", { hasText: "No worker has timed a job yet" }).waitFor();
+  assert.equal(await estimate(untimed, "500"), "time not known yet");
+  assert.equal(await checkedQuality(untimed), "150");
+
+  // 10 s per step per megapixel: Best at 256×192 px is 500 × 10 × 0.049152 + 0.1 s.
+  const timed = await openPageServedBy([worker("cpu", 10, 2)]);
+  await timed.locator(".estimate[data-quality=\"500\"]", { hasText: "about" }).waitFor();
+  assert.equal(await estimate(timed, "500"), "about 4 min");
+  assert.equal(await estimate(timed, "150"), "about 74 s");
+  assert.equal(await estimate(timed, "instant"), "under a second");
+  await timed.locator("#size").selectOption("1024");
+  assert.equal(await estimate(timed, "instant"), "about 2 s");
+});
+
+test("with a GPU worker the defaults are the full ones, unless the person chose", async () => {
+  const page = await openPageServedBy([worker("cuda:0", 0.5, 0.05), worker("cpu", null, null)]);
+  await page.locator("#queue-note", { hasText: "1 GPU, 1 CPU" }).waitFor();
+  assert.equal(await page.locator("#size").inputValue(), "512");
+  assert.equal(await checkedQuality(page), "500");
+  // 500 × 0.5 × (512 × 384 / 1e6) + 0.05 × 0.196608 = 49.2 s
+  assert.equal(await estimate(page, "500"), "about 49 s");
 });
 
 test("with server-sent events blocked, polling shows the progress and the preview as it forms", async () => {

@@ -8,7 +8,7 @@ use stylize_worker::service::Worker;
 use tokio::sync::watch;
 
 fn main() -> anyhow::Result<()> {
-    stylize_worker::engine::allow_tf32_matmul();
+    stylize_engine::allow_tf32_matmul();
     tokio::runtime::Runtime::new()?.block_on(serve())
 }
 

@@ -4,8 +4,8 @@
 //! shifted by that vector. Weights from `scripts/convert_fast_weights.py`; the layer
 //! table is in `../shared/FAST.md`.
 
-use super::weights::{channels_last, Weights};
-use super::{color, pixels, EngineError};
+use crate::weights::{channels_last, Weights};
+use crate::{color, pixels, EngineError};
 use image::RgbImage;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -398,7 +398,7 @@ pub fn synchronize(device: Device) {
 }
 
 /// What one fast pass made, and how long its phases took.
-pub struct FastOutcome {
+pub struct FastPicture {
     pub image: RgbImage,
     /// The photo's own style vector, when `strength` below 1 needs it.
     pub photo_style: Duration,
@@ -415,7 +415,7 @@ pub fn fast_stylize(
     style_vectors: &[Tensor],
     params: &StyleParams,
     strength: f64,
-) -> Result<FastOutcome, EngineError> {
+) -> Result<FastPicture, EngineError> {
     params.validate(style_vectors.len())?;
     params.check_image_sizes(content.dimensions(), &[])?;
     if !(0.0..=1.0).contains(&strength) {
@@ -440,7 +440,7 @@ pub fn fast_stylize(
     if params.preserve_colors {
         image = color::preserve_colors(&image, &content);
     }
-    Ok(FastOutcome {
+    Ok(FastPicture {
         image,
         photo_style,
         transform,

@@ -22,7 +22,6 @@ use stylize_shared::images::resize_longest;
 use stylize_shared::params::{Init, Optimizer, ParamError, StyleParams, LBFGS_HISTORY};
 use tch::{Device, Tensor};
 
-/// Curvature pairs L-BFGS keeps (neural-style's default).
 /// The seed's Adam schedule: ×0.8 every 50 steps.
 const ADAM_DECAY: f64 = 0.8;
 const ADAM_DECAY_EVERY: u32 = 50;
@@ -136,7 +135,7 @@ pub struct RunOptions {
 }
 
 /// What a finished run hands back.
-pub struct Outcome {
+pub struct Stylized {
     pub image: RgbImage,
     /// The loss at the last evaluation.
     pub loss: LossTerms,
@@ -151,7 +150,7 @@ pub fn stylize(
     params: &StyleParams,
     options: RunOptions,
     on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
-) -> Result<Outcome, EngineError> {
+) -> Result<Stylized, EngineError> {
     params.validate(inputs.styles.len())?;
     let style_sizes: Vec<(u32, u32)> = inputs.styles.iter().map(RgbImage::dimensions).collect();
     params.check_image_sizes(inputs.content.dimensions(), &style_sizes)?;
@@ -169,7 +168,7 @@ pub fn stylize(
     for (size, level_iterations) in params.levels() {
         content = resize_longest(inputs.content, size);
         let content_tensor = pixels::to_tensor(&content, device);
-        let style_side = ((f64::from(size) * params.style_scale).round() as u32).max(16);
+        let style_side = params.style_side(size);
         let styles: Vec<(Tensor, f64)> = inputs
             .styles
             .iter()
@@ -236,7 +235,7 @@ pub fn stylize(
     if params.preserve_colors {
         result = color::preserve_colors(&result, &content);
     }
-    Ok(Outcome {
+    Ok(Stylized {
         image: result,
         loss,
         elapsed: started.elapsed(),

@@ -9,9 +9,9 @@
 use anyhow::Context;
 use std::ops::ControlFlow;
 use std::time::Instant;
+use stylize_engine::{self as engine, Inputs, RunOptions, Vgg19};
 use stylize_shared::images::{self, ImageLimits};
 use stylize_shared::params::StyleParams;
-use stylize_worker::engine::{self, Inputs, RunOptions, Vgg19};
 
 fn read(path: &str) -> anyhow::Result<image::RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;

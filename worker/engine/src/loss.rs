@@ -1,6 +1,6 @@
 //! The Gatys et al. objective: content, style (Gram matrices) and total variation.
 
-use super::vgg::Vgg19;
+use crate::vgg::Vgg19;
 use stylize_shared::params::{layer_index, LayerWeight, Pooling, StyleParams};
 use tch::{Kind, Tensor};
 

@@ -1,7 +1,7 @@
 //! VGG19's sixteen convolutions, frozen, run only as deep as a job needs.
 
-use super::weights::{channels_last, Weights};
-use super::EngineError;
+use crate::weights::{channels_last, Weights};
+use crate::EngineError;
 use std::path::Path;
 use stylize_shared::params::{
     Pooling, VGG19_CHANNELS as CHANNELS, VGG19_LAYERS, VGG19_POOLED_AFTER as BLOCK_ENDS,

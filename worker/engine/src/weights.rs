@@ -2,7 +2,7 @@
 //! shapes checked, so a wrong or stale file fails at load with the tensor it lacks; and
 //! the memory layout the convolutions run fastest in.
 
-use super::EngineError;
+use crate::EngineError;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 

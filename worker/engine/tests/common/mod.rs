@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use stylize_shared::images::{self, ImageLimits};
 
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 pub fn weights_path() -> PathBuf {

@@ -10,9 +10,9 @@ use common::{fast_reference_path, fast_weights_path, load_asset, weights_path};
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use stylize_engine::fast::{blend_vectors, fast_stylize, FastPicture, STYLE_DIM};
+use stylize_engine::{pixels, EngineError, FastStylizer};
 use stylize_shared::params::StyleParams;
-use stylize_worker::engine::fast::{blend_vectors, fast_stylize, FastOutcome, STYLE_DIM};
-use stylize_worker::engine::{pixels, EngineError, FastStylizer};
 use tch::{Device, Tensor};
 
 /// The network and two paintings' vectors, shared; holding them also keeps the tests
@@ -180,7 +180,7 @@ fn fast(
     vectors: &[Tensor],
     params: &StyleParams,
     strength: f64,
-) -> FastOutcome {
+) -> FastPicture {
     fast_stylize(model, photo(), vectors, params, strength).unwrap()
 }
 

@@ -6,10 +6,11 @@ use common::{load_asset, weights_path};
 use sha2::{Digest, Sha256};
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use stylize_shared::params::{Init, LayerWeight, Optimizer, StyleParams};
-use stylize_worker::engine::{
-    self, loss::Objective, pixels, EngineError, Event, Inputs, LossTerms, RunOptions, Vgg19,
+use stylize_engine::{
+    self as engine, loss::Objective, pixels, EngineError, Event, Inputs, LossTerms, RunOptions,
+    Vgg19,
 };
+use stylize_shared::params::{Init, LayerWeight, Optimizer, StyleParams};
 use tch::{Device, Kind, Tensor};
 
 /// One model for all tests; holding it also keeps the tests from running at once and
@@ -38,7 +39,7 @@ fn images() -> &'static Images {
 }
 
 /// Runs the engine and returns the outcome plus the loss seen at every iteration.
-fn run(params: &StyleParams) -> (engine::Outcome, Vec<LossTerms>) {
+fn run(params: &StyleParams) -> (engine::Stylized, Vec<LossTerms>) {
     let images = images();
     let styles = [images.style.clone()];
     let inputs = Inputs {

@@ -7,10 +7,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use stylize_engine::fast::{self, fast_stylize};
+use stylize_engine::{self as engine, Event, FastStylizer, Inputs, RunOptions, Vgg19};
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, StyleParams};
-use stylize_worker::engine::fast::{self, fast_stylize};
-use stylize_worker::engine::{self, Event, FastStylizer, Inputs, RunOptions, Vgg19};
 
 #[derive(Parser, Debug)]
 #[command(

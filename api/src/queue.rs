@@ -1,0 +1,85 @@
+//! `GET /v1/queue`: the jobs waiting and running, the workers serving this api's queue
+//! (device, capacity, load, recent speed) and the jobs finished in the last hour. One
+//! bounded query to PostgreSQL and two round trips to Redis, at most once a second per
+//! api process: every request within that second gets the same answer.
+
+use crate::auth::Caller;
+use crate::edge::get;
+use crate::problem::{database, ApiError};
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stylize_shared::config::Settings;
+use stylize_shared::stats::{self, Finished};
+use stylize_shared::workers::{WorkerRegistry, WorkerReport};
+use tokio::sync::Mutex;
+
+/// How long one answer is served again.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+/// The window of the finished jobs counted.
+const RECENT: Duration = Duration::from_secs(3600);
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config.service(web::resource("/v1/queue").route(get().to(show)));
+}
+
+#[derive(Debug, Serialize)]
+struct Snapshot {
+    queued: i64,
+    running: i64,
+    /// Most recently reported first; `null` when Redis, which holds the reports, does
+    /// not answer.
+    workers: Option<Vec<WorkerReport>>,
+    throughput: Finished,
+}
+
+/// The registry and the latest answer, kept for [`FRESH_FOR`].
+pub struct QueueView {
+    registry: WorkerRegistry,
+    latest: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+}
+
+impl QueueView {
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(QueueView {
+            registry: WorkerRegistry::connect(&settings.redis, &settings.amqp.queue).await?,
+            latest: Mutex::new(None),
+        })
+    }
+
+    /// The latest answer while fresh, else a new one. The lock is held while it is made,
+    /// so requests arriving meanwhile wait for it rather than ask again.
+    async fn snapshot(&self, pool: &PgPool) -> Result<Arc<Snapshot>, ApiError> {
+        let mut latest = self.latest.lock().await;
+        if let Some((made, snapshot)) = latest.as_ref() {
+            if made.elapsed() < FRESH_FOR {
+                return Ok(snapshot.clone());
+            }
+        }
+        let (jobs, workers) = tokio::join!(stats::job_stats(pool, RECENT), self.registry.list());
+        let jobs = jobs.map_err(database)?;
+        let workers = workers
+            .inspect_err(|error| tracing::warn!(%error, "reading the worker registry"))
+            .ok();
+        let snapshot = Arc::new(Snapshot {
+            queued: jobs.queued,
+            running: jobs.running,
+            workers,
+            throughput: jobs.recent,
+        });
+        *latest = Some((Instant::now(), snapshot.clone()));
+        Ok(snapshot)
+    }
+}
+
+/// Readable with any valid key (the page's too), as the job routes are: the queue is
+/// everyone's, so every key sees the same answer.
+async fn show(_: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.queue_view.snapshot(&state.pool).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(&*snapshot))
+}

@@ -1,0 +1,371 @@
+//! Taking a submission: its parameters and images checked, a retry of an earlier one
+//! answered, then its inputs stored, its job recorded and queued. `jobs.rs` reads the
+//! form into a [`Submission`] and answers with what [`submit`] made of it; nothing here
+//! knows of HTTP.
+
+use crate::problem::{database, echo, ApiError};
+use crate::AppState;
+use sha2::{Digest, Sha256};
+use stylize_shared::db::{self, JobRow, NewJob};
+use stylize_shared::images::{self, fit_longest, ImageLimits};
+use stylize_shared::job::StyleSource;
+use stylize_shared::memory;
+use stylize_shared::params::{Init, StyleParams};
+use stylize_shared::queue::JobMessage;
+use stylize_shared::storage::{Storage, StorageError};
+use uuid::Uuid;
+
+/// The fields of a submission, as read from its form.
+#[derive(Default)]
+pub(crate) struct Submission {
+    pub content: Option<Part>,
+    pub content_url: Option<String>,
+    pub styles: Vec<Part>,
+    pub style_urls: Vec<String>,
+    pub presets: Vec<String>,
+    pub params: Option<StyleParams>,
+}
+
+/// One form part's bytes and their SHA-256.
+pub(crate) struct Part {
+    pub bytes: Vec<u8>,
+    pub digest: [u8; 32],
+}
+
+impl Submission {
+    /// Style images asked for, from every field that gives one.
+    pub fn style_count(&self) -> usize {
+        self.styles.len() + self.style_urls.len() + self.presets.len()
+    }
+
+    /// A SHA-256 of what the submission asks for, which tells a retry (same hash) from
+    /// another request under the same idempotency key: `params` as stored (so the
+    /// JSON's spelling does not count), then each input in order (a file by its
+    /// digest, a URL or preset by its text).
+    fn request_hash(&self, params: &StyleParams) -> Vec<u8> {
+        let mut hash = Sha256::new();
+        let mut item = |field: &str, value: &[u8]| {
+            for bytes in [field.as_bytes(), value] {
+                hash.update((bytes.len() as u64).to_be_bytes());
+                hash.update(bytes);
+            }
+        };
+        item(
+            "params",
+            &serde_json::to_vec(params).expect("params serialise"),
+        );
+        if let Some(content) = &self.content {
+            item("content", &content.digest);
+        }
+        if let Some(url) = &self.content_url {
+            item("content_url", url.as_bytes());
+        }
+        for style in &self.styles {
+            item("style", &style.digest);
+        }
+        for url in &self.style_urls {
+            item("style_url", url.as_bytes());
+        }
+        for preset in &self.presets {
+            item("preset", preset.as_bytes());
+        }
+        hash.finalize().to_vec()
+    }
+}
+
+/// What became of a submission.
+pub(crate) enum Submitted {
+    /// A new job, queued.
+    Created(JobRow),
+    /// The job the idempotency key already made, for this same request.
+    Replayed(JobRow),
+}
+
+/// Takes `submission` for `owner`: checks it, answers a retry under `idempotency_key`
+/// before anything is fetched or stored, then stores the inputs, records the job and
+/// queues it. Checks run cheapest first, so the first problem a request has is the one
+/// reported.
+pub(crate) async fn submit(
+    state: &AppState,
+    owner: Option<Uuid>,
+    idempotency_key: Option<&str>,
+    mut submission: Submission,
+) -> Result<Submitted, ApiError> {
+    if submission.content.is_some() && submission.content_url.is_some() {
+        return Err(ApiError::BadRequest(
+            "send the content image as a file (content) or a URL (content_url), not both".into(),
+        ));
+    }
+    if submission.content.is_none() && submission.content_url.is_none() {
+        return Err(ApiError::BadRequest(
+            "the content image (form field \"content\" or \"content_url\") is missing".into(),
+        ));
+    }
+    let params = submission.params.take().unwrap_or_default();
+    let request_hash = submission.request_hash(&params);
+    if let Some(key) = idempotency_key {
+        if let Some(first) = db::find_by_idempotency_key(&state.pool, owner, key)
+            .await
+            .map_err(database)?
+        {
+            return replay(first, &request_hash);
+        }
+    }
+    check_params(state, &params, &submission)?;
+    let presets = std::mem::take(&mut submission.presets);
+    let measured = receive(state, submission).await?;
+    check_sizes(state, &params, &measured, &presets)?;
+
+    let id = Uuid::new_v4();
+    let job = id.to_string();
+    let (width, height) = fit_longest(measured.content.0, measured.content.1, params.size);
+    // Uploads (files, then URLs) first, then presets: the order the blend weights follow.
+    let styles: Vec<StyleSource> = measured
+        .uploads
+        .styles
+        .iter()
+        .map(|_| StyleSource::Upload)
+        .chain(presets.into_iter().map(|id| StyleSource::Preset { id }))
+        .collect();
+    store_inputs(&state.storage, &job, measured.uploads, &styles).await?;
+
+    let (row, created) = db::insert_job(
+        &state.pool,
+        &NewJob {
+            id,
+            params: &params,
+            styles: &styles,
+            width,
+            height,
+            idempotency_key,
+            request_hash: &request_hash,
+            owner,
+        },
+    )
+    .await
+    .map_err(database)?;
+    if !created {
+        // The same key's first submission won a race with this one: keep none of it.
+        delete_inputs(&state.storage, &job, &styles).await;
+        return replay(row, &request_hash);
+    }
+    if let Err(error) = state.queue.publish(&JobMessage::new(id)).await {
+        // Not accepted: the caller hears 503 and may retry with the same idempotency
+        // key, so nothing of this submission stays behind.
+        tracing::error!(%error, job = %id, "publishing; withdrawing the submission");
+        match db::delete_job(&state.pool, id).await {
+            Ok(_) => delete_inputs(&state.storage, &job, &styles).await,
+            // The row stays, so its inputs do: the reaper queues the job, and a retry
+            // with the same key finds it.
+            Err(error) => {
+                tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it")
+            }
+        }
+        return Err(ApiError::Unavailable("the job queue"));
+    }
+    // Unmarked, a worker's reaper publishes the job again later: harmless, since a
+    // second message for a job that is no longer queued is dropped at claim.
+    if let Err(error) = db::mark_published(&state.pool, id).await {
+        tracing::warn!(%error, job = %id, "marking the job published");
+    }
+    tracing::info!(job = %id, "queued");
+    Ok(Submitted::Created(row))
+}
+
+/// The answer to a submission whose idempotency key already made `first`: the first
+/// job again for the same request, `422` for a different one.
+fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
+    // Jobs from before request hashes were kept have none: taken as the same.
+    if first
+        .request_hash
+        .as_deref()
+        .is_some_and(|hash| hash != request_hash)
+    {
+        return Err(ApiError::IdempotencyKeyReused { job: first.id });
+    }
+    Ok(Submitted::Replayed(first))
+}
+
+/// The checks that need no image: the parameters, for this many styles and for the
+/// workers' memory, and each preset's id.
+fn check_params(
+    state: &AppState,
+    params: &StyleParams,
+    submission: &Submission,
+) -> Result<(), ApiError> {
+    if params.init == Init::Image {
+        return Err(ApiError::InvalidParameter {
+            field: "params.init".into(),
+            message: "\"image\" needs an initial image, which the API does not take; use \"content\" or \"noise\"".into(),
+        });
+    }
+    params.validate(submission.style_count())?;
+    if state.device_memory_bytes > 0 {
+        memory::fit(params, state.device_memory_bytes).map_err(|too_large| {
+            ApiError::InvalidParameter {
+                field: "params.size".into(),
+                message: format!("{too_large}: no worker of this deployment can take it"),
+            }
+        })?;
+    }
+    for (i, preset) in submission.presets.iter().enumerate() {
+        if state.catalogue.get(preset).is_none() {
+            return Err(ApiError::InvalidParameter {
+                field: format!("preset[{i}]"),
+                message: format!(
+                    "unknown preset {:?}; GET /v1/styles lists them",
+                    echo(preset)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An image's bytes, as received, and the form field that brought them.
+struct Received {
+    field: String,
+    bytes: Vec<u8>,
+}
+
+/// The submitted images' bytes, uploaded or fetched.
+struct Uploads {
+    content: Received,
+    styles: Vec<Received>,
+}
+
+/// The uploads back, with the size of each image they hold.
+struct Measured {
+    uploads: Uploads,
+    content: (u32, u32),
+    styles: Vec<(u32, u32)>,
+}
+
+/// The submission's images, each URL's fetched (after every cheaper check has
+/// passed), and each decoded in full: a truncated file fails here, not in the worker.
+async fn receive(state: &AppState, submission: Submission) -> Result<Measured, ApiError> {
+    let content = match (submission.content, &submission.content_url) {
+        (Some(part), _) => Received {
+            field: "content".into(),
+            bytes: part.bytes,
+        },
+        (None, Some(url)) => Received {
+            field: "content_url".into(),
+            bytes: state.fetcher.fetch("content_url", url).await?,
+        },
+        (None, None) => unreachable!("submit checks there is a content image"),
+    };
+    let mut styles: Vec<Received> = submission
+        .styles
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| Received {
+            field: format!("style[{i}]"),
+            bytes: part.bytes,
+        })
+        .collect();
+    for (i, url) in submission.style_urls.iter().enumerate() {
+        let field = format!("style_url[{i}]");
+        let bytes = state.fetcher.fetch(&field, url).await?;
+        styles.push(Received { field, bytes });
+    }
+    let _turn = state
+        .decodes
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let limits = state.image_limits;
+    let uploads = Uploads { content, styles };
+    // CPU work, off the async threads.
+    tokio::task::spawn_blocking(move || measure(&limits, uploads))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+fn decode(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), ApiError> {
+    images::decode(&image.bytes, limits)
+        .map(|decoded| decoded.dimensions())
+        .map_err(|error| ApiError::InvalidImage {
+            field: image.field.clone(),
+            error,
+        })
+}
+
+fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, ApiError> {
+    let content = decode(&uploads.content, limits)?;
+    let styles = uploads
+        .styles
+        .iter()
+        .map(|style| decode(style, limits))
+        .collect::<Result<_, _>>()?;
+    Ok(Measured {
+        uploads,
+        content,
+        styles,
+    })
+}
+
+/// Each image's size against the parameters: too small for them is a 422 like every
+/// other size an image has wrong.
+fn check_sizes(
+    state: &AppState,
+    params: &StyleParams,
+    measured: &Measured,
+    presets: &[String],
+) -> Result<(), ApiError> {
+    let misfit = |field: &str| {
+        let field = field.to_owned();
+        move |error| ApiError::InvalidImage { field, error }
+    };
+    params
+        .check_content_size(measured.content)
+        .map_err(misfit(&measured.uploads.content.field))?;
+    for (style, size) in measured.uploads.styles.iter().zip(&measured.styles) {
+        params
+            .check_style_size(*size)
+            .map_err(misfit(&style.field))?;
+    }
+    for (i, preset) in presets.iter().enumerate() {
+        let size = state
+            .catalogue
+            .get(preset)
+            .expect("check_params knows every preset")
+            .size;
+        params
+            .check_style_size(size)
+            .map_err(misfit(&format!("preset[{i}]")))?;
+    }
+    Ok(())
+}
+
+/// Stores the content and each uploaded style under the keys `styles` gives them.
+async fn store_inputs(
+    storage: &Storage,
+    job: &str,
+    uploads: Uploads,
+    styles: &[StyleSource],
+) -> Result<(), ApiError> {
+    let unavailable = |e: StorageError| {
+        tracing::error!(error = %e, "storing inputs");
+        ApiError::Unavailable("storage")
+    };
+    let images = std::iter::once(uploads.content).chain(uploads.styles);
+    let inputs = StyleSource::input_keys(job, styles).zip(images);
+    for (key, image) in inputs {
+        storage
+            .put(&key, image.bytes, "application/octet-stream")
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Deletes the inputs stored for `job`, whose submission is not kept (best effort: an
+/// input left behind costs storage, not correctness).
+async fn delete_inputs(storage: &Storage, job: &str, styles: &[StyleSource]) {
+    for key in StyleSource::input_keys(job, styles) {
+        if let Err(error) = storage.delete(&key).await {
+            tracing::warn!(%error, "deleting an input of a submission not kept");
+        }
+    }
+}

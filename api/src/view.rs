@@ -1,0 +1,64 @@
+//! A job as the api shows it, in answers and in `state` events.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use stylize_shared::db::JobRow;
+use stylize_shared::job::{JobState, StyleSource};
+use stylize_shared::params::StyleParams;
+use stylize_shared::progress::LiveProgress;
+use uuid::Uuid;
+
+#[derive(Serialize)]
+struct Links {
+    #[serde(rename = "self")]
+    this: String,
+    result: String,
+    preview: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct JobView {
+    id: Uuid,
+    state: JobState,
+    params: StyleParams,
+    width: i32,
+    height: i32,
+    /// The style images in blend order, as the job keeps them.
+    styles: Vec<StyleSource>,
+    /// As the worker publishes it, and as `progress` events carry it.
+    progress: Option<LiveProgress>,
+    /// A cancel was accepted; a running job shows it until its worker has stopped it.
+    cancel_requested: bool,
+    error: Option<String>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    links: Links,
+}
+
+impl JobView {
+    pub fn new(row: &JobRow, progress: Option<LiveProgress>) -> Self {
+        let base = format!("/v1/jobs/{}", row.id);
+        JobView {
+            id: row.id,
+            state: row.state(),
+            params: row.params.0.clone(),
+            width: row.width,
+            height: row.height,
+            styles: row.styles.0.clone(),
+            progress,
+            cancel_requested: row.cancel_requested,
+            error: row.error.clone(),
+            attempts: row.attempts,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            links: Links {
+                result: format!("{base}/result"),
+                preview: format!("{base}/preview"),
+                this: base,
+            },
+        }
+    }
+}

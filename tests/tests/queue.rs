@@ -1,0 +1,157 @@
+//! `GET /v1/queue`: the jobs waiting and running, the workers serving the stack's queue
+//! (from the registry they report to in Redis) and the jobs finished in the last hour.
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use stylize_e2e::Stack;
+use stylize_shared::config::Settings;
+use stylize_shared::workers::{Rates, WorkerIdentity, WorkerRegistry, WorkerReport};
+
+/// Polls `GET /v1/queue` until `wanted` holds (the answer is kept a second, and workers
+/// report every few seconds); returns the answer that satisfied it.
+async fn queue_until(stack: &Stack, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = stack.get_json("/v1/queue").await;
+        assert_eq!(status, 200, "{body}");
+        if wanted(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: never seen in {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn worker<'a>(queue: &'a Value, name: &str) -> Option<&'a Value> {
+    queue["workers"]
+        .as_array()?
+        .iter()
+        .find(|worker| worker["name"] == name)
+}
+
+#[tokio::test]
+async fn the_queue_shows_jobs_workers_and_their_speed() {
+    let mut stack = Stack::start().await;
+    let (_, empty) = stack.get_json("/v1/queue").await;
+    assert_eq!(
+        (&empty["queued"], &empty["running"], &empty["workers"]),
+        (&json!(0), &json!(0), &json!([])),
+        "{empty}"
+    );
+
+    stack.start_worker("e2e-queue");
+    let listed = queue_until(&stack, "the worker", |queue| {
+        worker(queue, "e2e-queue").is_some()
+    })
+    .await;
+    let listed = worker(&listed, "e2e-queue").unwrap();
+    assert_eq!(listed["device"], "cpu", "{listed}");
+    assert_eq!(listed["capacity"], 1, "{listed}");
+    assert_eq!(listed["running"], 0, "{listed}");
+
+    // One job running, one waiting behind it.
+    let long = stack.submit(json!({"size": 64, "iterations": 5000})).await;
+    stack.wait_until_running(&long).await;
+    let waiting = stack.submit(json!({"size": 64, "iterations": 10})).await;
+    queue_until(&stack, "one running, one queued", |queue| {
+        queue["running"] == 1
+            && queue["queued"] == 1
+            && worker(queue, "e2e-queue").is_some_and(|worker| worker["running"] == 1)
+    })
+    .await;
+    assert_eq!(stack.cancel(&waiting).await.0, 202);
+    assert_eq!(stack.cancel(&long).await.0, 202);
+    stack.wait_for_end(&long, Duration::from_secs(30)).await;
+
+    // A full job at 64 px: the worker reports its speed once it has run.
+    let id = stack.submit(json!({"size": 64, "iterations": 10})).await;
+    let seen = stack.wait_for_end(&id, Duration::from_secs(60)).await;
+    assert_eq!(seen.last().unwrap()["state"], "succeeded");
+    let after = queue_until(&stack, "the worker's speed", |queue| {
+        worker(queue, "e2e-queue").is_some_and(|worker| {
+            worker["seconds_per_iteration_per_megapixel"].is_number()
+                && worker["fast_pass_seconds_per_megapixel"].is_number()
+                && worker["running"] == 0
+        })
+    })
+    .await;
+    let measured = worker(&after, "e2e-queue").unwrap();
+    for rate in [
+        "seconds_per_iteration_per_megapixel",
+        "fast_pass_seconds_per_megapixel",
+    ] {
+        assert!(measured[rate].as_f64().unwrap() > 0.0, "{measured}");
+    }
+    assert_eq!(
+        (&after["queued"], &after["running"]),
+        (&json!(0), &json!(0))
+    );
+    let throughput = &after["throughput"];
+    assert_eq!(throughput["window_seconds"], 3600, "{after}");
+    assert_eq!(
+        (
+            &throughput["succeeded"],
+            &throughput["canceled"],
+            &throughput["failed"]
+        ),
+        (&json!(1), &json!(2), &json!(0)),
+        "{after}"
+    );
+    assert!(
+        throughput["mean_run_seconds"].as_f64().unwrap() > 0.0,
+        "{after}"
+    );
+
+    // A worker that stops leaves the registry at once.
+    stack.terminate_worker(0, Duration::from_secs(30)).await;
+    queue_until(&stack, "no worker", |queue| queue["workers"] == json!([])).await;
+}
+
+#[tokio::test]
+async fn the_registry_lists_the_latest_reports_per_queue() {
+    let settings = Settings::load().unwrap();
+    let queue = format!("stylize.e2e.registry.{}", uuid::Uuid::new_v4().simple());
+    let registry = WorkerRegistry::connect(&settings.redis, &queue)
+        .await
+        .unwrap();
+    let other_queue = WorkerRegistry::connect(&settings.redis, &format!("{queue}.other"))
+        .await
+        .unwrap();
+    let report = |name: &str, running| {
+        let identity = WorkerIdentity {
+            name: name.into(),
+            device: "cpu".into(),
+            capacity: 2,
+        };
+        WorkerReport::now(identity, running, Rates::default())
+    };
+    assert_eq!(registry.list().await.unwrap(), vec![]);
+
+    registry.publish(&report("first", 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    registry.publish(&report("second", 1)).await.unwrap();
+    let newer = report("first", 2);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    registry.publish(&newer).await.unwrap();
+    other_queue.publish(&report("elsewhere", 0)).await.unwrap();
+
+    let listed = registry.list().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|r| r.identity.name.as_str()).collect();
+    assert_eq!(names, ["first", "second"], "most recent first, once each");
+    assert_eq!(listed[0], newer);
+
+    registry.withdraw("first").await.unwrap();
+    let names: Vec<String> = registry
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.identity.name)
+        .collect();
+    assert_eq!(names, ["second"]);
+    registry.withdraw("second").await.unwrap();
+    other_queue.withdraw("elsewhere").await.unwrap();
+}

@@ -1,0 +1,200 @@
+//! From a running job to what its clients see: live progress published to Redis (the
+//! fast pass, then the engine's iterations, each at most once and no more often than
+//! `progress_interval_ms` unless it is the last or brings a new preview) and previews
+//! stored in S3.
+
+use crate::metrics::WorkerMetrics;
+use crate::registry::IterationClock;
+use image::RgbImage;
+use std::time::{Duration, Instant};
+use stylize_engine::{self as engine, Event};
+use stylize_shared::db::JobRow;
+use stylize_shared::images::{self, OutputFormat};
+use stylize_shared::job::keys;
+use stylize_shared::params::Mode;
+use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
+use stylize_shared::storage::Storage;
+use uuid::Uuid;
+
+pub struct ProgressBridge<'a> {
+    job: Uuid,
+    store: &'a ProgressStore,
+    storage: &'a Storage,
+    metrics: &'a WorkerMetrics,
+    /// The job's steps: a fast job's one step is its pass.
+    total: u32,
+    claimed: Instant,
+    started: Instant,
+    /// The least time between two iterations published.
+    interval: Duration,
+    /// When an iteration was last published.
+    iteration_sent_at: Option<Instant>,
+    /// The latest iteration, published or not.
+    latest: Option<LiveProgress>,
+    /// What was last published: each iteration goes out once, and a new preview with
+    /// the iteration after it.
+    sent: (u32, Option<u32>),
+    /// The iteration the stored preview shows.
+    preview_iteration: Option<u32>,
+    /// Times the iterations for the worker's reported speed.
+    clock: IterationClock<'a>,
+}
+
+impl<'a> ProgressBridge<'a> {
+    /// The bridge for `job`, claimed at `claimed`, its inputs loaded now.
+    pub fn new(
+        job: &JobRow,
+        claimed: Instant,
+        interval: Duration,
+        store: &'a ProgressStore,
+        storage: &'a Storage,
+        metrics: &'a WorkerMetrics,
+        clock: IterationClock<'a>,
+    ) -> Self {
+        let params = &job.params.0;
+        ProgressBridge {
+            job: job.id,
+            store,
+            storage,
+            metrics,
+            total: match params.mode {
+                Mode::Fast => 1,
+                Mode::Full => params.iterations,
+            },
+            claimed,
+            started: Instant::now(),
+            interval,
+            iteration_sent_at: None,
+            latest: None,
+            sent: (0, None),
+            preview_iteration: None,
+            clock,
+        }
+    }
+
+    pub async fn fast_pass_started(&mut self) {
+        self.send(&self.before_iterations(Phase::Fast)).await;
+    }
+
+    /// A `fast` job's pass, its one step, is done.
+    pub async fn fast_job_painted(&mut self) {
+        let done = LiveProgress {
+            iteration: 1,
+            fraction: 1.0,
+            ..self.before_iterations(Phase::Fast)
+        };
+        self.send(&done).await;
+    }
+
+    /// The optimisation begins, from preview 0 (the fast picture) when it was stored.
+    pub async fn optimisation_started(&mut self) {
+        self.send(&self.before_iterations(Phase::Optimising)).await;
+    }
+
+    /// Stores `image` as the job's preview, showing `iteration` (a preview that could not
+    /// be stored is only missed).
+    pub async fn store_preview(&mut self, iteration: u32, image: RgbImage) {
+        let encoded =
+            tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Jpeg)).await;
+        if let Ok(Ok(bytes)) = encoded {
+            let key = keys::preview(&self.job.to_string());
+            match self.storage.put(&key, bytes, "image/jpeg").await {
+                Ok(()) => self.preview_iteration = Some(iteration),
+                Err(error) => tracing::warn!(%error, "storing a preview"),
+            }
+        }
+    }
+
+    pub async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Iteration(progress) => self.on_iteration(&progress).await,
+            Event::Preview { iteration, image } => self.store_preview(iteration, image).await,
+        }
+    }
+
+    /// Counts the iterations the engine sent before it finished that were not seen;
+    /// they are published with the run's end (by [`Self::send_last`] on success).
+    pub fn count_unseen(&mut self, events: impl Iterator<Item = Event>) {
+        for event in events {
+            if let Event::Iteration(progress) = event {
+                self.metrics.iterations.inc();
+                self.latest = Some(live_progress(&progress, self.preview_iteration));
+            }
+        }
+    }
+
+    /// The last iterations, if the engine finished before they were published.
+    pub async fn send_last(&mut self) {
+        if let Some(live) = self
+            .latest
+            .take()
+            .filter(|live| live.iteration != self.sent.0)
+        {
+            self.send(&live).await;
+        }
+    }
+
+    async fn on_iteration(&mut self, progress: &engine::Progress) {
+        self.metrics.iterations.inc();
+        self.clock.tick(progress.iteration, progress.elapsed);
+        if self.latest.is_none() {
+            self.metrics
+                .first_iteration_seconds
+                .observe(self.claimed.elapsed().as_secs_f64());
+        }
+        let live = live_progress(progress, self.preview_iteration);
+        let due = self
+            .iteration_sent_at
+            .is_none_or(|at| at.elapsed() >= self.interval)
+            || live.iteration == live.total
+            || live.preview_iteration != self.sent.1;
+        if due {
+            self.iteration_sent_at = Some(Instant::now());
+            self.send(&live).await;
+        }
+        self.latest = Some(live);
+    }
+
+    /// What clients see before the first iteration: the fast pass running, or done with
+    /// its picture stored as preview 0.
+    fn before_iterations(&self, phase: Phase) -> LiveProgress {
+        LiveProgress {
+            phase,
+            iteration: 0,
+            total: self.total,
+            fraction: 0.0,
+            loss: None,
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+            eta_seconds: None,
+            preview_iteration: self.preview_iteration,
+        }
+    }
+
+    async fn send(&mut self, live: &LiveProgress) {
+        if let Err(error) = self.store.publish(self.job, live).await {
+            tracing::warn!(%error, "publishing progress");
+        }
+        self.sent = (live.iteration, live.preview_iteration);
+    }
+}
+
+/// What clients see of an iteration.
+fn live_progress(progress: &engine::Progress, preview_iteration: Option<u32>) -> LiveProgress {
+    let elapsed = progress.elapsed.as_secs_f64();
+    let remaining = f64::from(progress.total - progress.iteration);
+    LiveProgress {
+        phase: Phase::Optimising,
+        iteration: progress.iteration,
+        total: progress.total,
+        fraction: f64::from(progress.iteration) / f64::from(progress.total.max(1)),
+        loss: Some(LossSnapshot {
+            content: progress.loss.content,
+            style: progress.loss.style,
+            tv: progress.loss.tv,
+            total: progress.loss.total,
+        }),
+        elapsed_seconds: elapsed,
+        eta_seconds: Some(elapsed / f64::from(progress.iteration) * remaining),
+        preview_iteration,
+    }
+}

@@ -1,0 +1,303 @@
+//! The worker's entry in the registry (`stylize_shared::workers`): how fast it has
+//! recently been, measured as its jobs run, reported with its identity and load every
+//! few seconds until the worker stops. The api reads the reports for `GET /v1/queue`,
+//! and the page estimates from them how long a job will take.
+
+use prometheus::IntGauge;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use stylize_shared::config::Settings;
+use stylize_shared::images::fit_longest;
+use stylize_shared::params::StyleParams;
+use stylize_shared::workers::{Rates, WorkerIdentity, WorkerRegistry, WorkerReport, REPORT_EVERY};
+use tokio::sync::watch;
+
+/// Weight of each new sample. Iterations come by the hundred per job, so a tenth makes
+/// the rate that of the last few dozen; fast passes come once per job, so each counts
+/// for more.
+const ITERATION_WEIGHT: f64 = 0.1;
+const FAST_PASS_WEIGHT: f64 = 0.3;
+
+const PIXELS_PER_MEGAPIXEL: f64 = 1e6;
+
+/// An exponentially weighted moving average; `None` before its first sample, which it
+/// takes whole.
+#[derive(Debug, Clone, Copy)]
+struct Ewma {
+    weight: f64,
+    value: Option<f64>,
+}
+
+impl Ewma {
+    const fn new(weight: f64) -> Self {
+        Ewma {
+            weight,
+            value: None,
+        }
+    }
+
+    fn add(&mut self, sample: f64) {
+        self.value = Some(match self.value {
+            None => sample,
+            Some(value) => value + self.weight * (sample - value),
+        });
+    }
+}
+
+/// The worker's recent speed, per megapixel of output; shared by its running jobs, which
+/// record into it, and its reporter, which reads it.
+#[derive(Debug)]
+pub struct Throughput {
+    rates: Mutex<(Ewma, Ewma)>,
+}
+
+impl Default for Throughput {
+    fn default() -> Self {
+        Throughput {
+            rates: Mutex::new((Ewma::new(ITERATION_WEIGHT), Ewma::new(FAST_PASS_WEIGHT))),
+        }
+    }
+}
+
+/// Megapixels of `pixels`, or `None` for an empty image (nothing to learn from).
+fn megapixels(pixels: u64) -> Option<f64> {
+    (pixels > 0).then(|| pixels as f64 / PIXELS_PER_MEGAPIXEL)
+}
+
+/// Pixels of a job's output (or of one coarse-to-fine level) at `size`, its longest side,
+/// for a photo of `content` (width, height).
+pub fn output_pixels(size: u32, content: (u32, u32)) -> u64 {
+    let (width, height) = fit_longest(content.0, content.1, size);
+    u64::from(width) * u64::from(height)
+}
+
+impl Throughput {
+    fn update(&self, change: impl FnOnce(&mut (Ewma, Ewma))) {
+        change(&mut self.rates.lock().expect("no panic while holding the lock"));
+    }
+
+    /// One optimisation iteration on an image of `pixels` took `took`.
+    pub fn record_iteration(&self, pixels: u64, took: Duration) {
+        if let Some(megapixels) = megapixels(pixels) {
+            self.update(|(iterations, _)| iterations.add(took.as_secs_f64() / megapixels));
+        }
+    }
+
+    /// One pass of the fast network for an output of `pixels` took `took`.
+    pub fn record_fast_pass(&self, pixels: u64, took: Duration) {
+        if let Some(megapixels) = megapixels(pixels) {
+            self.update(|(_, fast_passes)| fast_passes.add(took.as_secs_f64() / megapixels));
+        }
+    }
+
+    pub fn rates(&self) -> Rates {
+        let (iterations, fast_passes) =
+            *self.rates.lock().expect("no panic while holding the lock");
+        Rates {
+            seconds_per_iteration_per_megapixel: iterations.value,
+            fast_pass_seconds_per_megapixel: fast_passes.value,
+        }
+    }
+
+    /// Times a job's iterations from the engine's progress: `params` and the photo's
+    /// `content` size give each coarse-to-fine level's pixels.
+    pub fn clock(&self, params: &StyleParams, content: (u32, u32)) -> IterationClock<'_> {
+        let mut last_iteration = 0;
+        let levels = params
+            .levels()
+            .into_iter()
+            .map(|(size, iterations)| {
+                last_iteration += iterations;
+                (last_iteration, output_pixels(size, content))
+            })
+            .collect();
+        IterationClock {
+            throughput: self,
+            levels,
+            last: None,
+        }
+    }
+}
+
+/// Turns a job's progress (iteration, time since the run began) into iteration times.
+/// The first iteration of each level is not counted: it carries the level's set-up (the
+/// style targets), which is no iteration's.
+pub struct IterationClock<'a> {
+    throughput: &'a Throughput,
+    /// Each level's last iteration (1-based, counted across levels) and its pixels.
+    levels: Vec<(u32, u64)>,
+    /// The level, iteration and elapsed time of the previous tick.
+    last: Option<(usize, u32, Duration)>,
+}
+
+impl IterationClock<'_> {
+    /// Iteration `iteration` ended `elapsed` after the run began.
+    pub fn tick(&mut self, iteration: u32, elapsed: Duration) {
+        let level = self
+            .levels
+            .iter()
+            .position(|(last, _)| iteration <= *last)
+            .unwrap_or(self.levels.len().saturating_sub(1));
+        if let Some((last_level, last_iteration, last_elapsed)) = self.last {
+            if last_level == level && iteration > last_iteration {
+                let took = elapsed.saturating_sub(last_elapsed) / (iteration - last_iteration);
+                self.throughput.record_iteration(self.levels[level].1, took);
+            }
+        }
+        self.last = Some((level, iteration, elapsed));
+    }
+}
+
+/// The worker as the registry knows it: what it is, and how fast its jobs have recently
+/// run (they record into `throughput`).
+pub struct Reporter {
+    registry: WorkerRegistry,
+    identity: WorkerIdentity,
+    pub throughput: Throughput,
+}
+
+impl Reporter {
+    /// The worker `name` on `device` (`cpu`, `cuda:N`), serving `settings`' queue with
+    /// `worker.concurrency` jobs at once.
+    pub async fn connect(settings: &Settings, name: &str, device: &str) -> anyhow::Result<Self> {
+        Ok(Reporter {
+            registry: WorkerRegistry::connect(&settings.redis, &settings.amqp.queue).await?,
+            identity: WorkerIdentity {
+                name: name.to_owned(),
+                device: device.to_owned(),
+                capacity: u32::try_from(settings.worker.concurrency.max(1)).unwrap_or(u32::MAX),
+            },
+            throughput: Throughput::default(),
+        })
+    }
+
+    /// Reports every [`REPORT_EVERY`], with the jobs `running` now, until `shutdown`
+    /// turns true; then takes the worker off the registry. Redis being away costs only
+    /// the reports meanwhile.
+    pub async fn report_until_stopped(
+        self: Arc<Self>,
+        running: IntGauge,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut every = tokio::time::interval(REPORT_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    let running = u32::try_from(running.get()).unwrap_or(0);
+                    let rates = self.throughput.rates();
+                    let report = WorkerReport::now(self.identity.clone(), running, rates);
+                    if let Err(error) = self.registry.publish(&report).await {
+                        tracing::debug!(%error, "reporting to the worker registry");
+                    }
+                }
+                () = crate::background::stopped(&mut shutdown) => break,
+            }
+        }
+        if let Err(error) = self.registry.withdraw(&self.identity.name).await {
+            tracing::debug!(%error, "leaving the worker registry");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEGAPIXEL: u64 = 1_000_000;
+
+    #[test]
+    fn rates_are_unknown_until_measured_then_follow_the_samples() {
+        let throughput = Throughput::default();
+        assert_eq!(throughput.rates(), Rates::default());
+
+        throughput.record_iteration(MEGAPIXEL / 2, Duration::from_secs(1));
+        let first = throughput.rates().seconds_per_iteration_per_megapixel;
+        assert_eq!(first, Some(2.0), "the first sample is taken whole");
+        assert_eq!(throughput.rates().fast_pass_seconds_per_megapixel, None);
+
+        throughput.record_iteration(MEGAPIXEL, Duration::from_secs(12));
+        let second = throughput
+            .rates()
+            .seconds_per_iteration_per_megapixel
+            .unwrap();
+        assert!(
+            (second - (2.0 + ITERATION_WEIGHT * 10.0)).abs() < 1e-12,
+            "{second}"
+        );
+
+        // Steady samples pull the average to them.
+        for _ in 0..200 {
+            throughput.record_iteration(MEGAPIXEL, Duration::from_secs(5));
+        }
+        let settled = throughput
+            .rates()
+            .seconds_per_iteration_per_megapixel
+            .unwrap();
+        assert!((settled - 5.0).abs() < 1e-6, "{settled}");
+
+        throughput.record_fast_pass(MEGAPIXEL / 4, Duration::from_millis(100));
+        throughput.record_fast_pass(MEGAPIXEL / 4, Duration::from_millis(200));
+        let fast = throughput.rates().fast_pass_seconds_per_megapixel.unwrap();
+        assert!(
+            (fast - (0.4 + FAST_PASS_WEIGHT * 0.4)).abs() < 1e-12,
+            "{fast}"
+        );
+    }
+
+    #[test]
+    fn an_empty_image_teaches_nothing() {
+        let throughput = Throughput::default();
+        throughput.record_iteration(0, Duration::from_secs(1));
+        throughput.record_fast_pass(0, Duration::from_secs(1));
+        assert_eq!(throughput.rates(), Rates::default());
+    }
+
+    #[test]
+    fn the_clock_times_iterations_but_not_each_levels_set_up() {
+        let throughput = Throughput::default();
+        // Two levels of 2 iterations: 32 px then 64 px, for a 4:3 photo.
+        let params = StyleParams {
+            size: 64,
+            iterations: 4,
+            scales: 2,
+            ..StyleParams::default()
+        };
+        let mut clock = throughput.clock(&params, (400, 300));
+        let seconds = |s: f64| Duration::from_secs_f64(s);
+        // Level one's set-up and first iteration: 5 s; its second: 1 s for 32×24 px.
+        clock.tick(1, seconds(5.0));
+        assert_eq!(throughput.rates(), Rates::default());
+        clock.tick(2, seconds(6.0));
+        let coarse = throughput
+            .rates()
+            .seconds_per_iteration_per_megapixel
+            .unwrap();
+        assert!(
+            (coarse - 1.0 / (32.0 * 24.0 / 1e6)).abs() < 1e-6,
+            "{coarse}"
+        );
+        // Level two's first iteration carries its set-up: not counted.
+        clock.tick(3, seconds(60.0));
+        assert_eq!(
+            throughput.rates().seconds_per_iteration_per_megapixel,
+            Some(coarse)
+        );
+        // Its second: 8 s for 64×48 px.
+        clock.tick(4, seconds(68.0));
+        let fine = throughput
+            .rates()
+            .seconds_per_iteration_per_megapixel
+            .unwrap();
+        let sample = 8.0 / (64.0 * 48.0 / 1e6);
+        assert!(
+            (fine - (coarse + ITERATION_WEIGHT * (sample - coarse))).abs() < 1e-6,
+            "{fine}"
+        );
+    }
+
+    #[test]
+    fn output_pixels_keep_the_photos_shape() {
+        assert_eq!(output_pixels(512, (1024, 768)), 512 * 384);
+        assert_eq!(output_pixels(64, (300, 900)), 21 * 64);
+    }
+}

@@ -1,0 +1,93 @@
+//! How a job's run on this worker ended, and what the job's row records of it.
+//!
+//! A run that fails in a way another attempt could get past (storage unreachable, a
+//! libtorch error such as running out of device memory, a crash inside the engine) goes
+//! back on the queue with its reason; one that cannot (undecodable input, invalid
+//! parameters, a diverged optimisation) ends `failed` at once.
+
+use stylize_engine::EngineError;
+use stylize_shared::job::JobState;
+
+pub enum RunEnd {
+    Succeeded,
+    Failed(String),
+    Canceled,
+    /// Another attempt may succeed: back to the queue, counting this attempt.
+    Retry(String),
+    /// The worker is stopping: back to the queue, and the attempt does not count.
+    HandBack,
+}
+
+impl RunEnd {
+    /// The `outcome` label of the worker's run metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunEnd::Succeeded => "succeeded",
+            RunEnd::Failed(_) => "failed",
+            RunEnd::Canceled => "canceled",
+            RunEnd::Retry(_) => "retried",
+            RunEnd::HandBack => "handed_back",
+        }
+    }
+
+    /// The state the job's row moves to, and the reason it keeps.
+    pub fn recorded_as(&self) -> (JobState, Option<&str>) {
+        match self {
+            RunEnd::Succeeded => (JobState::Succeeded, None),
+            RunEnd::Failed(reason) => (JobState::Failed, Some(reason.as_str())),
+            RunEnd::Canceled => (JobState::Canceled, None),
+            RunEnd::Retry(reason) => (JobState::Queued, Some(reason.as_str())),
+            RunEnd::HandBack => (JobState::Queued, None),
+        }
+    }
+
+    /// A hand-back was the worker's doing, not the job's.
+    pub fn charges_attempt(&self) -> bool {
+        !matches!(self, RunEnd::HandBack)
+    }
+
+    /// The job goes back on the queue, and its message is sent again.
+    pub fn requeues(&self) -> bool {
+        matches!(self, RunEnd::Retry(_) | RunEnd::HandBack)
+    }
+}
+
+/// How an engine error ends a run: libtorch errors include running out of device
+/// memory, which another worker (or this one, later) may not.
+pub fn engine_failure(error: EngineError) -> RunEnd {
+    match error {
+        EngineError::Torch(_) => RunEnd::Retry(reason(&error.to_string())),
+        error => RunEnd::Failed(error.to_string()),
+    }
+}
+
+/// A failure as a job shows it: libtorch appends a C++ backtrace to its messages (which
+/// the worker's log keeps), and that helps no one reading the job.
+pub fn reason(message: &str) -> String {
+    let end = ["\nframe #", "\\nframe #"]
+        .iter()
+        .filter_map(|marker| message.find(marker))
+        .min()
+        .unwrap_or(message.len());
+    message[..end].chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn reasons_drop_libtorchs_backtrace() {
+        let message = "DefaultCPUAllocator: can't allocate memory\nframe #0: c10::alloc_cpu";
+        assert_eq!(
+            reason(message),
+            "DefaultCPUAllocator: can't allocate memory"
+        );
+        let debug = format!("{:?}", message);
+        assert_eq!(
+            reason(&debug),
+            "\"DefaultCPUAllocator: can't allocate memory"
+        );
+        assert_eq!(reason(&"x".repeat(900)).len(), 500);
+    }
+}
