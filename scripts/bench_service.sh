@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The service benchmarks of BENCHMARKS.md, on loopback: GET /v1/jobs/{id} and
-# POST /v1/jobs (a 1 MB JPEG) under wrk, then 202 → first iteration with an idle
-# worker. Uses its own database and queue (stylize_bench, stylize.bench); its uploads
-# stay in the development bucket. Not part of the tests.
+# POST /v1/jobs (a 1 MB JPEG) under wrk, then 202 → first preview and first iteration
+# with an idle worker. Uses its own database and queue (stylize_bench, stylize.bench);
+# its uploads stay in the development bucket. Not part of the tests.
 # Usage: scripts/bench_service.sh   (DURATION=10 CONNECTIONS=32 RUNS=10 to change)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -51,7 +51,7 @@ rabbitmqctl -q purge_queue "$stack_queue" >/dev/null
 psql -h 127.0.0.1 -U postgres -d "$stack_database" -qc "UPDATE jobs SET state = 'canceled' WHERE state = 'queued'"
 stack_start_worker 127.0.0.1:9197
 for size in 64 512; do
-  echo "== 202 → first iteration, idle worker on the CPU, ${size} px, $RUNS runs"
+  echo "== 202 → first preview and first iteration, idle worker on the CPU, ${size} px, $RUNS runs"
   target/release/bench-first-iteration "$api" redis://127.0.0.1:6379 \
     "$STYLIZE_ASSETS/content/tubingen.jpg" "$size" "$RUNS"
 done

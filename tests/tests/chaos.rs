@@ -188,7 +188,7 @@ async fn a_redis_restart_keeps_status_answering_and_progress_resumes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(resumed < 1500, "resumed mid-run, at {resumed}");
-    stack.wait_for_end(&id, Duration::from_secs(180)).await;
+    stack.wait_for_end(&id, Duration::from_secs(300)).await;
     assert_eq!(stack.assert_settled(&[&id]).await, ["succeeded"]);
     assert!(stack.worker_alive(0));
 }

@@ -1,6 +1,7 @@
-//! Time from a submission's `202` to the worker's first iteration, with an idle worker
-//! already running (its model loaded): submits one job at a time and listens on Redis
-//! for each job's first progress event, whose `elapsed_seconds` (counted from the
+//! Time from a submission's `202` to its first preview (the fast network's picture,
+//! stored before any iteration) and to the worker's first iteration, with an idle worker
+//! already running (its models loaded): submits one job at a time and listens on Redis
+//! for each job's progress events; the first iteration's `elapsed_seconds` (counted from the
 //! engine's start) splits the wait into what comes before the engine (queue, claim,
 //! fetching and decoding the inputs) and the engine's own work (resizing, style
 //! targets, the first iteration). Run by `scripts/bench_service.sh`.
@@ -27,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
 
     let mut accepted_ms = Vec::new();
+    let mut first_preview_ms = Vec::new();
     let mut first_iteration_ms = Vec::new();
     let mut engine_ms = Vec::new();
     for run in 0..runs {
@@ -42,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         let accepted = Instant::now();
         let job: serde_json::Value = response.json().await?;
         let channel = format!("{EVENTS_PREFIX}{}", job["id"].as_str().unwrap_or_default());
+        let mut preview: Option<Instant> = None;
         let mut first: Option<(Instant, f64)> = None;
         // This job's first iteration, then its last.
         loop {
@@ -53,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
             }
             let progress: LiveProgress = serde_json::from_str(&message.get_payload::<String>()?)?;
             // Iteration 0 announces the fast pass's preview, before any iteration.
+            if progress.preview_iteration.is_some() {
+                preview.get_or_insert_with(Instant::now);
+            }
             if progress.iteration > 0 {
                 first.get_or_insert_with(|| (Instant::now(), progress.elapsed_seconds));
             }
@@ -74,7 +80,9 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (first, engine_seconds) = first.expect("seen");
+        let preview = preview.expect("a full job stores the fast picture first");
         accepted_ms.push((accepted - sent).as_secs_f64() * 1e3);
+        first_preview_ms.push((preview - accepted).as_secs_f64() * 1e3);
         first_iteration_ms.push((first - accepted).as_secs_f64() * 1e3);
         engine_ms.push(engine_seconds * 1e3);
     }
@@ -84,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|(total, engine)| total - engine)
         .collect();
     report("POST → 202", &mut accepted_ms);
+    report("202 → first preview", &mut first_preview_ms);
     report("202 → first iteration", &mut first_iteration_ms);
     report("  202 → engine start", &mut before_engine);
     report("  engine → 1st iteration", &mut engine_ms);
