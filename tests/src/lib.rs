@@ -37,6 +37,13 @@ fn binaries() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
+/// Sends `request`; the status and the JSON body (every api answer has one).
+async fn answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 impl Stack {
     pub async fn start() -> Stack {
         Stack::start_with(|_| {}).await
@@ -253,27 +260,12 @@ impl Stack {
 
     /// `POST /v1/jobs` with the multipart `body`: the status and the JSON answer.
     pub async fn post_form(&self, body: reqwest::multipart::Form) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .post(self.url("/v1/jobs"))
-            .multipart(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        answer(self.client.post(self.url("/v1/jobs")).multipart(body)).await
     }
 
     /// `POST /v1/jobs/{id}/cancel`: the status and the body.
     pub async fn cancel(&self, id: &str) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .post(self.url(&format!("/v1/jobs/{id}/cancel")))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        answer(self.client.post(self.url(&format!("/v1/jobs/{id}/cancel")))).await
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {

@@ -112,6 +112,11 @@ async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
         status(&stack, Method::GET, &job, "sk_made_up").await,
         StatusCode::UNAUTHORIZED
     );
+    // The queue's load is no more public than the jobs.
+    assert_eq!(
+        status(&stack, Method::GET, "/v1/queue", "").await,
+        StatusCode::UNAUTHORIZED
+    );
     let revoked = request(
         &stack,
         Method::DELETE,

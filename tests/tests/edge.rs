@@ -45,6 +45,7 @@ async fn methods_and_paths_answer_in_the_problem_shape() {
     for (name, path, allowed) in [
         ("PUT", "/v1/jobs", "GET, HEAD, POST"),
         ("DELETE", "/v1/styles", "GET, HEAD"),
+        ("POST", "/v1/queue", "GET, HEAD"),
         ("POST", "/healthz", "GET, HEAD"),
         ("GET", cancel.as_str(), "POST"),
     ] {
