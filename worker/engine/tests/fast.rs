@@ -110,22 +110,34 @@ fn agrees_with_the_float_graph() {
 
 #[test]
 fn is_close_to_the_shipped_int8_graph() {
+    // The int8 graph differs by its quantisation, and by how much depends on the CPU
+    // onnxruntime ran it on (0.06 to 0.07 mean pixel difference seen): the bound is what
+    // onnxruntime's own float graph shows against it on this machine, with a margin.
     let reference = Reference::load();
     let fixture = fixture();
     let vector = fixture.model.predict(&reference.image("style_image"));
-    let similarity = cosine(&vector, &reference.vector("int8.style_vector"));
-    assert!(similarity > 0.98, "style-vector cosine {similarity}");
+    let int8_vector = reference.vector("int8.style_vector");
+    let similarity = cosine(&vector, &int8_vector);
+    let float_similarity = cosine(&reference.vector("float.style_vector"), &int8_vector);
+    assert!(
+        similarity > float_similarity - 0.005,
+        "style-vector cosine {similarity}, the float graph's {float_similarity}"
+    );
 
     let image = fixture
         .model
         .transform(&reference.image("content_image"), &vector);
-    let drift = (image - reference.image("int8.image"))
-        .abs()
-        .mean(tch::Kind::Float)
-        .double_value(&[]);
-    assert!(drift < 0.06, "mean absolute pixel difference {drift}");
+    let mean_difference =
+        |a: Tensor, b: &Tensor| (a - b).abs().mean(tch::Kind::Float).double_value(&[]);
+    let int8_image = reference.image("int8.image");
+    let drift = mean_difference(image, &int8_image);
+    let float_drift = mean_difference(reference.image("float.image"), &int8_image);
+    assert!(
+        drift < float_drift + 0.005,
+        "mean absolute pixel difference {drift}, the float graph's {float_drift}"
+    );
     eprintln!(
-        "against int8: style-vector cosine {similarity:.5}, mean pixel difference {drift:.4}"
+        "against int8: style-vector cosine {similarity:.5} (float graph {float_similarity:.5}), mean pixel difference {drift:.4} (float graph {float_drift:.4})"
     );
 }
 
