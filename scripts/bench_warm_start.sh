@@ -84,19 +84,22 @@ for style in styles:
 shown = [c for c in (50, 100, 250, iterations) if c <= iterations]
 thumb = 256
 rows = [(s, v) for s in styles for v in variants]
-label_width = 190
-figure = Image.new("RGB", (label_width + thumb * len(shown), 24 + thumb * len(rows)), "white")
+# Rows as tall as the photo's thumbnails (every run paints the same photo).
+first = Image.open(out / rows[0][0] / rows[0][1] / "result.png")
+row_height = thumb * first.height // first.width
+label_width = 130
+figure = Image.new("RGB", (label_width + thumb * len(shown), 24 + row_height * len(rows)), "white")
 draw = ImageDraw.Draw(figure)
 for i, c in enumerate(shown):
     draw.text((label_width + i * thumb + 4, 6), f"iteration {c}", fill="black")
 for r, (style, variant) in enumerate(rows):
-    draw.text((4, 24 + r * thumb + thumb // 2), f"{style}\ninit={variant}", fill="black")
+    draw.text((4, 24 + r * row_height + row_height // 2), f"{style}\ninit={variant}", fill="black")
     for i, c in enumerate(shown):
         path = out / style / variant / ("result.png" if c == iterations else f"previews/{c:05}.png")
         if path.exists():
             image = Image.open(path).convert("RGB")
             image.thumbnail((thumb, thumb))
-            figure.paste(image, (label_width + i * thumb, 24 + r * thumb))
+            figure.paste(image, (label_width + i * thumb, 24 + r * row_height))
 figure.save(out / "figure.jpg", quality=85)
 print(f"figure: {out / 'figure.jpg'}")
 PY

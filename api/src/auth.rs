@@ -2,7 +2,8 @@
 //! path that creates, lists and revokes keys, the page's key handed over in a cookie,
 //! and the per-key limits on submissions.
 
-use crate::edge::get;
+use crate::edge::{get, resource};
+use crate::openapi::{self, KeyId, KeyedProblems};
 use crate::problem::{database, echo, ApiError};
 use crate::AppState;
 use actix_web::cookie::{Cookie, SameSite};
@@ -15,17 +16,17 @@ use uuid::Uuid;
 
 /// The cookie that carries the page's key (images and server-sent events cannot send
 /// an `Authorization` header).
-const COOKIE: &str = "stylize_key";
+pub(crate) const COOKIE: &str = "stylize_key";
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(web::resource("/v1/session").route(web::post().to(session)))
+        .service(resource("/v1/session").route(web::post().to(session)))
         .service(
-            web::resource("/v1/admin/keys")
+            resource("/v1/admin/keys")
                 .route(web::post().to(create_key))
                 .route(get().to(list_keys)),
         )
-        .service(web::resource("/v1/admin/keys/{id}").route(web::delete().to(revoke_key)));
+        .service(resource("/v1/admin/keys/{id}").route(web::delete().to(revoke_key)));
 }
 
 pub fn hash(key: &str) -> Vec<u8> {
@@ -116,6 +117,10 @@ impl Caller {
 }
 
 /// Hands the page its key in an HTTP-only cookie (when the operator configured one).
+#[utoipa::path(post, path = "/v1/session", tag = "keys", security(()), responses(
+    (status = 204, description = "The page's key in the `stylize_key` cookie, when one is set"),
+    (status = 403, response = openapi::CrossSite),
+))]
 async fn session(state: web::Data<AppState>) -> HttpResponse {
     let mut response = HttpResponse::NoContent();
     if !state.auth.page_key.is_empty() {
@@ -132,7 +137,7 @@ async fn session(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The admin token was presented (and the admin path is on).
-struct Admin;
+pub(crate) struct Admin;
 
 impl FromRequest for Admin {
     type Error = ApiError;
@@ -152,12 +157,34 @@ impl FromRequest for Admin {
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
+    /// 1 to 100 characters.
     name: String,
 }
 
+/// A key as made: the key itself is shown this once, and stored only as a hash.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CreatedKey {
+    id: Uuid,
+    name: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    key: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct KeyList {
+    keys: Vec<db::ApiKeyRow>,
+}
+
+/// Makes an API key.
+#[utoipa::path(post, path = "/v1/admin/keys", tag = "keys", security(("admin_token" = [])),
+    request_body = NewKey, responses(
+        (status = 201, description = "The new key", body = CreatedKey),
+        (status = 400, response = openapi::BadRequest),
+        KeyedProblems,
+    ))]
 async fn create_key(
     _: Admin,
     state: web::Data<AppState>,
@@ -176,16 +203,30 @@ async fn create_key(
         .await
         .map_err(database)?
         .ok_or_else(|| ApiError::Internal("a fresh key collided".into()))?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": row.id, "name": row.name, "created_at": row.created_at, "key": key,
-    })))
+    Ok(HttpResponse::Created().json(CreatedKey {
+        id: row.id,
+        name: row.name,
+        created_at: row.created_at,
+        key,
+    }))
 }
 
+#[utoipa::path(get, path = "/v1/admin/keys", tag = "keys", summary = "Lists the API keys",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Every key, revoked ones too", body = KeyList),
+        KeyedProblems))]
 async fn list_keys(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys = db::list_keys(&state.pool).await.map_err(database)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "keys": keys })))
+    Ok(HttpResponse::Ok().json(KeyList { keys }))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/keys/{id}", tag = "keys", summary = "Revokes an API key",
+    params(KeyId),
+    security(("admin_token" = [])), responses(
+        (status = 200, description = "The key, revoked", body = db::ApiKeyRow),
+        (status = 404, response = openapi::NotFound),
+        KeyedProblems,
+    ))]
 async fn revoke_key(
     _: Admin,
     state: web::Data<AppState>,

@@ -12,6 +12,23 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{guard, web, ResponseError, Route};
 
+/// The paths [`resource`] has made, for the test that holds the OpenAPI document to them.
+static REGISTERED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The resource of `path`, the one way routes are made here: each path is registered
+/// once with all its methods, and recorded for [`registered_paths`].
+pub fn resource(path: &'static str) -> actix_web::Resource {
+    REGISTERED.lock().expect("not poisoned").insert(path);
+    web::resource(path)
+}
+
+/// Every path an app built in this process has routed (through [`resource`]).
+pub fn registered_paths() -> Vec<String> {
+    let paths = REGISTERED.lock().expect("not poisoned");
+    paths.iter().map(|path| path.to_string()).collect()
+}
+
 /// A route for `GET` that takes `HEAD` too: actix sends a `HEAD`'s answer without its
 /// body, and the `Allow` of a `405` names both.
 pub fn get() -> Route {

@@ -1,6 +1,7 @@
 //! Images by URL, fetched by the api at submission and then treated as uploads. The URL
-//! is the caller's, so the fetch is guarded against server-side request forgery: http
-//! and https only, and no private, loopback, link-local or otherwise internal address,
+//! is the caller's (as is a webhook's, which `webhooks` and `deliverer` pass through the
+//! same guard), so the fetch is guarded against server-side request forgery: http and
+//! https only, and no private, loopback, link-local or otherwise internal address,
 //! checked after DNS resolution (the addresses checked are the ones connected to) and
 //! again for every redirect; bounded in redirects, bytes and time; never through a
 //! proxy (which would resolve names where the guard cannot see).
@@ -19,10 +20,10 @@ use stylize_shared::images::ImageError;
 /// Why a URL or an address is not fetched.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct Refused(String);
+pub(crate) struct Refused(pub String);
 
 /// Which addresses may be fetched from.
-struct Guard {
+pub(crate) struct Guard {
     /// Networks an operator trusts although they are internal (an image store on the
     /// private network, say).
     allowed: Vec<IpNet>,
@@ -40,9 +41,47 @@ impl Guard {
         }
     }
 
+    /// A client whose every connection passes the guard (names checked as they are
+    /// resolved), following no redirect, through no proxy.
+    pub fn client(self: &Arc<Self>, connect_timeout: Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(self.clone())))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout)
+            .user_agent(concat!("stylize/", env!("CARGO_PKG_VERSION")))
+    }
+
+    /// The addresses `host` resolves to, every one of which must pass.
+    async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ResolveError> {
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+        for address in &addresses {
+            // The kind, not the address: which internal address a name has is the
+            // operator's business.
+            self.check_address(address.ip())
+                .map_err(|kind| Refused(format!("{host} resolves to {kind}")))?;
+        }
+        Ok(addresses)
+    }
+
+    /// Checks `url` as a request to it would be, its name resolved now: for a URL
+    /// kept to be requested later (and checked again then).
+    pub async fn check(&self, url: &Url) -> Result<(), Refused> {
+        self.check_url(url)?;
+        if let Some(url::Host::Domain(host)) = url.host() {
+            self.resolve(host)
+                .await
+                .map_err(|error| match error.downcast::<Refused>() {
+                    Ok(refused) => *refused,
+                    Err(_) => Refused(format!("{host} does not resolve")),
+                })?;
+        }
+        Ok(())
+    }
+
     /// The scheme, and the host when it is an address; names are checked once
     /// resolved, by [`GuardedResolver`].
-    fn check_url(&self, url: &Url) -> Result<(), Refused> {
+    pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Refused(format!(
                 "the scheme {:?} is not fetched; use http or https",
@@ -134,25 +173,17 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     }
 }
 
-/// Resolves names for the fetching client and refuses any name with an internal
-/// address among its answers.
+type ResolveError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Resolves names for a guarded client and refuses any name with an internal address
+/// among its answers.
 struct GuardedResolver(Arc<Guard>);
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = self.0.clone();
         Box::pin(async move {
-            let host = name.as_str();
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
-            for address in &addresses {
-                let ip = address.ip();
-                // The kind, not the address: which internal address a name has is the
-                // operator's business.
-                guard
-                    .check_address(ip)
-                    .map_err(|kind| Refused(format!("{host} resolves to {kind}")))?;
-            }
-            let addresses: Addrs = Box::new(addresses.into_iter());
+            let addresses: Addrs = Box::new(guard.resolve(name.as_str()).await?.into_iter());
             Ok(addresses)
         })
     }
@@ -160,7 +191,8 @@ impl Resolve for GuardedResolver {
 
 pub struct Fetcher {
     client: reqwest::Client,
-    guard: Arc<Guard>,
+    /// Also the guard of webhooks.
+    pub(crate) guard: Arc<Guard>,
     max_bytes: usize,
     max_redirects: usize,
     timeout: Duration,
@@ -176,13 +208,7 @@ impl Fetcher {
         let guard = Arc::new(Guard { allowed });
         let timeout = Duration::from_secs(settings.timeout_seconds);
         // Redirects are followed by `fetch` itself, so each hop is checked and named.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("stylize/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = guard.client(timeout.min(Duration::from_secs(5))).build()?;
         Ok(Fetcher {
             client,
             guard,
@@ -295,7 +321,7 @@ impl Fetcher {
 }
 
 /// The guard's reason, when it was the guard that stopped the request.
-fn refusal(error: &reqwest::Error) -> Option<String> {
+pub(crate) fn refusal(error: &reqwest::Error) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(refused) = cause.downcast_ref::<Refused>() {

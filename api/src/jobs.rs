@@ -1,10 +1,14 @@
 //! `/v1/jobs`: submit, inspect, follow, cancel, and fetch results.
 
 use crate::auth::Caller;
-use crate::edge::get;
+use crate::deletion;
+use crate::edge::{get, resource};
+use crate::openapi::{self, JobId, JobProblems, KeyedProblems};
+use crate::position;
 use crate::problem::{database, echo, ApiError, JobImage};
 use crate::submission::{self, Part, Submission, Submitted};
-use crate::view::JobView;
+use crate::view::{JobList, JobView};
+use crate::waiting;
 use crate::AppState;
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
@@ -23,15 +27,19 @@ use uuid::Uuid;
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .service(
-            web::resource("/v1/jobs")
+            resource("/v1/jobs")
                 .route(web::post().to(create))
                 .route(get().to(list)),
         )
-        .service(web::resource("/v1/jobs/{id}").route(get().to(show)))
-        .service(web::resource("/v1/jobs/{id}/cancel").route(web::post().to(cancel)))
-        .service(web::resource("/v1/jobs/{id}/events").route(get().to(events)))
-        .service(web::resource("/v1/jobs/{id}/result").route(get().to(result)))
-        .service(web::resource("/v1/jobs/{id}/preview").route(get().to(preview)));
+        .service(
+            resource("/v1/jobs/{id}")
+                .route(get().to(show))
+                .route(web::delete().to(deletion::delete)),
+        )
+        .service(resource("/v1/jobs/{id}/cancel").route(web::post().to(cancel)))
+        .service(resource("/v1/jobs/{id}/events").route(get().to(events)))
+        .service(resource("/v1/jobs/{id}/result").route(get().to(result)))
+        .service(resource("/v1/jobs/{id}/preview").route(get().to(preview)));
 }
 
 /// Longest idempotency key accepted.
@@ -103,6 +111,8 @@ fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
         "content" => once(submission.content.is_some()),
         "content_url" => once(submission.content_url.is_some()),
         "params" => once(submission.params.is_some()),
+        "webhook" => once(submission.webhook.url.is_some()),
+        "webhook_events" => Ok(()),
         "style" | "style_url" | "preset" if submission.style_count() == MAX_STYLES => {
             Err(ApiError::InvalidParameter {
                 field: name.into(),
@@ -115,7 +125,7 @@ fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
         "style" | "style_url" | "preset" => Ok(()),
         other => Err(ApiError::BadRequest(format!(
             "unknown form field {:?}; expected content, content_url, style, style_url, \
-             preset or params",
+             preset, params, webhook or webhook_events",
             echo(other)
         ))),
     }
@@ -139,6 +149,8 @@ async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submi
             "style_url" => submission.style_urls.push(text(&name, part.bytes)?),
             "preset" => submission.presets.push(text(&name, part.bytes)?),
             "params" => submission.params = Some(StyleParams::from_json(&part.bytes)?),
+            "webhook" => submission.webhook.url = Some(text(&name, part.bytes)?),
+            "webhook_events" => submission.webhook.events.push(text(&name, part.bytes)?),
             _ => unreachable!("admit_part lets only these through"),
         }
     }
@@ -147,13 +159,37 @@ async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submi
 
 /// `POST /v1/jobs`: the headers and the form read here, within their limits; the rest
 /// is [`submission::submit`]'s.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", summary = "Submits a job",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII \
+            characters: the same key and request again answer the first job (200)"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N` (1 to 60): answer when \
+            the job ends (201) or N seconds pass (202)"),
+    ),
+    request_body(content = openapi::SubmissionForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Queued", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 201, description = "Ended within `Prefer: wait`", body = JobView),
+        (status = 200, description = "The job this Idempotency-Key made", body = JobView),
+        (status = 400, response = openapi::BadRequest),
+        (status = 403, response = openapi::CrossSite),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedImage),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 429, response = openapi::TooManyRequests),
+        KeyedProblems,
+    ))]
 async fn create(
     request: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
+    let arrived = tokio::time::Instant::now();
     let idempotency_key = idempotency_key(&request)?;
+    let wait = waiting::preferred_wait(&request)?;
     let declared_length = request
         .headers()
         .get("Content-Length")
@@ -175,13 +211,26 @@ async fn create(
     })??;
     let submitted =
         submission::submit(&state, caller.0, idempotency_key.as_deref(), submission).await?;
-    let (status, row) = match submitted {
-        Submitted::Created(row) => (StatusCode::ACCEPTED, row),
-        Submitted::Replayed(first) => (StatusCode::OK, first),
+    let (status, row) = match (submitted, wait) {
+        (Submitted::Created(row), Some(wait)) => {
+            let row = waiting::until_ended(&state, row, arrived + wait).await;
+            if row.state().is_terminal() {
+                (StatusCode::CREATED, row)
+            } else {
+                (StatusCode::ACCEPTED, row)
+            }
+        }
+        (Submitted::Created(row), None) => (StatusCode::ACCEPTED, row),
+        (Submitted::Replayed(first), _) => (StatusCode::OK, first),
     };
-    Ok(HttpResponse::build(status)
-        .insert_header(("Location", format!("/v1/jobs/{}", row.id)))
-        .json(JobView::new(&row, None)))
+    let mut response = HttpResponse::build(status);
+    response.insert_header(("Location", format!("/v1/jobs/{}", row.id)));
+    // A replay answers at once: the wait was not applied.
+    if let Some(wait) = wait.filter(|_| status != StatusCode::OK) {
+        response.insert_header(("Preference-Applied", format!("wait={}", wait.as_secs())));
+    }
+    let queue = position::place(&state, &row).await;
+    Ok(response.json(JobView::new(&row, None).in_queue(queue)))
 }
 
 /// A job id as the api writes it, hyphenated and lower-case: the one spelling that
@@ -192,9 +241,18 @@ fn parse_job_id(text: &str) -> Option<Uuid> {
     (id.hyphenated().to_string() == text).then_some(id)
 }
 
-/// The job, if `caller` may see it: another key's job is as absent as a job that never
-/// was.
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
+/// The job, if `caller` may see it (see [`find_row`]); a deleted job is `410 Gone`.
+pub(crate) async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
+    let row = find_row(state, caller, id).await?;
+    match deletion::gone(&row) {
+        Some(gone) => Err(gone),
+        None => Ok(row),
+    }
+}
+
+/// The job, deleted or not, if `caller` may see it: another key's job is as absent as a
+/// job that never was.
+async fn find_row(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("job {:?}", echo(id)));
     let id = parse_job_id(id).ok_or_else(not_found)?;
     db::get_job(&state.pool, id)
@@ -204,6 +262,9 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, Api
         .ok_or_else(not_found)
 }
 
+/// The job, with its live progress while it runs and its place while queued.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(JobId),
+    responses((status = 200, description = "The job", body = JobView), JobProblems))]
 async fn show(
     caller: Caller,
     state: web::Data<AppState>,
@@ -215,9 +276,17 @@ async fn show(
         JobState::Running | JobState::Succeeded => state.progress.get(row.id).await.ok().flatten(),
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(JobView::new(&row, progress)))
+    let queue = position::place(&state, &row).await;
+    Ok(HttpResponse::Ok().json(JobView::new(&row, progress).in_queue(queue)))
 }
 
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", summary = "Cancels a job",
+    params(JobId), responses(
+    (status = 202, description = "Canceled, or (running) to be stopped", body = JobView),
+    (status = 403, response = openapi::CrossSite),
+    (status = 409, response = openapi::Conflict),
+    JobProblems,
+))]
 async fn cancel(
     caller: Caller,
     state: web::Data<AppState>,
@@ -234,6 +303,9 @@ async fn cancel(
                 if let Err(error) = state.progress.announce_cancel(row.id).await {
                     tracing::warn!(%error, job = %row.id, "announcing a cancel");
                 }
+            } else if let Err(error) = state.progress.announce_end(row.id, row.state()).await {
+                // Canceled while queued: one waiting for it hears so at once.
+                tracing::warn!(%error, job = %row.id, "announcing a cancel's end");
             }
             Ok(HttpResponse::Accepted().json(JobView::new(&row, None)))
         }
@@ -243,15 +315,24 @@ async fn cancel(
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Jobs a page (1 to 100; 20 unless given).
     limit: Option<u32>,
+    /// The last job of the previous page (its `next` link says so).
     after: Option<String>,
 }
 
 const MAX_PAGE: u32 = 100;
 
+/// The caller's jobs, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery), responses(
+    (status = 200, description = "A page of jobs", body = JobList),
+    (status = 400, response = openapi::BadRequest),
+    KeyedProblems,
+))]
 async fn list(
     caller: Caller,
     state: web::Data<AppState>,
@@ -265,9 +346,10 @@ async fn list(
         });
     }
     // After a job the caller cannot see, a page would be empty, as if the list ended.
+    // After a deleted job, paging goes on from where it was.
     let after = match &query.after {
         None => None,
-        Some(id) => match find(&state, &caller, id).await {
+        Some(id) => match find_row(&state, &caller, id).await {
             Ok(row) => Some(row.id),
             Err(ApiError::NotFound(_)) => {
                 return Err(ApiError::InvalidParameter {
@@ -287,8 +369,8 @@ async fn list(
                 .map(|row| format!("/v1/jobs?limit={limit}&after={}", row.id))
         })
         .flatten();
-    let jobs: Vec<JobView> = rows.iter().map(|row| JobView::new(row, None)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs, "next": next })))
+    let jobs = rows.iter().map(|row| JobView::new(row, None)).collect();
+    Ok(HttpResponse::Ok().json(JobList { jobs, next }))
 }
 
 /// One server-sent event.
@@ -337,6 +419,8 @@ async fn next_progress(
 /// `GET /v1/jobs/{id}/events`: a `state` event with the job now, `progress` events as the
 /// worker publishes them, a `state` event at each change of state; the stream ends after
 /// a terminal state. States come from PostgreSQL, so the stream outlives a Redis outage.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(JobId),
+    responses((status = 200, response = openapi::EventStream), JobProblems))]
 async fn events(
     caller: Caller,
     state: web::Data<AppState>,
@@ -345,6 +429,7 @@ async fn events(
     let row = find(&state, &caller, &id).await?;
     let live = state.progress.subscribe(row.id).await.ok();
     let progress = state.progress.get(row.id).await.ok().flatten();
+    let queue = position::place(&state, &row).await;
     let follow = Follow {
         id: row.id,
         last: row.state(),
@@ -352,7 +437,7 @@ async fn events(
             .as_ref()
             .filter(|_| row.state() != JobState::Queued)
             .map(Step::of),
-        first: Some(sse("state", &JobView::new(&row, progress))),
+        first: Some(sse("state", &JobView::new(&row, progress).in_queue(queue))),
         live,
         tick: tokio::time::interval(std::time::Duration::from_millis(500)),
         state: state.clone(),
@@ -387,7 +472,8 @@ async fn events(
                             .as_ref()
                             .filter(|_| follow.last != JobState::Queued)
                             .map(Step::of);
-                        let event = sse("state", &JobView::new(&row, progress));
+                        let queue = position::place(&follow.state, &row).await;
+                        let event = sse("state", &JobView::new(&row, progress).in_queue(queue));
                         let done = follow.last.is_terminal();
                         return Some((Ok(event), (!done).then_some(follow)));
                     }
@@ -425,6 +511,12 @@ fn no_image(image: JobImage, state: JobState) -> ApiError {
     }
 }
 
+/// The finished picture.
+#[utoipa::path(get, path = "/v1/jobs/{id}/result", tag = "jobs", params(JobId), responses(
+    (status = 200, response = openapi::PngImage),
+    (status = 409, response = openapi::Conflict),
+    JobProblems,
+))]
 async fn result(
     caller: Caller,
     state: web::Data<AppState>,
@@ -443,6 +535,11 @@ async fn result(
 
 /// The latest preview, in whatever state the job is: a failed or canceled job's shows
 /// how far it got.
+#[utoipa::path(get, path = "/v1/jobs/{id}/preview", tag = "jobs", params(JobId), responses(
+    (status = 200, response = openapi::JpegImage),
+    (status = 409, response = openapi::Conflict),
+    JobProblems,
+))]
 async fn preview(
     caller: Caller,
     state: web::Data<AppState>,

@@ -1,23 +1,33 @@
 //! The stylize HTTP API. [`Application::build`] wires settings to clients and routes and
-//! binds its port (0 for a free one, as the tests do); `main.rs` only runs it.
+//! binds its port (0 for a free one, as the tests do); `main.rs` only runs it. It waits
+//! for no service: those not there yet are connected in the background (`startup`),
+//! and [`Application::ready`] resolves once all answer.
 
 mod auth;
+mod deletion;
+mod deliverer;
 mod edge;
 mod fetch;
 mod health;
 mod jobs;
 mod metrics;
+mod openapi;
+mod position;
 mod presets;
 mod problem;
 mod queue;
+mod startup;
 mod submission;
 mod view;
+mod waiting;
+mod webhooks;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{guard, web, App, HttpResponse, HttpServer};
 use problem::ApiError;
 use sqlx::PgPool;
+use startup::Startup;
 use std::net::TcpListener;
 use stylize_shared::config::{AuthSettings, Settings};
 use stylize_shared::progress::ProgressStore;
@@ -26,6 +36,7 @@ use stylize_shared::rate_limit::RateLimiter;
 use stylize_shared::storage::Storage;
 use stylize_shared::{db, images::ImageLimits};
 
+pub use edge::registered_paths;
 pub use metrics::ApiMetrics;
 pub use presets::Catalogue;
 
@@ -55,6 +66,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     /// Other sites whose pages may change state without a key (`http.allowed_origins`).
     pub allowed_origins: Vec<String>,
+    /// Signs the webhooks of jobs without an API key (`webhooks.secret`).
+    pub webhook_secret: Option<webhooks::SigningKey>,
 }
 
 /// Headers on every answer: the page loads only its own script, styles and images
@@ -81,21 +94,26 @@ pub struct Application {
     /// The `/metrics` server and its port, when `http.metrics_address` moves it off the
     /// main port.
     metrics: Option<(Server, u16)>,
+    startup: web::Data<Startup>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::connect(&settings.database).await?;
-        db::migrate(&pool).await?;
+        // Nothing here waits for a service: they connect at their first call, and
+        // `startup` prepares them (migrations, presets, the page's key) once they answer.
+        let pool = db::connect_lazy(&settings.database)?;
         let storage = Storage::new(&settings.s3);
-        let catalogue = Catalogue::import(&settings.presets.dir, &storage).await?;
-        if !settings.auth.page_key.is_empty() {
-            db::insert_key(&pool, "page", &auth::hash(settings.auth.page_key.expose())).await?;
-        }
+        let (catalogue, preset_files) = Catalogue::read(&settings.presets.dir)?;
+        let page_key_hash = (!settings.auth.page_key.is_empty())
+            .then(|| auth::hash(settings.auth.page_key.expose()));
+        let webhook_secret = match settings.webhooks.secret.expose() {
+            "" => None,
+            secret => Some(webhooks::SigningKey::parse(secret)?),
+        };
         let state = web::Data::new(AppState {
             pool,
             storage,
-            queue: JobQueue::connect(&settings.amqp).await?,
+            queue: JobQueue::new(&settings.amqp),
             progress: ProgressStore::connect(&settings.redis).await?,
             queue_view: queue::QueueView::connect(&settings).await?,
             rate_limiter: RateLimiter::connect(&settings.redis).await?,
@@ -111,6 +129,15 @@ impl Application {
             metrics: ApiMetrics::new(),
             auth: settings.auth.clone(),
             allowed_origins: settings.http.allowed_origins.clone(),
+            webhook_secret,
+        });
+        let startup = web::Data::from(Startup::begin(state.clone(), preset_files, page_key_hash));
+        // Webhooks go out once the services answer (the outbox is made by the migrations).
+        let deliverer = deliverer::Deliverer::new(state.clone(), settings.webhooks.clone())?;
+        let services = startup.clone();
+        tokio::spawn(async move {
+            services.ready().await;
+            deliverer.run().await
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
@@ -121,9 +148,11 @@ impl Application {
         };
         let metrics_on_main_port = metrics.is_none();
         let web_dir = settings.web.dir.clone();
+        let app_startup = startup.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(app_startup.clone())
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
                     ApiError::NotFound(format!("such resource ({error})")).into()
                 }))
@@ -145,6 +174,7 @@ impl Application {
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
                 .configure(health::routes)
                 .configure(auth::routes)
+                .configure(deletion::routes)
                 .configure(|config| {
                     if metrics_on_main_port {
                         metrics::routes(config)
@@ -153,6 +183,8 @@ impl Application {
                 .configure(jobs::routes)
                 .configure(presets::routes)
                 .configure(queue::routes)
+                .configure(webhooks::routes)
+                .configure(openapi::routes)
                 .service(
                     // Routed for GET and HEAD only, so that any other method on a path
                     // no API route has is a 404, not the files' 405.
@@ -170,7 +202,13 @@ impl Application {
             server,
             port,
             metrics,
+            startup,
         })
+    }
+
+    /// Resolves once every service the api needs has answered (and `/readyz` says so).
+    pub async fn ready(&self) {
+        self.startup.ready().await
     }
 
     pub fn port(&self) -> u16 {

@@ -142,11 +142,15 @@ pub async fn record(
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(web::resource("/metrics").route(crate::edge::get().to(scrape)));
+    config.service(crate::edge::resource("/metrics").route(crate::edge::get().to(scrape)));
 }
 
 /// Reads the gauges from their sources. A source that does not answer keeps its last
 /// value; `/readyz` is the place that reports it down.
+#[utoipa::path(get, path = "/metrics", tag = "service", summary = "Prometheus metrics",
+    security(()), responses(
+    (status = 200, description = "Prometheus metrics", content_type = "text/plain"),
+))]
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let metrics = &state.metrics;
     if let Ok(counts) = stylize_shared::db::count_by_state(&state.pool).await {

@@ -1,7 +1,8 @@
-//! The preset paintings: imported from a directory into storage at start-up, listed at
-//! `/v1/styles`, and read by workers from storage by id.
+//! The preset paintings: read from a directory at start-up, stored in S3 as soon as it
+//! answers, listed at `/v1/styles`, and read by workers from storage by id.
 
-use crate::edge::get;
+use crate::edge::{get, resource};
+use crate::openapi::{self, StyleId};
 use crate::problem::{echo, ApiError};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
@@ -9,17 +10,17 @@ use serde::Serialize;
 use std::path::Path;
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::job::keys;
-use stylize_shared::storage::Storage;
+use stylize_shared::storage::{Storage, StorageError};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(web::resource("/v1/styles").route(get().to(list)))
-        .service(web::resource("/v1/styles/{id}/thumbnail").route(get().to(thumbnail)));
+        .service(resource("/v1/styles").route(get().to(list)))
+        .service(resource("/v1/styles/{id}/thumbnail").route(get().to(thumbnail)));
 }
 
 const THUMBNAIL_SIDE: u32 = 320;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preset {
     pub id: String,
     pub title: String,
@@ -33,6 +34,21 @@ pub struct Preset {
 #[derive(Debug, Default)]
 pub struct Catalogue {
     presets: Vec<Preset>,
+}
+
+/// The presets' images and thumbnails, read and made at start-up, to be stored:
+/// (key, bytes, content type).
+pub struct PresetFiles(Vec<(String, Vec<u8>, &'static str)>);
+
+impl PresetFiles {
+    /// Stores every image and thumbnail (again, when a try failed part-way).
+    pub async fn store(&self, storage: &Storage) -> Result<(), StorageError> {
+        for (key, bytes, content_type) in &self.0 {
+            storage.put(key, bytes.clone(), content_type).await?;
+        }
+        tracing::info!(files = self.0.len(), "presets stored");
+        Ok(())
+    }
 }
 
 /// (file, work, artist, year) rows of a Markdown table in ATTRIBUTION.md.
@@ -61,11 +77,13 @@ fn credits(dir: &Path) -> Vec<[String; 4]> {
 }
 
 impl Catalogue {
-    /// Reads every image in `dir`, stores it and a thumbnail, and lists it.
-    pub async fn import(dir: &str, storage: &Storage) -> anyhow::Result<Self> {
+    /// Reads every image in `dir`, makes its thumbnail, and lists it; the images and
+    /// thumbnails are returned to be stored.
+    pub fn read(dir: &str) -> anyhow::Result<(Self, PresetFiles)> {
         let dir = Path::new(dir);
         let credits = credits(dir);
         let mut presets = Vec::new();
+        let mut files = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| anyhow::anyhow!("preset directory {}: {e}", dir.display()))?
             .filter_map(Result::ok)
@@ -88,12 +106,8 @@ impl Catalogue {
                 &images::resize_longest(&image, THUMBNAIL_SIDE),
                 OutputFormat::Jpeg,
             )?;
-            storage
-                .put(&keys::preset_image(id), bytes, "application/octet-stream")
-                .await?;
-            storage
-                .put(&keys::preset_thumbnail(id), thumbnail, "image/jpeg")
-                .await?;
+            files.push((keys::preset_image(id), bytes, "application/octet-stream"));
+            files.push((keys::preset_thumbnail(id), thumbnail, "image/jpeg"));
             let credit = credits.iter().find(|row| row[0] == file);
             let cell = |i: usize| credit.map(|row| row[i].clone()).unwrap_or_default();
             presets.push(Preset {
@@ -107,8 +121,8 @@ impl Catalogue {
                 thumbnail: format!("/v1/styles/{id}/thumbnail"),
             });
         }
-        tracing::info!(count = presets.len(), "presets imported");
-        Ok(Catalogue { presets })
+        tracing::info!(count = presets.len(), "presets read");
+        Ok((Catalogue { presets }, PresetFiles(files)))
     }
 
     pub fn get(&self, id: &str) -> Option<&Preset> {
@@ -116,10 +130,28 @@ impl Catalogue {
     }
 }
 
-async fn list(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "styles": state.catalogue.presets }))
+#[derive(Serialize, utoipa::ToSchema)]
+struct StyleList<'a> {
+    styles: &'a [Preset],
 }
 
+/// The preset paintings a submission may name.
+#[utoipa::path(get, path = "/v1/styles", tag = "styles", operation_id = "list_styles",
+    security(()),
+    responses((status = 200, description = "The presets", body = StyleList)))]
+async fn list(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(StyleList {
+        styles: &state.catalogue.presets,
+    })
+}
+
+#[utoipa::path(get, path = "/v1/styles/{id}/thumbnail", tag = "styles",
+    summary = "A preset's thumbnail", params(StyleId),
+    security(()), responses(
+        (status = 200, response = openapi::JpegImage),
+        (status = 404, response = openapi::NotFound),
+        (status = 503, response = openapi::Unavailable),
+    ))]
 async fn thumbnail(
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use stylize_shared::images::ImageError;
 use stylize_shared::job::JobState;
 use stylize_shared::params::ParamError;
+use stylize_shared::retention::DeletedBy;
 
 /// The media type of every error answer.
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -46,8 +47,23 @@ pub enum ApiError {
     NoImage { image: JobImage, state: JobState },
     #[error("the job is already {0}")]
     AlreadyFinished(JobState),
+    /// The request does not fit how the api is set up.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(
+        "job {job} was deleted at {} {by}; nothing of it is kept",
+        .at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
+    JobDeleted {
+        job: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+        by: DeletedBy,
+    },
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
+    /// The api is up, and still waits at start-up for the services named.
+    #[error("starting: waiting for {0}")]
+    Starting(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// An error actix answered on its own, put in the problem shape.
@@ -140,7 +156,10 @@ impl ApiError {
                 JobImage::Preview => "no-preview",
             },
             ApiError::AlreadyFinished(_) => "already-finished",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::JobDeleted { .. } => "job-deleted",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Starting(_) => "starting",
             ApiError::Internal(_) => "internal",
             ApiError::Http(_) => "http",
         }
@@ -167,7 +186,10 @@ impl ApiError {
                 JobImage::Preview => "No preview",
             },
             ApiError::AlreadyFinished(_) => "Job already finished",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::JobDeleted { .. } => "Job deleted",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Starting(_) => "Not ready",
             ApiError::Internal(_) => "Internal error",
             ApiError::Http(status) => status.canonical_reason().unwrap_or("HTTP error"),
         }
@@ -184,8 +206,9 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error, as RFC 9457 problem details.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
@@ -215,9 +238,11 @@ impl ResponseError for ApiError {
             ApiError::CrossSite(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotReady(_) | ApiError::AlreadyFinished(_) => StatusCode::CONFLICT,
-            ApiError::NoImage { .. } => StatusCode::GONE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::AlreadyFinished(_) | ApiError::Conflict(_) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::NoImage { .. } | ApiError::JobDeleted { .. } => StatusCode::GONE,
+            ApiError::Unavailable(_) | ApiError::Starting(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Http(status) => *status,
         }
@@ -230,7 +255,7 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(status);
         match self {
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::Starting(_) => {
                 response.insert_header(("Retry-After", "5"));
             }
             ApiError::TooManyRequests { retry_after, .. } => {

@@ -4,7 +4,8 @@
 //! api process: every request within that second gets the same answer.
 
 use crate::auth::Caller;
-use crate::edge::get;
+use crate::edge::{get, resource};
+use crate::openapi::KeyedProblems;
 use crate::problem::{database, ApiError};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
@@ -23,17 +24,17 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 const RECENT: Duration = Duration::from_secs(3600);
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(web::resource("/v1/queue").route(get().to(show)));
+    config.service(resource("/v1/queue").route(get().to(show)));
 }
 
-#[derive(Debug, Serialize)]
-struct Snapshot {
-    queued: i64,
-    running: i64,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Snapshot {
+    pub queued: i64,
+    pub running: i64,
     /// Most recently reported first; `null` when Redis, which holds the reports, does
     /// not answer.
-    workers: Option<Vec<WorkerReport>>,
-    throughput: Finished,
+    pub workers: Option<Vec<WorkerReport>>,
+    pub throughput: Finished,
 }
 
 /// The registry and the latest answer, kept for [`FRESH_FOR`].
@@ -52,7 +53,7 @@ impl QueueView {
 
     /// The latest answer while fresh, else a new one. The lock is held while it is made,
     /// so requests arriving meanwhile wait for it rather than ask again.
-    async fn snapshot(&self, pool: &PgPool) -> Result<Arc<Snapshot>, ApiError> {
+    pub(crate) async fn snapshot(&self, pool: &PgPool) -> Result<Arc<Snapshot>, ApiError> {
         let mut latest = self.latest.lock().await;
         if let Some((made, snapshot)) = latest.as_ref() {
             if made.elapsed() < FRESH_FOR {
@@ -77,6 +78,11 @@ impl QueueView {
 
 /// Readable with any valid key (the page's too), as the job routes are: the queue is
 /// everyone's, so every key sees the same answer.
+#[utoipa::path(get, path = "/v1/queue", tag = "jobs", operation_id = "show_queue",
+    summary = "The queue, its workers and recent throughput", responses(
+    (status = 200, description = "The queue, its workers and recent throughput", body = Snapshot),
+    KeyedProblems,
+))]
 async fn show(_: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let snapshot = state.queue_view.snapshot(&state.pool).await?;
     Ok(HttpResponse::Ok()

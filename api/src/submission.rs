@@ -4,6 +4,7 @@
 //! knows of HTTP.
 
 use crate::problem::{database, echo, ApiError};
+use crate::webhooks::{self, WebhookFields};
 use crate::AppState;
 use sha2::{Digest, Sha256};
 use stylize_shared::db::{self, JobRow, NewJob};
@@ -24,6 +25,7 @@ pub(crate) struct Submission {
     pub style_urls: Vec<String>,
     pub presets: Vec<String>,
     pub params: Option<StyleParams>,
+    pub webhook: WebhookFields,
 }
 
 /// One form part's bytes and their SHA-256.
@@ -69,6 +71,12 @@ impl Submission {
         for preset in &self.presets {
             item("preset", preset.as_bytes());
         }
+        if let Some(url) = &self.webhook.url {
+            item("webhook", url.as_bytes());
+        }
+        for events in &self.webhook.events {
+            item("webhook_events", events.as_bytes());
+        }
         hash.finalize().to_vec()
     }
 }
@@ -112,6 +120,12 @@ pub(crate) async fn submit(
         }
     }
     check_params(state, &params, &submission)?;
+    let webhook = std::mem::take(&mut submission.webhook)
+        .check(&state.fetcher.guard)
+        .await?;
+    if webhook.is_some() {
+        check_signing_key(state, owner).await?;
+    }
     let presets = std::mem::take(&mut submission.presets);
     let measured = receive(state, submission).await?;
     check_sizes(state, &params, &measured, &presets)?;
@@ -140,6 +154,8 @@ pub(crate) async fn submit(
             idempotency_key,
             request_hash: &request_hash,
             owner,
+            webhook: webhook.as_ref().map(|webhook| webhook.url.as_str()),
+            webhook_events: webhook.as_ref().map_or(&[][..], |webhook| &webhook.events),
         },
     )
     .await
@@ -173,8 +189,11 @@ pub(crate) async fn submit(
 }
 
 /// The answer to a submission whose idempotency key already made `first`: the first
-/// job again for the same request, `422` for a different one.
+/// job again for the same request, `422` for a different one, `410` once it was deleted.
 fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
+    if let Some(gone) = crate::deletion::gone(&first) {
+        return Err(gone);
+    }
     // Jobs from before request hashes were kept have none: taken as the same.
     if first
         .request_hash
@@ -184,6 +203,20 @@ fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
         return Err(ApiError::IdempotencyKeyReused { job: first.id });
     }
     Ok(Submitted::Replayed(first))
+}
+
+/// A job with a webhook needs a key to sign its messages: its API key's (made now if it
+/// has none yet), or without keys the operator's.
+async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), ApiError> {
+    match webhooks::signing_key(&state.pool, state.webhook_secret.as_ref(), owner).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::InvalidParameter {
+            field: "webhook".into(),
+            message: "this api signs no webhooks: without API keys, the operator sets \
+                      webhooks.secret"
+                .into(),
+        }),
+    }
 }
 
 /// The checks that need no image: the parameters, for this many styles and for the

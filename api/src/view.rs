@@ -6,9 +6,10 @@ use stylize_shared::db::JobRow;
 use stylize_shared::job::{JobState, StyleSource};
 use stylize_shared::params::StyleParams;
 use stylize_shared::progress::LiveProgress;
+use stylize_shared::stats::QueuePlace;
 use uuid::Uuid;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Links {
     #[serde(rename = "self")]
     this: String,
@@ -16,7 +17,7 @@ struct Links {
     preview: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct JobView {
     id: Uuid,
     state: JobState,
@@ -34,7 +35,20 @@ pub(crate) struct JobView {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    /// Where the job's events are POSTed (`null`: nowhere), and which.
+    webhook: Option<String>,
+    webhook_events: Vec<String>,
+    /// `queue_position` and `estimated_start_at`, for a queued job.
+    #[serde(flatten)]
+    queue: QueuePlace,
     links: Links,
+}
+
+/// A page of jobs, and the link to the next (`null` after the last).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct JobList {
+    pub jobs: Vec<JobView>,
+    pub next: Option<String>,
 }
 
 impl JobView {
@@ -54,11 +68,19 @@ impl JobView {
             created_at: row.created_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            webhook: row.webhook.clone(),
+            webhook_events: row.webhook_events.clone(),
+            queue: QueuePlace::default(),
             links: Links {
                 result: format!("{base}/result"),
                 preview: format!("{base}/preview"),
                 this: base,
             },
         }
+    }
+
+    /// The view with a queued job's place in the queue.
+    pub fn in_queue(self, queue: QueuePlace) -> Self {
+        JobView { queue, ..self }
     }
 }

@@ -19,6 +19,47 @@ pub struct Settings {
     pub web: WebSettings,
     pub auth: AuthSettings,
     pub worker: WorkerSettings,
+    pub retention: RetentionSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhooks: jobs' events POSTed to the URL a job names, from an outbox in PostgreSQL
+/// that each api replica's deliverer sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// The signing secret (`whsec_` and base64 of the key) of jobs submitted without an
+    /// API key (`auth.required` off); empty: such jobs may not ask for webhooks.
+    pub secret: Secret,
+    /// One attempt's limit, connection and answer included.
+    pub timeout_seconds: u64,
+    /// A failed attempt is tried again after this, doubling each time up to
+    /// `max_retry_interval_seconds`, until `give_up_after_seconds` past the event.
+    pub first_retry_ms: u64,
+    pub max_retry_interval_seconds: u64,
+    pub give_up_after_seconds: u64,
+    /// How often a deliverer looks for due messages when no notice woke it.
+    pub poll_ms: u64,
+    /// At most one `progress` message per job this often.
+    pub progress_interval_seconds: u64,
+}
+
+/// How long a finished job's images and row are kept; the workers' sweeper deletes
+/// them after that (the row stays as a tombstone that answers `410 Gone`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetentionSettings {
+    /// Days after a job ended; 0 keeps jobs forever (no sweeper runs).
+    pub days: u32,
+    /// How often each worker's sweeper looks for expired jobs.
+    pub sweep_interval_seconds: u64,
+    /// Jobs deleted per sweeper step (one transaction each).
+    pub batch: u32,
+}
+
+impl RetentionSettings {
+    /// How long a finished job is kept; `None` for ever.
+    pub fn keep_for(&self) -> Option<std::time::Duration> {
+        (self.days > 0).then(|| std::time::Duration::from_secs(u64::from(self.days) * 86_400))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -282,6 +323,20 @@ storage_retry_seconds = 15
 metrics_address = "127.0.0.1:9101"
 concurrency = 1
 device_memory_bytes = 0
+
+[webhooks]
+secret = ""
+timeout_seconds = 10
+first_retry_ms = 5000
+max_retry_interval_seconds = 3600
+give_up_after_seconds = 86400
+poll_ms = 1000
+progress_interval_seconds = 5
+
+[retention]
+days = 7
+sweep_interval_seconds = 300
+batch = 100
 
 [fetch]
 timeout_seconds = 10

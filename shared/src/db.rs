@@ -18,6 +18,16 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error>
         .await
 }
 
+/// A pool that connects on first use: a process starting while PostgreSQL is away comes
+/// up all the same, and its calls work once PostgreSQL does. Fails only on a malformed
+/// URL.
+pub fn connect_lazy(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(settings.url.expose().parse()?))
+}
+
 /// Applies `migrations/` (idempotent; run by every service at start-up).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::migrate!("../migrations").run(pool).await
@@ -47,6 +57,17 @@ pub struct JobRow {
     pub published: bool,
     /// A SHA-256 of the submission's parameters and inputs; `None` for older jobs.
     pub request_hash: Option<Vec<u8>>,
+    /// When the job was deleted (its row a tombstone, its images gone), and why.
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<String>,
+    /// Where the job's events are POSTed, and which (`start`, `progress`, `completed`).
+    pub webhook: Option<String>,
+    pub webhook_events: Vec<String>,
+    /// For a queued job read by [`get_job`], how many queued jobs are ahead of it (up to
+    /// [`crate::stats::MAX_COUNTED_AHEAD`]): counted in the same round trip as the row,
+    /// since a status request reads it. `None` from every other query.
+    #[sqlx(default)]
+    pub queued_ahead: Option<i64>,
 }
 
 impl JobRow {
@@ -67,6 +88,8 @@ pub struct NewJob<'a> {
     pub idempotency_key: Option<&'a str>,
     pub request_hash: &'a [u8],
     pub owner: Option<Uuid>,
+    pub webhook: Option<&'a str>,
+    pub webhook_events: &'a [String],
 }
 
 /// Inserts a queued job. With an idempotency key its owner already used, inserts
@@ -74,8 +97,9 @@ pub struct NewJob<'a> {
 pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool), sqlx::Error> {
     let inserted: Option<JobRow> = sqlx::query_as(
         "INSERT INTO jobs
-             (id, state, params, styles, width, height, idempotency_key, owner, request_hash)
-         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8)
+             (id, state, params, styles, width, height, idempotency_key, owner, request_hash,
+              webhook, webhook_events)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (COALESCE(owner, '00000000-0000-0000-0000-000000000000'), idempotency_key)
              WHERE idempotency_key IS NOT NULL
          DO NOTHING
@@ -89,6 +113,8 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool
     .bind(job.idempotency_key)
     .bind(job.owner)
     .bind(job.request_hash)
+    .bind(job.webhook)
+    .bind(job.webhook_events)
     .fetch_optional(pool)
     .await?;
     match (inserted, job.idempotency_key) {
@@ -116,11 +142,25 @@ pub async fn find_by_idempotency_key(
     .await
 }
 
+/// The job, and for a queued one its place in the queue (see
+/// [`crate::stats::queued_ahead`], the same count).
 pub async fn get_job(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(
+        "SELECT jobs.*,
+             CASE WHEN jobs.state = 'queued' THEN (
+                 SELECT count(*) FROM (
+                     SELECT 1 FROM jobs AS ahead
+                     WHERE ahead.state = 'queued'
+                       AND (ahead.updated_at, ahead.id) < (jobs.updated_at, jobs.id)
+                     LIMIT $2
+                 ) AS counted
+             ) END AS queued_ahead
+         FROM jobs WHERE id = $1",
+    )
+    .bind(id)
+    .bind(crate::stats::MAX_COUNTED_AHEAD)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Takes a queued job for `worker`, counting the attempt; `None` when the job is not
@@ -188,6 +228,25 @@ pub async fn unpublished(pool: &PgPool, grace: Duration) -> Result<Vec<Uuid>, sq
     .await
 }
 
+/// How many queued jobs are marked published: each should have its message in the queue
+/// (or on its way to a worker's claim).
+pub async fn count_published_queued(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'queued' AND published")
+        .fetch_one(pool)
+        .await
+}
+
+/// The `limit` queued jobs marked published the longest, oldest first.
+pub async fn oldest_published_queued(pool: &PgPool, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE state = 'queued' AND published
+         ORDER BY updated_at, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// Removes a job that was never accepted (its submission failed before it was queued).
 pub async fn delete_job(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM jobs WHERE id = $1")
@@ -201,7 +260,10 @@ pub async fn delete_job(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
 /// for its worker (the api also tells it through Redis; without Redis it sees the flag
 /// at its next heartbeat), and its run can then only end canceled or failed. `None`
 /// when the job has already finished.
-pub async fn request_cancel(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+pub async fn request_cancel<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE jobs SET
              state = CASE WHEN state = 'queued' THEN 'canceled' ELSE state END,
@@ -211,12 +273,12 @@ pub async fn request_cancel(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, s
          RETURNING *",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await
 }
 
 /// A page of jobs, newest first, after the job `after` (keyset pagination); only
-/// `owner`'s when given.
+/// `owner`'s when given; deleted jobs are left out.
 pub async fn list_jobs(
     pool: &PgPool,
     owner: Option<Uuid>,
@@ -226,6 +288,7 @@ pub async fn list_jobs(
     sqlx::query_as(
         "SELECT * FROM jobs
          WHERE ($3::uuid IS NULL OR owner = $3)
+           AND deleted_at IS NULL
            AND ($2::uuid IS NULL
                 OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2))
          ORDER BY created_at DESC, id DESC
@@ -238,12 +301,12 @@ pub async fn list_jobs(
     .await
 }
 
-/// For each state with jobs: how many, and the seconds since the oldest of them was
-/// submitted.
+/// For each state with jobs not deleted: how many, and the seconds since the oldest of
+/// them was submitted.
 pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(String, i64, f64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT state, count(*), extract(epoch FROM now() - min(created_at))::float8
-         FROM jobs GROUP BY state",
+         FROM jobs WHERE deleted_at IS NULL GROUP BY state",
     )
     .fetch_all(pool)
     .await
@@ -307,7 +370,7 @@ pub async fn count_active_jobs(pool: &PgPool, owner: Uuid) -> Result<i64, sqlx::
     .await
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiKeyRow {
     pub id: Uuid,
     pub name: String,
@@ -343,6 +406,14 @@ pub async fn find_key(pool: &PgPool, key_hash: &[u8]) -> Result<Option<ApiKeyRow
     .bind(key_hash)
     .fetch_optional(pool)
     .await
+}
+
+/// The key with this id, revoked or not.
+pub async fn get_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, created_at, revoked_at FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn list_keys(pool: &PgPool) -> Result<Vec<ApiKeyRow>, sqlx::Error> {

@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Queued,
@@ -84,6 +85,7 @@ impl FromStr for JobState {
 /// order its parameters blend them (`style_blend_weights`), and the list alone says
 /// where each image is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum StyleSource {
     /// An image the submission brought (a file, or a URL's image fetched at

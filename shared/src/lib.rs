@@ -9,11 +9,15 @@
 //! its CLI, and the fuzz targets in `fuzz/`, use.
 
 #[cfg(feature = "service")]
+pub mod backoff;
+#[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
 pub mod db;
 pub mod images;
 pub mod job;
+#[cfg(feature = "service")]
+pub mod lazy_redis;
 pub mod memory;
 #[cfg(feature = "service")]
 pub mod metrics;
@@ -25,11 +29,15 @@ pub mod queue;
 #[cfg(feature = "service")]
 pub mod rate_limit;
 #[cfg(feature = "service")]
+pub mod retention;
+#[cfg(feature = "service")]
 pub mod stats;
 #[cfg(feature = "service")]
 pub mod storage;
 #[cfg(feature = "service")]
 pub mod telemetry;
+#[cfg(feature = "service")]
+pub mod webhooks;
 #[cfg(feature = "service")]
 pub mod workers;
 

@@ -40,6 +40,7 @@ pub fn layer_index(name: &str) -> Option<usize> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Optimizer {
     Lbfgs,
@@ -58,6 +59,7 @@ impl Optimizer {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Init {
     /// Start from the content photo (the seed's choice).
@@ -73,6 +75,7 @@ pub enum Init {
 /// How a job paints: by optimisation (with the fast picture as its first preview), or
 /// in one pass of the fast network alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -81,6 +84,7 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     Max,
@@ -89,6 +93,7 @@ pub enum Pooling {
 
 /// One loss layer and its weight within its loss term.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LayerWeight {
     pub layer: String,
@@ -105,6 +110,7 @@ impl LayerWeight {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct StyleParams {
     /// `fast` runs the fast network only; the optimiser's settings are checked all the

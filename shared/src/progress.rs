@@ -3,15 +3,17 @@
 //! (server-sent events). PostgreSQL stays the truth; losing Redis loses only liveness.
 
 use crate::config::RedisSettings;
+use crate::job::JobState;
+use crate::lazy_redis::LazyConnection;
 use futures_util::stream::{BoxStream, StreamExt};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
 /// One moment of a running job, as clients see it: the same JSON in a job's status
 /// (`progress`) and in its event stream (`progress` events).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LiveProgress {
     pub phase: Phase,
     /// 0 until the first iteration ends.
@@ -28,7 +30,7 @@ pub struct LiveProgress {
 }
 
 /// What a running job is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// The fast network's pass: a `fast` job's only phase, a `full` job's first.
@@ -37,7 +39,7 @@ pub enum Phase {
     Optimising,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LossSnapshot {
     pub content: f64,
     pub style: f64,
@@ -48,7 +50,7 @@ pub struct LossSnapshot {
 #[derive(Clone)]
 pub struct ProgressStore {
     client: redis::Client,
-    connection: ConnectionManager,
+    connection: LazyConnection,
     ttl_seconds: u64,
 }
 
@@ -58,6 +60,14 @@ fn key(job: Uuid) -> String {
 
 /// Each job's progress is published on `EVENTS_PREFIX` + its id.
 pub const EVENTS_PREFIX: &str = "stylize:events:";
+
+/// Published on a job's channel once the end of its run is recorded, so that a request
+/// waiting for the job (`Prefer: wait`) hears it at once. Whoever follows progress skips
+/// it: it is no [`LiveProgress`].
+#[derive(Serialize, Deserialize)]
+struct Ended {
+    ended: JobState,
+}
 
 fn channel(job: Uuid) -> String {
     format!("{EVENTS_PREFIX}{job}")
@@ -72,17 +82,19 @@ fn cancel_channel(job: Uuid) -> String {
 /// A connection whose calls wait boundedly: with Redis away, a call fails in about a
 /// second (and the manager reconnects behind it) instead of holding a status request,
 /// a submission or a worker's progress loop. Every Redis user in this crate (progress, rate limits, the worker registry) connects
-/// here; the client is for what a shared connection cannot do (subscriptions).
+/// here; the client is for what a shared connection cannot do (subscriptions). It
+/// connects at its first call, so a process may start while Redis is away: only a
+/// malformed URL fails here.
 pub(crate) async fn bounded_connection(
     settings: &RedisSettings,
-) -> redis::RedisResult<(redis::Client, ConnectionManager)> {
+) -> redis::RedisResult<(redis::Client, LazyConnection)> {
     let client = redis::Client::open(settings.url.as_str())?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(1))
         .set_response_timeout(Duration::from_secs(2))
         .set_number_of_retries(1)
         .set_max_delay(500);
-    let connection = client.get_connection_manager_with_config(config).await?;
+    let connection = LazyConnection::new(client.clone(), config);
     Ok((client, connection))
 }
 
@@ -116,11 +128,11 @@ impl ProgressStore {
         Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    /// Snapshots as the worker publishes them, from now on.
-    pub async fn subscribe(
+    /// The messages of the job's channel of one kind (JSON), from now on.
+    async fn listen<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         job: Uuid,
-    ) -> redis::RedisResult<BoxStream<'static, LiveProgress>> {
+    ) -> redis::RedisResult<BoxStream<'static, T>> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(channel(job)).await?;
         Ok(pubsub
@@ -130,6 +142,31 @@ impl ProgressStore {
                 serde_json::from_str(&json).ok()
             })
             .boxed())
+    }
+
+    /// Snapshots as the worker publishes them, from now on.
+    pub async fn subscribe(
+        &self,
+        job: Uuid,
+    ) -> redis::RedisResult<BoxStream<'static, LiveProgress>> {
+        self.listen(job).await
+    }
+
+    /// Tells those waiting for `job` that it ended in `state` (PostgreSQL, already
+    /// written, holds it: one who misses this reads it there).
+    pub async fn announce_end(&self, job: Uuid, state: JobState) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(&Ended { ended: state }).expect("a state serialises");
+        redis::cmd("PUBLISH")
+            .arg(channel(job))
+            .arg(json)
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+    }
+
+    /// Yields the state of each end announced for `job` from now on.
+    pub async fn endings(&self, job: Uuid) -> redis::RedisResult<BoxStream<'static, JobState>> {
+        let ended: BoxStream<'static, Ended> = self.listen(job).await?;
+        Ok(ended.map(|ended| ended.ended).boxed())
     }
 
     /// Tells the worker running `job` that a cancel was accepted (PostgreSQL holds the
@@ -155,5 +192,32 @@ impl ProgressStore {
             .query_async::<String>(&mut self.connection.clone())
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_is_no_snapshot_and_a_snapshot_no_end() {
+        let end = serde_json::to_string(&Ended {
+            ended: JobState::Succeeded,
+        })
+        .unwrap();
+        assert_eq!(end, r#"{"ended":"succeeded"}"#);
+        assert!(serde_json::from_str::<LiveProgress>(&end).is_err());
+        let snapshot = LiveProgress {
+            phase: Phase::Fast,
+            iteration: 1,
+            total: 1,
+            fraction: 1.0,
+            loss: None,
+            elapsed_seconds: 0.1,
+            eta_seconds: None,
+            preview_iteration: Some(0),
+        };
+        let snapshot = serde_json::to_string(&snapshot).unwrap();
+        assert!(serde_json::from_str::<Ended>(&snapshot).is_err());
     }
 }

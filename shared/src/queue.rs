@@ -127,13 +127,20 @@ impl Link {
 }
 
 impl JobQueue {
-    /// Connects (failing when RabbitMQ is not there at start-up) and declares the queues.
+    /// Connects (failing when RabbitMQ is not there) and declares the queues.
     pub async fn connect(settings: &AmqpSettings) -> Result<Self, QueueError> {
-        let link = Link::open(settings).await?;
-        Ok(JobQueue {
+        let queue = JobQueue::new(settings);
+        queue.link().await?;
+        Ok(queue)
+    }
+
+    /// A queue that connects on its first call: a process starting while RabbitMQ is
+    /// away comes up all the same.
+    pub fn new(settings: &AmqpSettings) -> Self {
+        JobQueue {
             settings: settings.clone(),
-            link: tokio::sync::Mutex::new(Some(link)),
-        })
+            link: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// The open link, reconnecting first when the last one died.

@@ -1,10 +1,10 @@
 //! Rate limits counted in Redis, so every api replica shares them.
 
 use crate::config::RedisSettings;
-use redis::aio::ConnectionManager;
+use crate::lazy_redis::LazyConnection;
 
 pub struct RateLimiter {
-    connection: ConnectionManager,
+    connection: LazyConnection,
 }
 
 impl RateLimiter {

@@ -15,7 +15,7 @@ pub struct JobStats {
 }
 
 /// Jobs that ended within the window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Finished {
     pub window_seconds: i64,
     pub succeeded: i64,
@@ -39,6 +39,43 @@ pub async fn job_stats(pool: &PgPool, window: Duration) -> Result<JobStats, sqlx
          WHERE finished_at > now() - make_interval(secs => $1)",
     )
     .bind(i64::try_from(window.as_secs()).unwrap_or(i64::MAX))
+    .fetch_one(pool)
+    .await
+}
+
+/// A queued job's place, as its status shows it; both `null` for any other job (and
+/// where unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct QueuePlace {
+    /// 1 for the next job to start; jobs past the first [`MAX_COUNTED_AHEAD`] all show
+    /// that many plus one.
+    pub queue_position: Option<i64>,
+    /// `null` while no worker has reported or no job finished in the last hour.
+    pub estimated_start_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The jobs counted ahead of a queued one at most: past that its position shows as
+/// this many plus one, and counting stays a bounded range of the queue's index.
+pub const MAX_COUNTED_AHEAD: i64 = 10_000;
+
+/// How many queued jobs are ahead of the queued job `id`, which entered the queue at
+/// `queued_at` (its `updated_at`: a retried or handed-back job goes to the back, as its
+/// message does), up to [`MAX_COUNTED_AHEAD`]. One range of the index `jobs_queue_order`.
+pub async fn queued_ahead(
+    pool: &PgPool,
+    id: uuid::Uuid,
+    queued_at: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT 1 FROM jobs
+             WHERE state = 'queued' AND (updated_at, id) < ($1, $2)
+             LIMIT $3
+         ) AS ahead",
+    )
+    .bind(queued_at)
+    .bind(id)
+    .bind(MAX_COUNTED_AHEAD)
     .fetch_one(pool)
     .await
 }

@@ -9,8 +9,8 @@
 //! those taking jobs from its queue.
 
 use crate::config::RedisSettings;
+use crate::lazy_redis::LazyConnection;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +23,7 @@ pub const REPORT_TTL_SECONDS: u64 = 10;
 pub const MAX_LISTED: usize = 100;
 
 /// What a worker is, for its whole life.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerIdentity {
     pub name: String,
     /// `cpu` or `cuda:N`.
@@ -34,7 +34,7 @@ pub struct WorkerIdentity {
 
 /// How fast a worker has recently been, per megapixel of output (iterations scale with
 /// the image's pixels); `None` until it has measured one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rates {
     /// Seconds one optimisation iteration takes per megapixel.
     pub seconds_per_iteration_per_megapixel: Option<f64>,
@@ -43,7 +43,7 @@ pub struct Rates {
 }
 
 /// One worker's report, as stored and as `GET /v1/queue` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerReport {
     #[serde(flatten)]
     pub identity: WorkerIdentity,
@@ -68,7 +68,7 @@ impl WorkerReport {
 
 #[derive(Clone)]
 pub struct WorkerRegistry {
-    connection: ConnectionManager,
+    connection: LazyConnection,
     /// The sorted set of worker names.
     index: String,
     /// Each report's key is this followed by the worker's name.

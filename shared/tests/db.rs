@@ -72,6 +72,8 @@ async fn submit(pool: &PgPool) -> Uuid {
         idempotency_key: None,
         request_hash: &[],
         owner: None,
+        webhook: None,
+        webhook_events: &[],
     };
     db::insert_job(pool, &job).await.unwrap();
     id
@@ -392,6 +394,8 @@ async fn a_jobs_styles_are_stored_as_one_list_in_blend_order() {
         idempotency_key: None,
         request_hash: &[],
         owner: None,
+        webhook: None,
+        webhook_events: &[],
     };
     let (inserted, _) = db::insert_job(pool, &job).await.unwrap();
     assert_eq!(inserted.styles.0, styles);

@@ -123,6 +123,8 @@ async fn jobs_move_only_along_the_lifecycle() {
         idempotency_key: Some(&key),
         request_hash: b"the first request",
         owner: None,
+        webhook: None,
+        webhook_events: &[],
     };
     let id = Uuid::new_v4();
     let (row, inserted) = db::insert_job(&pool, &new(id)).await.unwrap();
@@ -171,6 +173,8 @@ async fn a_run_canceled_while_it_ends_never_succeeds() {
         idempotency_key: None,
         request_hash: &[],
         owner: None,
+        webhook: None,
+        webhook_events: &[],
     };
     // Claimed, canceled, then finished by its worker as it would be: the cancel wins,
     // whatever the run reports, unless it failed.

@@ -91,6 +91,11 @@ impl Stack {
         let config_dir = std::env::temp_dir().join(format!("stylize-e2e-{tag}"));
         std::fs::create_dir_all(&config_dir).unwrap();
         let application = Application::build(settings.clone()).await.unwrap();
+        // The api serves at once and prepares its services behind: its database
+        // migrated and its presets stored before the tests use them.
+        tokio::time::timeout(Duration::from_secs(60), application.ready())
+            .await
+            .expect("the api's services answered within a minute");
         let base = format!("http://127.0.0.1:{}", application.port());
         let api_metrics = format!("http://127.0.0.1:{}/metrics", application.metrics_port());
         tokio::spawn(application.run_until_stopped());
@@ -256,6 +261,30 @@ impl Stack {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A request to `path` with `key` as its bearer token (none when empty).
+    pub fn keyed(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        if key.is_empty() {
+            request
+        } else {
+            request.bearer_auth(key)
+        }
+    }
+
+    /// A new API key named `name`, made with the admin token `admin`: its id and the key.
+    pub async fn new_key(&self, admin: &str, name: &str) -> (String, String) {
+        let response = self
+            .keyed(reqwest::Method::POST, "/v1/admin/keys", admin)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        let field = |name: &str| body[name].as_str().unwrap().to_owned();
+        (field("id"), field("key"))
     }
 
     /// `POST /v1/jobs` with the multipart `body`: the status and the JSON answer.
@@ -545,6 +574,21 @@ pub mod form {
     }
 }
 
+/// Every route of the job `id` with its method: what another key must not reach, and
+/// what a deleted job answers `410` to.
+pub fn job_routes(id: &str) -> Vec<(reqwest::Method, String)> {
+    use reqwest::Method;
+    let job = format!("/v1/jobs/{id}");
+    vec![
+        (Method::GET, job.clone()),
+        (Method::GET, format!("{job}/result")),
+        (Method::GET, format!("{job}/preview")),
+        (Method::GET, format!("{job}/events")),
+        (Method::POST, format!("{job}/cancel")),
+        (Method::DELETE, job),
+    ]
+}
+
 pub fn asset(relative: &str) -> Vec<u8> {
     let assets = std::env::var("STYLIZE_ASSETS")
         .map(PathBuf::from)
@@ -558,6 +602,15 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok())?
     })
+}
+
+/// A program of the project's virtualenv (`STYLIZE_VENV`, else `.venv` in the checkout).
+pub fn venv_program(name: &str) -> PathBuf {
+    std::env::var_os("STYLIZE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv"))
+        .join("bin")
+        .join(name)
 }
 
 /// `POST /v1/jobs` at `base` with `photo`, one preset and `params`.

@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use stylize_e2e::{asset, form, Stack};
+use stylize_e2e::{asset, form, job_routes, Stack};
 
 const ADMIN: &str = "admin-token-for-tests";
 
@@ -19,32 +19,9 @@ async fn keyed_stack(per_minute: u64, max_active: i64) -> Stack {
     .await
 }
 
-/// A request with `key` as its bearer token (none when empty).
-fn request(stack: &Stack, method: Method, path: &str, key: &str) -> reqwest::RequestBuilder {
-    let builder = stack.client.request(method, stack.url(path));
-    if key.is_empty() {
-        builder
-    } else {
-        builder.bearer_auth(key)
-    }
-}
-
-async fn new_key(stack: &Stack, name: &str) -> (String, String) {
-    let response = request(stack, Method::POST, "/v1/admin/keys", ADMIN)
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    (
-        body["id"].as_str().unwrap().to_owned(),
-        body["key"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn submit(stack: &Stack, key: &str) -> reqwest::Response {
-    request(stack, Method::POST, "/v1/jobs", key)
+    stack
+        .keyed(Method::POST, "/v1/jobs", key)
         .multipart(form::submission(
             asset("content/tubingen.jpg"),
             "udnie",
@@ -56,7 +33,8 @@ async fn submit(stack: &Stack, key: &str) -> reqwest::Response {
 }
 
 async fn status(stack: &Stack, method: Method, path: &str, key: &str) -> StatusCode {
-    request(stack, method, path, key)
+    stack
+        .keyed(method, path, key)
         .send()
         .await
         .unwrap()
@@ -66,21 +44,16 @@ async fn status(stack: &Stack, method: Method, path: &str, key: &str) -> StatusC
 #[tokio::test]
 async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
     let stack = keyed_stack(60, 10).await;
-    let (a_id, a) = new_key(&stack, "a").await;
-    let (_, b) = new_key(&stack, "b").await;
+    let (a_id, a) = stack.new_key(ADMIN, "a").await;
+    let (_, b) = stack.new_key(ADMIN, "b").await;
     let response = submit(&stack, &a).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let job: Value = response.json().await.unwrap();
-    let job = format!("/v1/jobs/{}", job["id"].as_str().unwrap());
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = format!("/v1/jobs/{id}");
 
     assert_eq!(status(&stack, Method::GET, &job, &a).await, StatusCode::OK);
-    for (method, path) in [
-        (Method::GET, job.clone()),
-        (Method::GET, format!("{job}/result")),
-        (Method::GET, format!("{job}/preview")),
-        (Method::GET, format!("{job}/events")),
-        (Method::POST, format!("{job}/cancel")),
-    ] {
+    for (method, path) in job_routes(&id) {
         assert_eq!(
             status(&stack, method, &path, &b).await,
             StatusCode::NOT_FOUND,
@@ -90,7 +63,8 @@ async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
     let listed = |key: String| {
         let stack = &stack;
         async move {
-            let body: Value = request(stack, Method::GET, "/v1/jobs", &key)
+            let body: Value = stack
+                .keyed(Method::GET, "/v1/jobs", &key)
                 .send()
                 .await
                 .unwrap()
@@ -103,7 +77,7 @@ async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
     assert_eq!((listed(a.clone()).await, listed(b.clone()).await), (1, 0));
 
     // No key, a made-up key, and a revoked key are all refused, in the problem shape.
-    let response = request(&stack, Method::GET, &job, "").send().await.unwrap();
+    let response = stack.keyed(Method::GET, &job, "").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let problem: Value = response.json().await.unwrap();
@@ -117,15 +91,11 @@ async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
         status(&stack, Method::GET, "/v1/queue", "").await,
         StatusCode::UNAUTHORIZED
     );
-    let revoked = request(
-        &stack,
-        Method::DELETE,
-        &format!("/v1/admin/keys/{a_id}"),
-        ADMIN,
-    )
-    .send()
-    .await
-    .unwrap();
+    let revoked = stack
+        .keyed(Method::DELETE, &format!("/v1/admin/keys/{a_id}"), ADMIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(
         status(&stack, Method::GET, &job, &a).await,
@@ -151,8 +121,8 @@ async fn submissions_are_limited_per_key_with_retry_after() {
         tokio::time::sleep(std::time::Duration::from_secs(61 - into_minute)).await;
     }
     let stack = keyed_stack(3, 2).await;
-    let (_, key) = new_key(&stack, "busy").await;
-    let (_, other) = new_key(&stack, "other").await;
+    let (_, key) = stack.new_key(ADMIN, "busy").await;
+    let (_, other) = stack.new_key(ADMIN, "other").await;
     let mut jobs = Vec::new();
     for _ in 0..2 {
         let response = submit(&stack, &key).await;
@@ -175,15 +145,11 @@ async fn submissions_are_limited_per_key_with_retry_after() {
         .contains("2 jobs queued or running"));
 
     // With one canceled there is room, but this is the minute's fourth submission.
-    let canceled = request(
-        &stack,
-        Method::POST,
-        &format!("/v1/jobs/{}/cancel", jobs[0]),
-        &key,
-    )
-    .send()
-    .await
-    .unwrap();
+    let canceled = stack
+        .keyed(Method::POST, &format!("/v1/jobs/{}/cancel", jobs[0]), &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(canceled.status(), StatusCode::ACCEPTED);
     let response = submit(&stack, &key).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);

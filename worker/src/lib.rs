@@ -8,12 +8,12 @@
 //! - `run_end`: how a run ends, and which failures another attempt may get past;
 //! - `reaper`: jobs whose worker died, and messages never sent, back on the queue; it
 //!   runs as a `background` worker, stopped at shutdown with a deadline;
+//! - `sweeper`: jobs past `retention.days` deleted, also as a `background` worker;
 //! - `registry`: the worker's speed as its jobs measure it, reported with its load to
 //!   the registry the api reads (`GET /v1/queue`);
-//! - `metrics`: the worker's `/metrics`; `backoff`: waits between retries.
+//! - `metrics`: the worker's `/metrics` (and `/healthz`, `/readyz`).
 
 mod background;
-mod backoff;
 mod engine_run;
 mod lease;
 pub mod metrics;
@@ -22,3 +22,4 @@ mod reaper;
 pub mod registry;
 mod run_end;
 pub mod service;
+mod sweeper;

@@ -1,7 +1,8 @@
-//! The worker's own `/metrics` (and `/healthz`), served on a small HTTP server of its
-//! own: jobs by outcome, job durations, iterations (a rate in Prometheus gives
-//! iterations per second), the wait from claim to first iteration, the fast network's
-//! passes, and the device.
+//! The worker's own `/metrics` (and `/healthz`, and `/readyz`: `503` until PostgreSQL
+//! and RabbitMQ have answered at start-up), served on a small HTTP server of its own:
+//! jobs by outcome, job durations, iterations (a rate in Prometheus gives iterations per
+//! second), the wait from claim to first iteration, the fast network's passes, jobs
+//! published again for a lost message, readiness, and the device.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use prometheus::{
@@ -24,6 +25,10 @@ pub struct WorkerMetrics {
     /// One pass of the fast network: a `fast` job's picture, a `full` job's first preview.
     pub fast_pass_seconds: Histogram,
     pub busy: IntGauge,
+    /// Queued jobs published again because RabbitMQ had lost their message.
+    pub republished: IntCounter,
+    /// 1 once the worker's start-up found PostgreSQL (migrated) and RabbitMQ.
+    pub ready: IntGauge,
 }
 
 impl WorkerMetrics {
@@ -93,16 +98,33 @@ impl WorkerMetrics {
                 &registry,
                 IntGauge::new("stylize_worker_busy", "Jobs running now").expect("valid metric"),
             ),
+            republished: registered(
+                &registry,
+                IntCounter::new(
+                    "stylize_worker_republished_total",
+                    "Queued jobs published again because RabbitMQ had lost their message",
+                )
+                .expect("valid metric"),
+            ),
+            ready: registered(
+                &registry,
+                IntGauge::new(
+                    "stylize_worker_ready",
+                    "1 once PostgreSQL and RabbitMQ answered at start-up",
+                )
+                .expect("valid metric"),
+            ),
             registry,
         }
     }
 
-    /// Serves `/metrics` and `/healthz` on `address` from a thread of its own (the
-    /// worker's runtime stays free for jobs); returns the bound address.
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `address` from a thread of its own
+    /// (the worker's runtime stays free for jobs); returns the bound address.
     pub fn serve(&self, address: &str) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(address)?;
         let bound = listener.local_addr()?;
         let registry = web::Data::new(self.registry.clone());
+        let ready = web::Data::new(self.ready.clone());
         std::thread::Builder::new()
             .name("metrics".into())
             .spawn(move || {
@@ -110,8 +132,10 @@ impl WorkerMetrics {
                     let server = HttpServer::new(move || {
                         App::new()
                             .app_data(registry.clone())
+                            .app_data(ready.clone())
                             .route("/metrics", web::get().to(scrape))
                             .route("/healthz", web::get().to(healthy))
+                            .route("/readyz", web::get().to(readiness))
                     })
                     .workers(1)
                     .disable_signals()
@@ -131,4 +155,17 @@ async fn scrape(registry: web::Data<Registry>) -> HttpResponse {
 
 async fn healthy() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Whether the worker takes jobs yet: not while its start-up waits for PostgreSQL or
+/// RabbitMQ.
+async fn readiness(ready: web::Data<IntGauge>) -> HttpResponse {
+    if ready.get() == 1 {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "starting",
+            "detail": "waiting for PostgreSQL and RabbitMQ",
+        }))
+    }
 }

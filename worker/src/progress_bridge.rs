@@ -1,7 +1,8 @@
 //! From a running job to what its clients see: live progress published to Redis (the
 //! fast pass, then the engine's iterations, each at most once and no more often than
 //! `progress_interval_ms` unless it is the last or brings a new preview) and previews
-//! stored in S3.
+//! stored in S3; and, for a job that asked for them, `progress` webhook messages in the
+//! outbox, at most one per `webhooks.progress_interval_seconds`.
 
 use crate::metrics::WorkerMetrics;
 use crate::registry::IterationClock;
@@ -14,7 +15,15 @@ use stylize_shared::job::keys;
 use stylize_shared::params::Mode;
 use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::storage::Storage;
+use stylize_shared::webhooks;
 use uuid::Uuid;
+
+/// Where a job's `progress` webhook messages go, and how often.
+struct ProgressWebhooks<'a> {
+    pool: &'a sqlx::PgPool,
+    every: Duration,
+    added_at: Option<Instant>,
+}
 
 pub struct ProgressBridge<'a> {
     job: Uuid,
@@ -38,6 +47,8 @@ pub struct ProgressBridge<'a> {
     preview_iteration: Option<u32>,
     /// Times the iterations for the worker's reported speed.
     clock: IterationClock<'a>,
+    /// `None` unless the job asked for `progress` webhooks.
+    webhooks: Option<ProgressWebhooks<'a>>,
 }
 
 impl<'a> ProgressBridge<'a> {
@@ -69,7 +80,25 @@ impl<'a> ProgressBridge<'a> {
             sent: (0, None),
             preview_iteration: None,
             clock,
+            webhooks: None,
         }
+    }
+
+    /// Adds `progress` webhook messages, at most one per `every`, when `job` asked.
+    pub fn with_progress_webhooks(
+        mut self,
+        job: &JobRow,
+        pool: &'a sqlx::PgPool,
+        every: Duration,
+    ) -> Self {
+        if job.webhook_events.iter().any(|event| event == "progress") {
+            self.webhooks = Some(ProgressWebhooks {
+                pool,
+                every,
+                added_at: None,
+            });
+        }
+        self
     }
 
     pub async fn fast_pass_started(&mut self) {
@@ -175,6 +204,16 @@ impl<'a> ProgressBridge<'a> {
             tracing::warn!(%error, "publishing progress");
         }
         self.sent = (live.iteration, live.preview_iteration);
+        if let Some(hooks) = self
+            .webhooks
+            .as_mut()
+            .filter(|hooks| hooks.added_at.is_none_or(|at| at.elapsed() >= hooks.every))
+        {
+            hooks.added_at = Some(Instant::now());
+            if let Err(error) = webhooks::add_progress(hooks.pool, self.job, live).await {
+                tracing::warn!(%error, "adding a progress webhook message");
+            }
+        }
     }
 }
 

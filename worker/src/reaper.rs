@@ -1,8 +1,10 @@
 //! The reaper, a background task every worker runs: every third of a lease, jobs whose
-//! worker died (their lease ran out) go back on the queue, and queued jobs whose message
-//! was never sent (RabbitMQ was away) are published again.
+//! worker died (their lease ran out) go back on the queue, queued jobs whose message
+//! was never sent (RabbitMQ was away) are published again, and so are queued jobs whose
+//! message RabbitMQ lost (see [`Reaper::lost_messages`]).
 
 use crate::background::{BackgroundTask, TaskState};
+use prometheus::IntCounter;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +18,72 @@ pub struct Reaper {
     queue: Arc<JobQueue>,
     lease: Duration,
     schedule: Interval,
+    /// The messages the queue lacked at the last pass.
+    missing_before: u64,
+    /// Jobs published again because RabbitMQ had lost their message.
+    republished: IntCounter,
 }
 
+/// The most jobs one pass publishes again for lost messages.
+const MAX_REPUBLISHED: u64 = 100;
+
 impl Reaper {
-    pub fn new(pool: PgPool, queue: Arc<JobQueue>, lease: Duration) -> Self {
+    pub fn new(
+        pool: PgPool,
+        queue: Arc<JobQueue>,
+        lease: Duration,
+        republished: IntCounter,
+    ) -> Self {
         let every = lease / 3;
         Reaper {
             pool,
             queue,
             lease,
             schedule: interval_at(Instant::now() + every, every),
+            missing_before: 0,
+            republished,
         }
+    }
+
+    /// Queued jobs whose message RabbitMQ lost (it came back empty after losing its
+    /// data, or the queue was deleted) while PostgreSQL still marks them published.
+    /// They are found by count: the queue should hold a ready message for each queued
+    /// job marked published. When it holds fewer at two passes running, the oldest such
+    /// jobs, as many as were missing at both, are returned to be published again.
+    ///
+    /// Why by count rather than every queued job older than a bound, or every queued job
+    /// after a reconnect: a long queue is legitimately old, and a reconnect is most often
+    /// a network blip with every message safe; either rule would add a duplicate of each
+    /// waiting job. Counting sends only as many messages as are missing. A count cannot
+    /// tell which jobs lost theirs, so a partly emptied queue may get a duplicate for a
+    /// job whose message survived while another job still lacks one; the count, short
+    /// again once the duplicate is consumed, sends that one at a later pass. Two passes
+    /// running, because a message a worker has taken and not yet claimed, or one sent and
+    /// marked between the two reads, is missing from the queue's count for a moment;
+    /// and several workers' reapers may each send the same ones. None of that runs a job
+    /// twice: `db::claim` takes only a queued job, and a worker acknowledges and drops a
+    /// message whose job is not queued.
+    async fn lost_messages(&mut self) -> Result<Vec<Uuid>, String> {
+        let ready = self.queue.depth().await.map_err(|e| e.to_string())?;
+        let published = db::count_published_queued(&self.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let missing = u64::try_from(published)
+            .unwrap_or(0)
+            .saturating_sub(u64::from(ready));
+        let confirmed = missing.min(self.missing_before).min(MAX_REPUBLISHED);
+        self.missing_before = missing;
+        if confirmed == 0 {
+            return Ok(Vec::new());
+        }
+        tracing::warn!(
+            published,
+            ready,
+            "the queue holds fewer messages than there are queued jobs; it lost some"
+        );
+        db::oldest_published_queued(&self.pool, confirmed as i64)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -59,6 +116,17 @@ impl BackgroundTask for Reaper {
                 Err(error) => tracing::warn!(%error, "reaping: {what}"),
             }
         }
+        match self.lost_messages().await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(job = %id, "publishing a queued job whose message was lost");
+                    if publish(&self.pool, &self.queue, id).await {
+                        self.republished.inc();
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reaping: counting the queue's messages"),
+        }
         TaskState::Idle
     }
 
@@ -69,14 +137,19 @@ impl BackgroundTask for Reaper {
 }
 
 /// Sends a queued job's message and notes it sent. A job whose message RabbitMQ did not
-/// take stays queued and unpublished, and the next reaping sends it.
-pub async fn publish(pool: &PgPool, queue: &JobQueue, id: Uuid) {
+/// take stays queued and unpublished, and the next reaping sends it. Answers whether
+/// RabbitMQ took it.
+pub async fn publish(pool: &PgPool, queue: &JobQueue, id: Uuid) -> bool {
     match queue.publish(&JobMessage::new(id)).await {
         Ok(()) => {
             if let Err(error) = db::mark_published(pool, id).await {
                 tracing::warn!(job = %id, %error, "marking the job published");
             }
+            true
         }
-        Err(error) => tracing::error!(job = %id, %error, "could not publish a queued job"),
+        Err(error) => {
+            tracing::error!(job = %id, %error, "could not publish a queued job");
+            false
+        }
     }
 }

@@ -4,7 +4,6 @@
 //! claim counts an attempt, and a job past its attempts ends `failed`.
 
 use crate::background::{self, stopped};
-use crate::backoff::Backoff;
 use crate::engine_run::{EngineRun, Next};
 use crate::lease::Lease;
 use crate::metrics::WorkerMetrics;
@@ -12,6 +11,7 @@ use crate::progress_bridge::ProgressBridge;
 use crate::reaper::{self, Reaper};
 use crate::registry::{output_pixels, Reporter};
 use crate::run_end::{engine_failure, reason, RunEnd};
+use crate::sweeper::Sweeper;
 use futures_util::stream::{BoxStream, StreamExt};
 use image::RgbImage;
 use sha2::{Digest, Sha256};
@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stylize_engine::fast::fast_stylize;
 use stylize_engine::{self as engine, EngineError, FastStylizer, Inputs, RunOptions, Vgg19};
-use stylize_shared::config::{Settings, WorkerSettings};
+use stylize_shared::backoff::{self, Backoff};
+use stylize_shared::config::{RetentionSettings, Settings, WorkerSettings};
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::job::{keys, JobState};
@@ -29,6 +30,7 @@ use stylize_shared::memory::{self, model_bytes, MIB};
 use stylize_shared::params::{Init, Mode, StyleParams};
 use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::{JobMessage, JobQueue};
+use stylize_shared::retention;
 use stylize_shared::storage::{Storage, StorageError};
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
 use uuid::Uuid;
@@ -36,6 +38,7 @@ use uuid::Uuid;
 pub struct Worker {
     name: String,
     settings: WorkerSettings,
+    retention: RetentionSettings,
     pool: PgPool,
     storage: Storage,
     /// Shared with the reaper.
@@ -54,6 +57,8 @@ pub struct Worker {
     memory: Option<Semaphore>,
     /// The worker in the registry, and its speed as its jobs measure it.
     reporter: Arc<Reporter>,
+    /// At most one `progress` webhook message per job this often.
+    progress_webhooks_every: Duration,
 }
 
 /// A job's decoded images. Each preset style carries a hash of its bytes, under which
@@ -141,14 +146,15 @@ impl Worker {
         tracing::info!(?device, worker = %name, "model loaded");
         let metrics = WorkerMetrics::new(&name, &device_name(device));
         let reporter = Arc::new(Reporter::connect(settings, &name, &device_name(device)).await?);
-        let pool = db::connect(&settings.database).await?;
-        db::migrate(&pool).await?;
+        // The services connect at their first call: `run` waits for them.
+        let pool = db::connect_lazy(&settings.database)?;
         Ok(Worker {
             name,
             settings: settings.worker.clone(),
+            retention: settings.retention.clone(),
             pool,
             storage: Storage::new(&settings.s3),
-            queue: Arc::new(JobQueue::connect(&settings.amqp).await?),
+            queue: Arc::new(JobQueue::new(&settings.amqp)),
             progress: ProgressStore::connect(&settings.redis).await?,
             model: Arc::new(model),
             fast: Arc::new(fast),
@@ -156,6 +162,9 @@ impl Worker {
             image_limits: settings.image_limits(),
             metrics,
             reporter,
+            progress_webhooks_every: Duration::from_secs(
+                settings.webhooks.progress_interval_seconds,
+            ),
             memory: (settings.worker.device_memory_bytes > 0).then(|| {
                 let free = settings
                     .worker
@@ -170,14 +179,52 @@ impl Worker {
         &self.metrics
     }
 
-    /// Runs up to `concurrency` jobs at once, and the reaper beside them, until
-    /// `shutdown` turns true; the jobs running then are handed back.
+    /// Waits, retrying with backoff, until PostgreSQL has the schema (migrated) and
+    /// RabbitMQ answers, then counts the worker ready; `false` when shutdown came first.
+    /// Redis and S3 are not waited for: a run already waits for S3, and goes on without
+    /// Redis.
+    async fn start_up(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let connected = async {
+            backoff::until_ok("migrating PostgreSQL", backoff::start_up(), || {
+                db::migrate(&self.pool)
+            })
+            .await;
+            backoff::until_ok("connecting to RabbitMQ", backoff::start_up(), || {
+                self.queue.depth()
+            })
+            .await;
+        };
+        tokio::select! {
+            () = connected => {
+                self.metrics.ready.set(1);
+                tracing::info!("PostgreSQL and RabbitMQ answer; taking jobs");
+                true
+            }
+            _ = stopped(shutdown) => false,
+        }
+    }
+
+    /// Runs up to `concurrency` jobs at once, and the reaper and sweeper beside them, until
+    /// `shutdown` turns true; the jobs running then are handed back. Waits first for the
+    /// services it needs, however long they take to come.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        if !self.start_up(&mut shutdown.clone()).await {
+            return Ok(());
+        }
         let lease = Duration::from_secs(self.settings.lease_seconds);
-        let reaper = Reaper::new(self.pool.clone(), self.queue.clone(), lease);
+        let reaper = Reaper::new(
+            self.pool.clone(),
+            self.queue.clone(),
+            lease,
+            self.metrics.republished.clone(),
+        );
         // Well inside the worker's own deadline, which the jobs' hand-back is held to.
         let reaper_deadline = Duration::from_secs(self.settings.shutdown_deadline_seconds) / 2;
         let reaper = tokio::spawn(background::run(reaper, shutdown.clone(), reaper_deadline));
+        let sweeper =
+            Sweeper::new(self.pool.clone(), self.storage.clone(), &self.retention).map(|sweeper| {
+                tokio::spawn(background::run(sweeper, shutdown.clone(), reaper_deadline))
+            });
         let reporter = self.reporter.clone();
         let reporter = tokio::spawn(
             reporter.report_until_stopped(self.metrics.busy.clone(), shutdown.clone()),
@@ -189,6 +236,9 @@ impl Worker {
             slot.await?;
         }
         reaper.await?;
+        if let Some(sweeper) = sweeper {
+            sweeper.await?;
+        }
         reporter.await?;
         Ok(())
     }
@@ -268,6 +318,7 @@ impl Worker {
             }
         };
         let end = self.record(job.id, end).await;
+        self.remove_if_deleted(job.id).await;
         self.metrics.runs.with_label_values(&[end.label()]).inc();
         self.metrics
             .run_seconds
@@ -293,10 +344,12 @@ impl Worker {
                     if to == JobState::Succeeded {
                         self.discard_result(id).await;
                     }
+                    self.announce_end(id, row.state()).await;
                     return RunEnd::Canceled;
                 }
                 Ok(Some(_)) => {
                     tracing::info!(state = %to, reason, "job finished its run");
+                    self.announce_end(id, to).await;
                     true
                 }
                 Ok(None) => {
@@ -312,6 +365,16 @@ impl Worker {
             reaper::publish(&self.pool, &self.queue, id).await;
         }
         end
+    }
+
+    /// Tells those waiting for the job that it ended, once its row says so (a job back
+    /// in the queue has not ended). Unheard, they read the row at their deadline.
+    async fn announce_end(&self, id: Uuid, state: JobState) {
+        if state.is_terminal() {
+            if let Err(error) = self.progress.announce_end(id, state).await {
+                tracing::warn!(%error, "announcing the job's end");
+            }
+        }
     }
 
     /// Runs a claimed job while holding its lease: its device memory reserved, its inputs
@@ -345,7 +408,8 @@ impl Worker {
             self.reporter
                 .throughput
                 .clock(params, images.content.dimensions()),
-        );
+        )
+        .with_progress_webhooks(job, &self.pool, self.progress_webhooks_every);
         progress.fast_pass_started().await;
         let fast_image = match self.paint_fast(&lease, &images, params).await {
             Ok(image) => image,
@@ -547,6 +611,16 @@ impl Worker {
                 tracing::warn!("listening for cancels timed out; the heartbeat will find them");
                 None
             }
+        }
+    }
+
+    /// A job deleted while it ran: what its run stored after the deletion removed the
+    /// job's objects goes too (called once the run has stored all it will).
+    async fn remove_if_deleted(&self, job: Uuid) {
+        match retention::remove_if_deleted(&self.pool, &self.storage, job).await {
+            Ok(true) => tracing::info!("the job was deleted while it ran; its objects are gone"),
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, "removing the objects of a deleted job"),
         }
     }
 

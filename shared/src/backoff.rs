@@ -1,6 +1,8 @@
-//! Waits that double after each failure, up to a ceiling: how the worker retries a
-//! service that has gone away without hammering it when it comes back.
+//! Waits that double after each failure, up to a ceiling: how the api and the worker
+//! retry a service that has gone away (or is not there yet at start-up) without
+//! hammering it when it comes back.
 
+use std::future::Future;
 use std::time::Duration;
 
 pub struct Backoff {
@@ -28,6 +30,35 @@ impl Backoff {
     /// After a success, the next failure starts again from the first wait.
     pub fn reset(&mut self) {
         self.next = self.first;
+    }
+}
+
+/// How a process waits at start-up for a service it needs: from a quarter of a second
+/// up to ten seconds between tries.
+pub fn start_up() -> Backoff {
+    Backoff::new(Duration::from_millis(250), Duration::from_secs(10))
+}
+
+/// Calls `attempt` until it succeeds, logging each failure (`what` names the call) and
+/// waiting as `backoff` says before the next try.
+pub async fn until_ok<T, E, Fut>(
+    what: &str,
+    mut backoff: Backoff,
+    mut attempt: impl FnMut() -> Fut,
+) -> T
+where
+    E: std::fmt::Display,
+    Fut: Future<Output = Result<T, E>>,
+{
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, ?delay, "{what}; trying again");
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 }
 

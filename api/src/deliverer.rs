@@ -1,0 +1,203 @@
+//! The webhook deliverer every api replica runs beside its routes: it claims due
+//! messages of the outbox (`FOR UPDATE SKIP LOCKED`, under a lease, so replicas share
+//! the work and a message whose deliverer died is taken by another when its lease ends),
+//! POSTs each, signed, to its URL through the SSRF guard (the name resolved again at
+//! every attempt), and records every attempt; a message that got a 2xx is never sent
+//! again, one that did not is tried again with exponential backoff until it is given up.
+//! It wakes on PostgreSQL's notice of a new message, and polls besides.
+//!
+//! It lives in the api, whose job view the messages carry (the worker restarting does
+//! not touch it; an api replica dying mid-attempt leaves the message to the others
+//! once its lease ends).
+
+use crate::fetch::refusal;
+use crate::view::JobView;
+use crate::webhooks::signing_key;
+use crate::AppState;
+use actix_web::web;
+use sqlx::postgres::PgListener;
+use std::time::Duration;
+use stylize_shared::config::WebhookSettings;
+use stylize_shared::error_chain;
+use stylize_shared::job::JobState;
+use stylize_shared::webhooks::{self as outbox, Attempt, Message, CHANNEL};
+
+/// Messages claimed at once.
+const BATCH: i64 = 16;
+
+/// The longest answer body read (and then dropped): receivers need say nothing.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+pub struct Deliverer {
+    state: web::Data<AppState>,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+}
+
+impl Deliverer {
+    pub fn new(state: web::Data<AppState>, settings: WebhookSettings) -> anyhow::Result<Self> {
+        let timeout = Duration::from_secs(settings.timeout_seconds);
+        let client = state
+            .fetcher
+            .guard
+            .client(timeout)
+            .timeout(timeout)
+            .build()?;
+        Ok(Deliverer {
+            state,
+            client,
+            settings,
+        })
+    }
+
+    /// Delivers for as long as the process lives: a message cut off mid-attempt is due
+    /// again when its lease ends.
+    pub async fn run(self) {
+        let poll = Duration::from_millis(self.settings.poll_ms.max(10));
+        let mut listener: Option<PgListener> = None;
+        loop {
+            // Subscribed before claiming, so no message added meanwhile is missed.
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            let claimed = match outbox::claim_due(&self.state.pool, self.lease(), BATCH).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming webhook messages");
+                    Vec::new()
+                }
+            };
+            let full = claimed.len() as i64 == BATCH;
+            futures_util::future::join_all(claimed.into_iter().map(|m| self.deliver(m))).await;
+            if full {
+                continue;
+            }
+            match listener.as_mut() {
+                Some(notices) => {
+                    if let Ok(Err(error)) = tokio::time::timeout(poll, notices.recv()).await {
+                        tracing::warn!(%error, "listening for webhook messages");
+                        listener = None;
+                    }
+                }
+                None => tokio::time::sleep(poll).await,
+            }
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.state.pool).await.ok()?;
+        listener.listen(CHANNEL).await.ok()?;
+        Some(listener)
+    }
+
+    /// How long a claimed message is this deliverer's: well past an attempt's limit.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.settings.timeout_seconds * 2 + 5)
+    }
+
+    /// The wait after `attempts` failed attempts: the first retry's, doubled after each.
+    fn retry_in(&self, attempts: i32) -> Duration {
+        let first = Duration::from_millis(self.settings.first_retry_ms);
+        let ceiling = Duration::from_secs(self.settings.max_retry_interval_seconds);
+        let doublings = attempts.clamp(1, 32) as u32 - 1;
+        first
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(ceiling)
+    }
+
+    #[tracing::instrument(skip_all, fields(message = %message.id, job = %message.job_id))]
+    async fn deliver(&self, message: Message) {
+        let body = match &message.body {
+            Some(body) => Ok(body.clone()),
+            None => self.body(&message).await,
+        };
+        let (body, status, error) = match body {
+            Ok(body) => {
+                let (status, error) = self.post(&message, &body).await;
+                (Some(body), status, error)
+            }
+            // Recorded as a failed attempt: the next builds it again.
+            Err(error) => (None, None, Some(error)),
+        };
+        let delivered = status.is_some_and(|status| (200..300).contains(&status));
+        let attempt = Attempt {
+            body: body.as_deref(),
+            status,
+            error: error.as_deref(),
+            retry_in: (!delivered).then(|| self.retry_in(message.attempts + 1)),
+            give_up_after: Duration::from_secs(self.settings.give_up_after_seconds),
+        };
+        match outbox::record_attempt(&self.state.pool, &message, &attempt).await {
+            Ok(true) if delivered => tracing::debug!("webhook delivered"),
+            Ok(true) => tracing::info!(?status, ?error, "webhook attempt failed"),
+            Ok(false) => tracing::warn!("the webhook message's lease ran out before its attempt"),
+            Err(error) => tracing::error!(%error, "recording a webhook attempt"),
+        }
+    }
+
+    /// The message's body: the job's view as its event left it.
+    async fn body(&self, message: &Message) -> Result<String, String> {
+        let row = outbox::job_then(&self.state.pool, message.id)
+            .await
+            .map_err(|error| format!("reading the job: {error}"))?;
+        let progress = match (&message.progress, row.state()) {
+            (Some(progress), _) => Some(progress.0.clone()),
+            // A succeeded job's last progress, as its view shows it.
+            (None, JobState::Succeeded) => self.state.progress.get(row.id).await.ok().flatten(),
+            _ => None,
+        };
+        Ok(serde_json::to_string(&JobView::new(&row, progress)).expect("views serialise"))
+    }
+
+    /// POSTs the message once: the receiver's status, or why there was none.
+    async fn post(&self, message: &Message, body: &str) -> (Option<u16>, Option<String>) {
+        let key = signing_key(
+            &self.state.pool,
+            self.state.webhook_secret.as_ref(),
+            message.owner,
+        )
+        .await;
+        let key = match key {
+            Ok(Some(key)) => key,
+            Ok(None) => return (None, Some("no signing secret (webhooks.secret)".into())),
+            Err(error) => return (None, Some(format!("reading the signing secret: {error}"))),
+        };
+        let url = match reqwest::Url::parse(&message.url) {
+            Ok(url) => url,
+            Err(error) => return (None, Some(format!("not a URL: {error}"))),
+        };
+        if let Err(refused) = self.state.fetcher.guard.check_url(&url) {
+            return (None, Some(format!("refused: {refused}")));
+        }
+        let id = format!("msg_{}", message.id.simple());
+        let timestamp = chrono::Utc::now().timestamp();
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", key.sign(&id, timestamp, body))
+            .body(body.to_owned())
+            .send()
+            .await;
+        match sent {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                // Read a little of the answer so the connection can be used again.
+                let mut read = 0;
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    read += chunk.len();
+                    if read > MAX_ANSWER_BYTES {
+                        break;
+                    }
+                }
+                (Some(status), None)
+            }
+            Err(error) => match refusal(&error) {
+                Some(reason) => (None, Some(format!("refused: {reason}"))),
+                None => (None, Some(error_chain(&error))),
+            },
+        }
+    }
+}
