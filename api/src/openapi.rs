@@ -123,36 +123,34 @@ macro_rules! shared_answers {
     )*};
 }
 
-shared_answers! {
-    BadRequest: problem::CONTENT_TYPE, problem_schema(),
-        "A malformed request, or a parameter out of range (named in `field`)";
-    Unauthorized: problem::CONTENT_TYPE, problem_schema(),
-        "No API key where keys are required, or one unknown or revoked; on the admin routes, \
+/// Shared answers that are problems (problem+json).
+macro_rules! problem_answers {
+    ($($name:ident: $description:literal;)*) => {
+        shared_answers! { $($name: problem::CONTENT_TYPE, problem_schema(), $description;)* }
+    };
+}
+
+problem_answers! {
+    BadRequest: "A malformed request, or a parameter out of range (named in `field`)";
+    Unauthorized: "No API key where keys are required, or one unknown or revoked; on the admin routes, \
          no admin token";
-    CrossSite: problem::CONTENT_TYPE, problem_schema(),
-        "Another site's page may not change anything here: send an API key";
-    NotFound: problem::CONTENT_TYPE, problem_schema(),
-        "No such job (another key's job is as absent), key or style";
-    BodyTimeout: problem::CONTENT_TYPE, problem_schema(),
-        "The body did not arrive within `limits.submission_read_seconds`";
-    Conflict: problem::CONTENT_TYPE, problem_schema(),
-        "The request does not fit the job's state (not ready, already finished) or how the \
+    CrossSite: "Another site's page may not change anything here: send an API key";
+    NotFound: "No such job (another key's job is as absent), key or style";
+    BodyTimeout: "The body did not arrive within `limits.submission_read_seconds`";
+    Conflict: "The request does not fit the job's state (not ready, already finished) or how the \
          api is set up";
-    Gone: problem::CONTENT_TYPE, problem_schema(),
-        "The job was deleted (by its owner, an operator or retention), or ended without the \
+    Gone: "The job was deleted (by its owner, an operator or retention), or ended without the \
          image asked for";
-    PayloadTooLarge: problem::CONTENT_TYPE, problem_schema(),
-        "The body, or an image in it, is over its limit";
-    UnsupportedImage: problem::CONTENT_TYPE, problem_schema(),
-        "An image in a format the api does not read";
-    Unprocessable: problem::CONTENT_TYPE, problem_schema(),
-        "An image that cannot be used, a URL refused or not fetched, or an Idempotency-Key \
+    PayloadTooLarge: "The body, or an image in it, is over its limit";
+    UnsupportedImage: "An image in a format the api does not read";
+    Unprocessable: "An image that cannot be used, a URL refused or not fetched, or an Idempotency-Key \
          reused for a different request";
-    TooManyRequests: problem::CONTENT_TYPE, problem_schema(),
-        "Over the key's submission rate or active jobs; `Retry-After` says when to try again";
-    Unavailable: problem::CONTENT_TYPE, problem_schema(),
-        "A service the request needs does not answer (or the api is still starting); \
+    TooManyRequests: "Over the key's submission rate or active jobs; `Retry-After` says when to try again";
+    Unavailable: "A service the request needs does not answer (or the api is still starting); \
          `Retry-After` says when to try again";
+}
+
+shared_answers! {
     PngImage: "image/png", None, "The image, as PNG";
     JpegImage: "image/jpeg", None, "The image, as JPEG";
     EventStream: "text/event-stream", None,
