@@ -9,7 +9,8 @@
 #
 # Usage: scripts/bench_warm_start.sh [SIZE=512] [ITERATIONS=500] [STYLES="starry-night great-wave the-scream"] [VARIANTS="content fast fast-coarse"]
 # Variants: content (the photo), fast (the fast network's picture), fast-coarse (the fast
-# picture, optimised at half size for the first half of the iterations, then at full size).
+# picture, optimised at half size for the first half of the iterations, then at full size)
+# and content-coarse (the same from the photo: what coarse-to-fine alone gives).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
@@ -27,6 +28,7 @@ variant_args() {
     content) echo "--init content" ;;
     fast) echo "--init fast" ;;
     fast-coarse) echo "--init fast --scales 2" ;;
+    content-coarse) echo "--init content --scales 2" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }
@@ -64,7 +66,7 @@ def losses(style, variant):
 
 # A coarse-to-fine run's loss is at half size until its second half: not comparable.
 def comparable(variant, iteration):
-    return variant != "fast-coarse" or iteration > iterations // 2
+    return not variant.endswith("-coarse") or iteration > iterations // 2
 
 print(f"# loss of the objective at {size} px (L-BFGS, job defaults); '-' = still at half size")
 print("painting".ljust(16) + "variant".ljust(13) + "".join(f"{c:>11}" for c in checkpoints)

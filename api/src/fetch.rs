@@ -243,8 +243,9 @@ impl Fetcher {
         let mut url = Url::parse(url.trim()).map_err(|e| refused(format!("not a URL ({e})")))?;
         // Why a connection failed (refused, no route, timed out) says what is on the
         // far side of the api's network: that goes to the log, not to the caller.
-        let logged = |reason: String, url: &Url, error: &reqwest::Error| {
-            tracing::info!(%url, error = %error_chain(error), "fetching an image URL");
+        let logged = |reason: String, url: &Url, error: reqwest::Error| {
+            let (url, error) = (without_secrets(url), error_chain(&error.without_url()));
+            tracing::info!(%url, %error, "fetching an image URL");
             failed(reason)
         };
         let mut redirects = 0;
@@ -262,7 +263,7 @@ impl Fetcher {
                 self.client.get(url.clone()).send().await.map_err(|error| {
                     match refusal(&error) {
                         Some(reason) => refused(format!("{place}{reason}")),
-                        None => logged(format!("{place}no connection or no answer"), &url, &error),
+                        None => logged(format!("{place}no connection or no answer"), &url, error),
                     }
                 })?;
             let location = response.headers().get(reqwest::header::LOCATION);
@@ -309,7 +310,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| logged("the answer broke off".into(), &url, &error))?
+            .map_err(|error| logged("the answer broke off".into(), &url, error))?
         {
             if bytes.len() + chunk.len() > self.max_bytes {
                 return Err(too_large(bytes.len() + chunk.len()));
@@ -321,6 +322,12 @@ impl Fetcher {
 }
 
 /// The guard's reason, when it was the guard that stopped the request.
+/// `url` as the log may show it: a caller's URL can carry credentials (a user and
+/// password, a presigned query), so only its origin and path.
+fn without_secrets(url: &Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path())
+}
+
 pub(crate) fn refusal(error: &reqwest::Error) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -415,6 +422,13 @@ mod tests {
         ] {
             assert!(!is_internal(address), "{address} refused");
         }
+    }
+
+    #[test]
+    fn logged_urls_keep_no_credentials() {
+        let url =
+            Url::parse("https://user:pass@example.com:8443/a/b.jpg?X-Amz-Signature=abc#f").unwrap();
+        assert_eq!(without_secrets(&url), "https://example.com:8443/a/b.jpg");
     }
 
     #[test]

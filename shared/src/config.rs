@@ -156,7 +156,8 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedisSettings {
-    pub url: String,
+    /// May hold the password.
+    pub url: Secret,
     /// Live progress outlives its job by this long, then PostgreSQL alone answers.
     pub progress_ttl_seconds: u64,
 }
@@ -456,6 +457,7 @@ mod tests {
         for secret in [
             &settings.database.url,
             &settings.amqp.url,
+            &settings.redis.url,
             &settings.s3.secret_key,
             &settings.auth.admin_token,
             &settings.auth.page_key,

@@ -88,7 +88,7 @@ fn cancel_channel(job: Uuid) -> String {
 pub(crate) async fn bounded_connection(
     settings: &RedisSettings,
 ) -> redis::RedisResult<(redis::Client, LazyConnection)> {
-    let client = redis::Client::open(settings.url.as_str())?;
+    let client = redis::Client::open(settings.url.expose())?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(1))
         .set_response_timeout(Duration::from_secs(2))

@@ -380,7 +380,7 @@ async fn workers_run_with_the_whole_configuration_of_their_stack() {
     let id = stack.submit(json!({"size": 64, "iterations": 5})).await;
     let seen = stack.wait_for_end(&id, Duration::from_secs(120)).await;
     assert_eq!(seen.last().unwrap()["state"], "succeeded");
-    let redis = redis::Client::open(stack.settings.redis.url.as_str()).unwrap();
+    let redis = redis::Client::open(stack.settings.redis.url.expose()).unwrap();
     let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("stylize:progress:{id}"))

@@ -152,10 +152,10 @@ async fn the_api_starts_without_its_services_and_is_ready_once_they_answer() {
     let ports = [closed_port(), closed_port(), closed_port()];
     let (database, database_port) = moved_to(settings.database.url.expose(), ports[0]);
     let (amqp, amqp_port) = moved_to(settings.amqp.url.expose(), ports[1]);
-    let (redis, redis_port) = moved_to(&settings.redis.url, ports[2]);
+    let (redis, redis_port) = moved_to(settings.redis.url.expose(), ports[2]);
     settings.database.url = database.into();
     settings.amqp.url = amqp.into();
-    settings.redis.url = redis;
+    settings.redis.url = redis.into();
 
     let application = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", application.port());
