@@ -193,12 +193,21 @@ pub async fn heartbeat(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<b
 }
 
 /// Running jobs whose lease ran out (their worker died) go back to `queued`; returns
-/// their ids for re-publishing.
+/// their ids for re-publishing. One whose cancel was asked for ends `canceled` instead,
+/// as its worker would have ended it: running it again would only be stopped again.
 pub async fn requeue_expired(pool: &PgPool, lease: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE jobs SET state = 'queued', worker = NULL, published = FALSE, updated_at = now()
-         WHERE state = 'running' AND updated_at < now() - make_interval(secs => $1)
-         RETURNING id",
+        "WITH reaped AS (
+             UPDATE jobs SET
+                 state = CASE WHEN cancel_requested THEN 'canceled' ELSE 'queued' END,
+                 finished_at = CASE WHEN cancel_requested THEN now() END,
+                 worker = CASE WHEN cancel_requested THEN worker END,
+                 published = cancel_requested AND published,
+                 updated_at = now()
+             WHERE state = 'running' AND updated_at < now() - make_interval(secs => $1)
+             RETURNING id, state
+         )
+         SELECT id FROM reaped WHERE state = 'queued'",
     )
     .bind(lease.as_secs_f64())
     .fetch_all(pool)

@@ -347,6 +347,33 @@ async fn requeue_expired_takes_back_only_runs_whose_lease_ran_out() {
 }
 
 #[tokio::test]
+async fn an_expired_run_with_a_cancel_asked_for_ends_canceled_not_queued() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let lease = std::time::Duration::from_secs(30);
+    let canceled = submit(pool).await;
+    let requeued = submit(pool).await;
+    for id in [canceled, requeued] {
+        db::mark_published(pool, id).await.unwrap();
+        db::claim(pool, id, "w1").await.unwrap().unwrap();
+    }
+    db::request_cancel(pool, canceled).await.unwrap().unwrap();
+    for id in [canceled, requeued] {
+        age(pool, id, 60.0).await;
+    }
+
+    assert_eq!(db::requeue_expired(pool, lease).await.unwrap(), [requeued]);
+    let ended = row(pool, canceled).await;
+    assert_eq!(ended.state(), JobState::Canceled);
+    assert!(ended.finished_at.is_some());
+    assert_eq!(ended.worker.as_deref(), Some("w1"));
+    assert_eq!(row(pool, requeued).await.state(), JobState::Queued);
+    // Ended, it is not reaped again nor claimable.
+    assert!(db::requeue_expired(pool, lease).await.unwrap().is_empty());
+    assert!(db::claim(pool, canceled, "w2").await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn unpublished_lists_queued_jobs_left_without_a_message_oldest_first() {
     let scratch = Scratch::new().await;
     let pool = &scratch.pool;
