@@ -127,7 +127,13 @@ impl Deliverer {
             retry_in: (!delivered).then(|| self.retry_in(message.attempts + 1)),
             give_up_after: Duration::from_secs(self.settings.give_up_after_seconds),
         };
-        match outbox::record_attempt(&self.state.pool, &message, &attempt).await {
+        let recorded = outbox::record_attempt(&self.state.pool, &message, &attempt).await;
+        if let Ok(true) = recorded {
+            let since_event = (chrono::Utc::now() - message.created_at).to_std();
+            let metrics = &self.state.metrics;
+            metrics.webhook_attempt(delivered.then(|| since_event.unwrap_or_default()));
+        }
+        match recorded {
             Ok(true) if delivered => tracing::debug!("webhook delivered"),
             Ok(true) => tracing::info!(?status, ?error, "webhook attempt failed"),
             Ok(false) => tracing::warn!("the webhook message's lease ran out before its attempt"),

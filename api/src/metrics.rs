@@ -1,5 +1,6 @@
 //! `/metrics`: requests by route and status with latency histograms, counted by a
-//! middleware; jobs by state and the queue's depth, read when Prometheus scrapes.
+//! middleware; webhook attempts, counted by the deliverer; jobs by state, the queue's
+//! depth and the webhook messages still to deliver, read when Prometheus scrapes.
 
 use crate::AppState;
 use actix_web::body::MessageBody;
@@ -8,9 +9,10 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use stylize_shared::job::JobState;
 use stylize_shared::metrics::{registered, render, CONTENT_TYPE, REQUEST_SECONDS};
 
@@ -23,7 +25,15 @@ pub struct ApiMetrics {
     queue_ready: IntGauge,
     queue_consumers: IntGauge,
     dead_letters: IntGauge,
+    webhook_attempts: IntCounterVec,
+    webhook_delivery: Histogram,
+    webhook_pending: IntGauge,
 }
+
+/// From a receiver answering at once to one that was down for an hour.
+const WEBHOOK_DELIVERY_SECONDS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
 impl ApiMetrics {
     pub fn new() -> Self {
@@ -80,7 +90,49 @@ impl ApiMetrics {
                 "stylize_queue_dead_letters",
                 "Messages in the dead-letter queue",
             ),
+            webhook_attempts: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "stylize_webhook_attempts_total",
+                        "Webhook POSTs made, by outcome: delivered (a 2xx) or failed",
+                    ),
+                    &["outcome"],
+                )
+                .expect("valid metric"),
+            ),
+            webhook_delivery: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "stylize_webhook_delivery_seconds",
+                        "From a webhook message's event to its receiver's 2xx, retries included",
+                    )
+                    .buckets(WEBHOOK_DELIVERY_SECONDS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
+            webhook_pending: gauge(
+                "stylize_webhook_messages_pending",
+                "Webhook messages neither delivered nor given up",
+            ),
             registry,
+        }
+    }
+}
+
+impl ApiMetrics {
+    /// Counts a recorded webhook attempt; a delivered one also observes how long its
+    /// message took from its event.
+    pub fn webhook_attempt(&self, delivered: Option<Duration>) {
+        let outcome = if delivered.is_some() {
+            "delivered"
+        } else {
+            "failed"
+        };
+        self.webhook_attempts.with_label_values(&[outcome]).inc();
+        if let Some(taken) = delivered {
+            self.webhook_delivery.observe(taken.as_secs_f64());
         }
     }
 }
@@ -176,6 +228,9 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     }
     if let Ok(dead) = state.queue.dead_letter_depth().await {
         metrics.dead_letters.set(i64::from(dead));
+    }
+    if let Ok(pending) = stylize_shared::webhooks::count_pending(&state.pool).await {
+        metrics.webhook_pending.set(pending);
     }
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)

@@ -120,6 +120,16 @@ pub async fn record_attempt(
     Ok(recorded.rows_affected() == 1)
 }
 
+/// Messages neither delivered nor given up (a count the partial index `webhook_messages_due`
+/// answers).
+pub async fn count_pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_messages WHERE delivered_at IS NULL AND gave_up_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// Adds a `progress` message for a running job that asked for them, with its row as it
 /// is now; `false` when the job did not ask (or no longer runs).
 pub async fn add_progress(

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use stylize_e2e::{asset, form, Stack};
+use stylize_e2e::{asset, form, metric, Stack};
 use stylize_shared::webhooks;
 
 const ADMIN: &str = "admin-token-for-webhook-tests";
@@ -304,6 +304,25 @@ async fn a_failing_receiver_gets_one_successful_delivery_after_retries() {
     // Acknowledged: never sent again (retries come every 100 ms to 1 s here).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.deliveries().len(), 4);
+
+    // What Prometheus sees: each attempt by outcome, and nothing left to deliver.
+    let scrape = stack.client.get(&stack.api_metrics).send().await.unwrap();
+    let metrics = scrape.text().await.unwrap();
+    let series = [
+        r#"stylize_webhook_attempts_total{outcome="failed"}"#,
+        r#"stylize_webhook_attempts_total{outcome="delivered"}"#,
+        "stylize_webhook_delivery_seconds_count",
+        "stylize_webhook_messages_pending",
+    ];
+    let values: Vec<Option<f64>> = series.iter().map(|s| metric(&metrics, s)).collect();
+    assert_eq!(
+        values,
+        [Some(3.0), Some(1.0), Some(1.0), Some(0.0)],
+        "{metrics}"
+    );
+    // Three failed tries, waiting at least 100, 200 and 400 ms, came first.
+    let waited = metric(&metrics, "stylize_webhook_delivery_seconds_sum").unwrap();
+    assert!(waited >= 0.7, "{waited} s from the event to the 2xx");
 }
 
 #[tokio::test]
