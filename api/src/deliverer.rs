@@ -129,9 +129,9 @@ impl Deliverer {
         };
         let recorded = outbox::record_attempt(&self.state.pool, &message, &attempt).await;
         if let Ok(true) = recorded {
-            let since_event = (chrono::Utc::now() - message.created_at).to_std();
-            let metrics = &self.state.metrics;
-            metrics.webhook_attempt(delivered.then(|| since_event.unwrap_or_default()));
+            let since_event = || (chrono::Utc::now() - message.created_at).to_std();
+            let taken = delivered.then(|| since_event().unwrap_or_default());
+            self.state.metrics.webhook_attempt(taken);
         }
         match recorded {
             Ok(true) if delivered => tracing::debug!("webhook delivered"),

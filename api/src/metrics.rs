@@ -41,7 +41,7 @@ impl ApiMetrics {
         let gauge = |name: &str, help: &str| {
             registered(&registry, IntGauge::new(name, help).expect("valid metric"))
         };
-        ApiMetrics {
+        let metrics = ApiMetrics {
             requests: registered(
                 &registry,
                 IntCounterVec::new(
@@ -117,7 +117,12 @@ impl ApiMetrics {
                 "Webhook messages neither delivered nor given up",
             ),
             registry,
+        };
+        // Both outcomes are series from the start, at 0, so dashboards need not wait.
+        for outcome in ["delivered", "failed"] {
+            metrics.webhook_attempts.with_label_values(&[outcome]);
         }
+        metrics
     }
 }
 
