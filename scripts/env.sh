@@ -34,5 +34,5 @@ export STYLIZE_WEIGHTS="${STYLIZE_WEIGHTS:-$STYLIZE_VAR/vgg19.safetensors}"
 # compare against (scripts/fast_reference.py).
 export STYLIZE_FAST_WEIGHTS="${STYLIZE_FAST_WEIGHTS:-$STYLIZE_VAR/fast.safetensors}"
 export STYLIZE_FAST_REFERENCE="${STYLIZE_FAST_REFERENCE:-$STYLIZE_VAR/fast_reference.safetensors}"
-# Sample paintings and photo live beside the checkout, not in it.
-export STYLIZE_ASSETS="${STYLIZE_ASSETS:-$STYLIZE_ROOT/../shared/assets}"
+# The preset paintings and the sample photo, committed with their credits (assets/).
+export STYLIZE_ASSETS="${STYLIZE_ASSETS:-$STYLIZE_ROOT/assets}"

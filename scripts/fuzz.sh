@@ -9,7 +9,7 @@
 # The corpus grows in fuzz/corpus/TARGET across runs; fuzz/regressions/TARGET (committed)
 # holds inputs that once crashed a target. Seeds: fuzz/seeds/TARGET (committed),
 # and for decode_image, made at run time, small images of every accepted format and 32 px
-# copies of the sample JPEGs beside the checkout (../shared/assets). The sample JPEGs
+# copies of the sample JPEGs (assets/). The sample JPEGs
 # themselves (88-406 KB) go once through decode_image as a check, and into its corpus
 # only with FULL_PHOTOS=1: mutating inputs that size ran at 142 executions a second
 # against 6,551 with the small seeds alone, and reached less code in the same 20 s.
@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_PER_TARGET="${1:-60}"
-ASSETS="${STYLIZE_ASSETS:-$(dirname "$PWD")/shared/assets}"
+ASSETS="${STYLIZE_ASSETS:-$PWD/assets}"
 export RUSTC_BOOTSTRAP=1
 fuzz="$PWD/fuzz"
 # Release code with debug assertions and overflow checks; the build and every run must

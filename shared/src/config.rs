@@ -296,7 +296,7 @@ connect_timeout_seconds = 3
 operation_timeout_seconds = 60
 
 [presets]
-dir = "../shared/assets/styles"
+dir = "assets/styles"
 
 [web]
 dir = "web/static"

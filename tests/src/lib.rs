@@ -65,10 +65,7 @@ impl Stack {
         settings.http.port = 0;
         settings.database.url = format!("postgres://postgres@127.0.0.1:5432/{database}").into();
         settings.amqp.queue = format!("stylize.e2e.{tag}");
-        let assets = std::env::var("STYLIZE_ASSETS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| root().join("../shared/assets"));
-        settings.presets.dir = assets.join("styles").to_string_lossy().into_owned();
+        settings.presets.dir = assets_dir().join("styles").to_string_lossy().into_owned();
         settings.worker.weights = std::env::var("STYLIZE_WEIGHTS").unwrap_or_else(|_| {
             root()
                 .join("var/vgg19.safetensors")
@@ -589,11 +586,16 @@ pub fn job_routes(id: &str) -> Vec<(reqwest::Method, String)> {
     ]
 }
 
-pub fn asset(relative: &str) -> Vec<u8> {
-    let assets = std::env::var("STYLIZE_ASSETS")
+/// The preset paintings and the sample photo: the repository's `assets/` unless
+/// `STYLIZE_ASSETS` says otherwise.
+fn assets_dir() -> PathBuf {
+    std::env::var("STYLIZE_ASSETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("../shared/assets"));
-    std::fs::read(assets.join(relative)).unwrap()
+        .unwrap_or_else(|_| root().join("assets"))
+}
+
+pub fn asset(relative: &str) -> Vec<u8> {
+    std::fs::read(assets_dir().join(relative)).unwrap()
 }
 
 /// The value of one series (`name{labels}` exactly as exposed) in Prometheus text.

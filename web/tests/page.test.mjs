@@ -12,7 +12,7 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 
 const base = process.env.STYLIZE_PAGE_URL ?? "http://127.0.0.1:8096";
-const photo = path.join(process.env.STYLIZE_ASSETS ?? "../../shared/assets", "content/tubingen.jpg");
+const photo = path.join(process.env.STYLIZE_ASSETS ?? "../assets", "content/tubingen.jpg");
 const screenshot = process.env.STYLIZE_SCREENSHOT;
 const LONG = { timeout: 120_000 };
 

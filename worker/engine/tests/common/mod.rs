@@ -43,7 +43,7 @@ pub fn fast_reference_path() -> PathBuf {
 pub fn assets() -> PathBuf {
     std::env::var_os("STYLIZE_ASSETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/assets"))
+        .unwrap_or_else(|| workspace().join("assets"))
 }
 
 pub fn asset(relative: &str) -> PathBuf {
