@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of the deployment files (no Docker engine or cluster runs here):
+# Static checks of the deployment files (scripts/test_containers.sh runs the compose file;
+# no cluster runs here):
 # docker-compose.yml against the Compose specification's schema, deploy/k8s against
 # Kubernetes 1.37's schemas (strict), the Prometheus config and alert rules with
 # promtool, and every Grafana panel's query parsed by promtool too.
@@ -7,7 +8,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
 
-check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml \
+  deploy/compose/local-images.yml deploy/compose/test.yml
 # KEDA's ScaledObject and TriggerAuthentication are custom resources whose schemas no
 # registry package carries: kubernetes-validate names them as unchecked.
 kubernetes-validate --strict --kubernetes-version 1.37.0 deploy/k8s/*.yaml

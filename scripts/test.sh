@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, then unit, engine, CLI, service and end-to-end tests
 # (CPU only) against real PostgreSQL, Redis, RabbitMQ and Garage, then the page in
-# headless Chromium against the real stack, and static checks of the deployment files.
+# headless Chromium against the real stack, static checks of the deployment files, and
+# the deployment itself: the images built and docker-compose.yml run in containers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
@@ -22,3 +23,4 @@ cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 cargo build --release --workspace --bins --quiet
 cargo test --release --workspace
 scripts/test_page.sh
+scripts/test_containers.sh

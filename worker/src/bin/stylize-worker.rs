@@ -12,11 +12,22 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(serve())
 }
 
+/// The host's name and a random suffix: unique across containers (where every worker is
+/// process 1 on a host named after its container) and across restarts of one container.
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = match host.trim() {
+        "" => "worker",
+        host => host,
+    };
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
+}
+
 async fn serve() -> anyhow::Result<()> {
     stylize_shared::telemetry::init();
     let settings = Settings::load()?;
-    let name = std::env::var("STYLIZE_WORKER_NAME")
-        .unwrap_or_else(|_| format!("worker-{}", std::process::id()));
+    let name = std::env::var("STYLIZE_WORKER_NAME").unwrap_or_else(|_| default_name());
     let deadline = Duration::from_secs(settings.worker.shutdown_deadline_seconds);
     let worker = Arc::new(Worker::connect(&settings, name).await?);
     let metrics_at = worker.metrics().serve(&settings.worker.metrics_address)?;
