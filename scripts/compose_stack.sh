@@ -19,7 +19,6 @@ compose() {
 # The engine, its API and the health-check loop, until stack_cleanup.
 stack_engine() {
   podman_install
-  command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
   podman_serve
   podman_health_loop
 }
@@ -73,11 +72,13 @@ container_of() { # SERVICE [N]: the Nth container of a service (1)
 sql() { # QUERY: one value per line, from the stack's PostgreSQL
   podman exec "$(container_of postgres)" psql -U stylize -d stylize -tA -c "$1"
 }
-ready() { curl -fs -o /dev/null "$API/readyz"; }
-wait_ready() { # SECONDS
-  local deadline=$((SECONDS + $1))
-  until ready; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
+within() { # SECONDS COMMAND...: tries the command every second until it succeeds, for
+  # at most SECONDS
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
 }
+ready() { curl -fs -o /dev/null "$API/readyz"; }
+wait_ready() { within "$1" ready; } # SECONDS
 # (Both answer nothing, and succeed, when the api refuses or is away: the callers count.)
 submit() { # PARAMS [PRESET]: the new job's id on stdout, nothing if not accepted
   curl -fsS --max-time 30 -F "content=@$PHOTO" -F "preset=${2:-starry-night}" \
@@ -87,9 +88,7 @@ state() { curl -fsS --max-time 10 "$API/v1/jobs/$1" 2>/dev/null | jq -r '.state 
 terminal() { case "$(state "$1")" in succeeded | failed | canceled) return 0 ;; *) return 1 ;; esac; }
 wait_terminal() { # SECONDS ID...: all terminal in time
   local deadline=$((SECONDS + $1)); shift
-  for id in "$@"; do
-    until terminal "$id"; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
-  done
+  for id in "$@"; do within $((deadline - SECONDS)) terminal "$id" || return 1; done
 }
 all_succeeded() { for id in "$@"; do [ "$(state "$id")" = succeeded ] || return 1; done; }
 succeed() { # SECONDS ID...: all end, and all succeeded
@@ -101,24 +100,19 @@ result_is_png() { # ID
     && [ "$(head -c 8 "$CONTAINERS_DIR/result.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
 }
 worker_of() { sql "SELECT worker FROM jobs WHERE id = '$1'"; }
-container_of_worker() { # WORKER NAME (hostname-pid): its container (the hostname is the id's start)
+container_of_worker() { # WORKER NAME (hostname-suffix): its container (the hostname is the id's start)
   podman ps -q --no-trunc | grep "^${1%-*}" | head -n 1
 }
 crash() { # CONTAINER: SIGKILL to its main process, as a crash (podman kill would count as
   # a stop asked for, which restart policies respect); compose's restart policy brings it back.
   kill -s KILL "$(podman inspect --format '{{.State.Pid}}' "$1")"
 }
-workers_reporting() { curl -fsS "$API/v1/queue" | jq '.workers | length'; }
-wait_workers() { # N SECONDS
-  local deadline=$((SECONDS + $2))
-  until [ "$(workers_reporting 2>/dev/null || echo 0)" -ge "$1" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1
-  done
+workers_at_least() { # N
+  [ "$(curl -fsS "$API/v1/queue" 2>/dev/null | jq '.workers | length' || echo 0)" -ge "$1" ]
 }
-wait_running() { # SECONDS ID: running with a few iterations done
-  local deadline=$((SECONDS + $1))
-  until [ "$(curl -fsS "$API/v1/jobs/$2" | jq -r '.progress.iteration // 0')" -gt 2 ]; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 0.5
-  done
+wait_workers() { within "$2" workers_at_least "$1"; } # N SECONDS
+running() { # ID: running with a few iterations done
+  [ "$(curl -fsS "$API/v1/jobs/$1" 2>/dev/null | jq -r '.progress.iteration // 0' || echo 0)" -gt 2 ]
 }
+wait_running() { within "$1" running "$2"; } # SECONDS ID
 

@@ -23,6 +23,7 @@ podman_install() {
   command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v patchelf >/dev/null || missing+=(patchelf)
+  command -v jq >/dev/null || missing+=(jq)
   if [ "${#missing[@]}" -gt 0 ]; then
     podman_log "installing Debian's ${missing[*]}"
     apt-get install -y -qq "${missing[@]}" >/dev/null \
