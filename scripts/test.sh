@@ -17,6 +17,9 @@ command -v chromium >/dev/null || install_debian chromium
 command -v promtool >/dev/null || install_debian --no-install-recommends prometheus
 
 scripts/check_deploy.sh
+# Two commands, not `a && b`: under set -e a failing `a` there would not stop the script.
+python3 scripts/check_links.py --self-test
+python3 scripts/check_links.py
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 # The end-to-end tests start worker processes: build every binary first.

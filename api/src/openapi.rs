@@ -1,20 +1,25 @@
-//! The api's OpenAPI document, derived from its handlers' `#[utoipa::path]` annotations and
-//! its answers' types, and served at `GET /openapi.json`. The answers many operations
-//! give (the problems, images, streams) are `components/responses`, defined here once and
-//! referenced by the operations, alone or in the groups below.
+//! The api's OpenAPI document, collected from the routes' `#[utoipa::path]` annotations
+//! and their answers' types, and served at `GET /openapi.json`. The answers many
+//! operations give (the problems, images, streams) are `components/responses`, defined
+//! once in `http::answers`. This is the only module that imports the routes' handlers.
 
-use crate::problem::{self, Problem};
+use crate::http::answers::{
+    submission_form, BadRequest, BodyTimeout, Conflict, CrossSite, EventStream, Gone, JpegImage,
+    NotFound, PayloadTooLarge, PngImage, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedImage,
+};
+use crate::http::auth::COOKIE;
+use crate::http::routing::{get, resource};
+use crate::problem::Problem;
+use crate::routes::{health, jobs, keys, metrics, queue, styles, webhooks};
 use actix_web::{web, HttpResponse};
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-use stylize_shared::params::StyleParams;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use serde_json::{json, Value};
+use stylize_shared::params::MAX_WEIGHT;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder, Schema};
-use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(crate::edge::resource("/openapi.json").route(crate::edge::get().to(document)));
+    config.service(resource("/openapi.json").route(get().to(document)));
 }
 
 #[derive(OpenApi)]
@@ -22,13 +27,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
     info(title = "stylize", description = "Neural style transfer as a service: submit a photo and \
         style images, follow the job, fetch the picture."),
     paths(
-        crate::jobs::create, crate::jobs::list, crate::jobs::show, crate::deletion::delete,
-        crate::jobs::cancel, crate::jobs::events, crate::jobs::result, crate::jobs::preview,
-        crate::queue::show, crate::presets::list, crate::presets::thumbnail,
-        crate::webhooks::show_secret, crate::webhooks::rotate, crate::auth::session,
-        crate::auth::create_key, crate::auth::list_keys, crate::auth::revoke_key,
-        crate::deletion::delete_key_jobs, crate::health::healthz, crate::health::ready,
-        crate::metrics::scrape, document,
+        jobs::create, jobs::list, jobs::show, jobs::delete, jobs::cancel, jobs::events,
+        jobs::result, jobs::preview, queue::show, styles::list, styles::thumbnail,
+        webhooks::show_secret, webhooks::rotate, keys::session, keys::create_key,
+        keys::list_keys, keys::revoke_key, keys::delete_key_jobs, health::healthz,
+        health::ready, metrics::scrape, document,
     ),
     components(
         schemas(Problem),
@@ -45,24 +48,60 @@ pub fn routes(config: &mut web::ServiceConfig) {
 )]
 struct ApiDoc;
 
-/// The document, made once.
-fn json() -> &'static str {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .expect("the document serialises")
-    })
+/// The document, made once per app: the annotations' document, with what they cannot
+/// say written in (see [`Document::new`]).
+pub struct Document(String);
+
+/// The operations a new job's answer links to, by their ids, each taking the job's id.
+const JOB_OPERATIONS: [&str; 6] = ["show", "cancel", "delete", "result", "preview", "events"];
+
+impl Document {
+    /// The document for an api whose presets are `presets`: the submission form's schema
+    /// (which parts it requires, the presets there are), how its parts are encoded (the
+    /// parameters as JSON, the images as images), and the links from a new job's answer
+    /// to the job's own operations.
+    pub fn new(presets: &[&str]) -> Self {
+        let mut document =
+            serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        document["components"]["schemas"]["SubmissionForm"] = submission_form(presets);
+        // What the parameters' derived schema cannot say of its list's items.
+        let blend = &mut document["components"]["schemas"]["StyleParams"]["properties"]
+            ["style_blend_weights"]["items"];
+        blend["exclusiveMinimum"] = json!(0);
+        blend["maximum"] = json!(MAX_WEIGHT);
+        let create = &mut document["paths"]["/v1/jobs"]["post"];
+        let images = json!({"contentType": "image/jpeg, image/png, image/webp"});
+        create["requestBody"]["content"]["multipart/form-data"] = json!({
+            "schema": {"$ref": "#/components/schemas/SubmissionForm"},
+            "encoding": {
+                "params": {"contentType": "application/json"},
+                "content": images,
+                "style": images,
+            },
+        });
+        let links: serde_json::Map<String, Value> = JOB_OPERATIONS
+            .iter()
+            .map(|operation| {
+                let link = json!({"operationId": operation,
+                                  "parameters": {"id": "$response.body#/id"}});
+                (operation.to_string(), link)
+            })
+            .collect();
+        for status in ["200", "201", "202"] {
+            create["responses"][status]["links"] = Value::Object(links.clone());
+        }
+        Document(document.to_string())
+    }
 }
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "service", security(()), responses(
     (status = 200, description = "The OpenAPI document of this api", body = Object),
 ))]
-async fn document() -> HttpResponse {
+async fn document(document: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(json())
+        .body(document.0.clone())
 }
 
 struct SecuritySchemes;
@@ -89,168 +128,9 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "page_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::auth::COOKIE,
+                COOKIE,
                 "The page's key, handed over by POST /v1/session",
             ))),
         );
     }
-}
-
-/// An answer of `content_type`, with `schema` when it is one.
-fn answer(description: &str, content_type: &str, schema: Option<RefOr<Schema>>) -> Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(content_type, Content::new(schema))
-        .build()
-}
-
-fn problem_schema() -> Option<RefOr<Schema>> {
-    Some(Ref::from_schema_name(Problem::name()).into())
-}
-
-/// Answers that many operations give, each a `components/responses` entry named as its
-/// type; an operation names one as `(status = …, response = Name)`.
-macro_rules! shared_answers {
-    ($($name:ident: $content_type:expr, $schema:expr, $description:literal;)*) => {$(
-        #[doc = $description]
-        pub(crate) enum $name {}
-
-        impl<'s> ToResponse<'s> for $name {
-            fn response() -> (&'s str, RefOr<Response>) {
-                (stringify!($name), answer($description, $content_type, $schema).into())
-            }
-        }
-    )*};
-}
-
-/// Shared answers that are problems (problem+json).
-macro_rules! problem_answers {
-    ($($name:ident: $description:literal;)*) => {
-        shared_answers! { $($name: problem::CONTENT_TYPE, problem_schema(), $description;)* }
-    };
-}
-
-problem_answers! {
-    BadRequest: "A malformed request, or a parameter out of range (named in `field`)";
-    Unauthorized: "No API key where keys are required, or one unknown or revoked; on the admin routes, \
-         no admin token";
-    CrossSite: "Another site's page may not change anything here: send an API key";
-    NotFound: "No such job (another key's job is as absent), key or style";
-    BodyTimeout: "The body did not arrive within `limits.submission_read_seconds`";
-    Conflict: "The request does not fit the job's state (not ready, already finished) or how the \
-         api is set up";
-    Gone: "The job was deleted (by its owner, an operator or retention), or ended without the \
-         image asked for";
-    PayloadTooLarge: "The body, or an image in it, is over its limit";
-    UnsupportedImage: "An image in a format the api does not read";
-    Unprocessable: "An image that cannot be used, a URL refused or not fetched, or an Idempotency-Key \
-         reused for a different request";
-    TooManyRequests: "Over the key's submission rate or active jobs; `Retry-After` says when to try again";
-    Unavailable: "A service the request needs does not answer (or the api is still starting); \
-         `Retry-After` says when to try again";
-}
-
-shared_answers! {
-    PngImage: "image/png", None, "The image, as PNG";
-    JpegImage: "image/jpeg", None, "The image, as JPEG";
-    EventStream: "text/event-stream", None,
-        "Server-sent events: `state` (the job's view) at once and at each change of state, \
-         `progress` (its live progress) as the worker publishes it; the stream ends after a \
-         terminal state";
-}
-
-/// Shared answers, by status, as references.
-fn by_status<const N: usize>(answers: [(u16, &str); N]) -> BTreeMap<String, RefOr<Response>> {
-    answers
-        .into_iter()
-        .map(|(status, name)| (status.to_string(), Ref::from_response_name(name).into()))
-        .collect()
-}
-
-fn name<'s, R: ToResponse<'s>>() -> &'s str {
-    R::response().0
-}
-
-/// The problems of every route that takes a key (or the admin token).
-pub(crate) enum KeyedProblems {}
-
-impl IntoResponses for KeyedProblems {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        by_status([(401, name::<Unauthorized>()), (503, name::<Unavailable>())])
-    }
-}
-
-/// The problems of every route of one job: those of [`KeyedProblems`], and no such job,
-/// or a deleted one.
-pub(crate) enum JobProblems {}
-
-impl IntoResponses for JobProblems {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut responses = KeyedProblems::responses();
-        responses.extend(by_status([
-            (404, name::<NotFound>()),
-            (410, name::<Gone>()),
-        ]));
-        responses
-    }
-}
-
-/// A path's `{id}`, described.
-fn path_id(description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name("id")
-        .parameter_in(ParameterIn::Path)
-        .required(utoipa::openapi::Required::True)
-        .description(Some(description))
-        .schema(Some(String::schema()))
-        .build()
-}
-
-/// The `{id}`s of paths, as an operation's `params(...)` names them.
-macro_rules! path_ids {
-    ($($name:ident: $description:literal;)*) => {$(
-        #[doc = $description]
-        pub(crate) enum $name {}
-
-        impl IntoParams for $name {
-            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-                vec![path_id($description)]
-            }
-        }
-    )*};
-}
-
-path_ids! {
-    JobId: "The job's id, hyphenated and lower-case as the api writes it";
-    KeyId: "The API key's id";
-    StyleId: "The preset's id, as /v1/styles lists it";
-}
-
-/// The form of `POST /v1/jobs`: a photo (`content` or `content_url`) and one or more
-/// styles (any mix of `style`, `style_url` and `preset` fields).
-#[derive(ToSchema)]
-#[allow(
-    dead_code,
-    reason = "only its schema is used: jobs::read_submission reads the form"
-)]
-pub(crate) struct SubmissionForm {
-    /// The photo.
-    #[schema(value_type = Option<String>, format = Binary)]
-    content: Option<Vec<u8>>,
-    /// The photo's URL, fetched once at submission.
-    content_url: Option<String>,
-    /// Style images, in blend order.
-    #[schema(value_type = Option<Vec<String>>, format = Binary)]
-    style: Option<Vec<Vec<u8>>>,
-    /// Style images' URLs.
-    style_url: Option<Vec<String>>,
-    /// Preset paintings, by the ids `/v1/styles` lists.
-    preset: Option<Vec<String>>,
-    /// The job's parameters as JSON; any left out take their defaults.
-    params: Option<StyleParams>,
-    /// An http(s) URL the job's events are POSTed to, signed per Standard Webhooks.
-    webhook: Option<String>,
-    /// Which events: any of `start`, `progress`, `completed` (the default), in one field
-    /// comma-separated or in several.
-    webhook_events: Option<Vec<String>>,
 }

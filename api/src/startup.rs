@@ -1,134 +1,213 @@
-//! Starting without the services: the api binds its port and serves at once, while each
-//! service it needs is connected, and prepared, in the background: PostgreSQL migrated
-//! (and the page's key registered), the preset paintings stored in S3, RabbitMQ's queues
-//! declared, Redis answering. Each is tried again with backoff until it answers, each
-//! failure logged, so the api can start before its services (a whole deployment
-//! starting at once, or one still down); `/readyz` answers `503` naming those it still
-//! waits for.
+//! Start-up: [`Application::build`] wires settings to clients, services and routes and
+//! binds its port (0 for a free one, as the tests do); `main.rs` only runs it. It waits
+//! for no service: those not there yet are connected in the background
+//! (`services::readiness`), and [`Application::ready`] resolves once all answer.
 
-use crate::presets::PresetFiles;
-use crate::AppState;
-use actix_web::web;
-use std::collections::BTreeMap;
-use std::fmt::Display;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use stylize_shared::backoff;
+use crate::http::{edge, request_metrics};
+use crate::openapi;
+use crate::problem::{self, ApiError};
+use crate::routes::{health, jobs, keys, metrics, queue, styles, webhooks};
+use crate::services::access;
+use crate::services::catalogue::Catalogue;
+use crate::services::deliverer::Deliverer;
+use crate::services::fetch::Fetcher;
+use crate::services::metrics::ApiMetrics;
+use crate::services::queue_view::QueueView;
+use crate::services::readiness::Startup;
+use crate::services::signing::SigningKey;
+use crate::services::state::AppState;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{guard, web, App, HttpResponse, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use stylize_shared::config::Settings;
 use stylize_shared::db;
-use tokio::sync::watch;
+use stylize_shared::lazy_redis::Redis;
+use stylize_shared::progress::ProgressStore;
+use stylize_shared::queue::JobQueue;
+use stylize_shared::rate_limit::RateLimiter;
+use stylize_shared::storage::Storage;
+use stylize_shared::workers::WorkerRegistry;
+use tokio::sync::Semaphore;
 
-/// The services waited for, each with why its last try failed.
-pub struct Startup {
-    waiting: Mutex<BTreeMap<&'static str, String>>,
-    /// Turns true once none is waited for.
-    ready: watch::Sender<bool>,
+/// Headers on every answer: the page loads only its own script, styles and images
+/// (plus the photo preview's `blob:` URL), and is framed by no one.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
 }
 
-const POSTGRESQL: &str = "PostgreSQL";
-const S3: &str = "S3";
-const RABBITMQ: &str = "RabbitMQ";
-const REDIS: &str = "Redis";
+async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("such route".into()))
+}
 
-impl Startup {
-    /// Starts connecting to every service, in the background.
-    pub fn begin(
-        state: web::Data<AppState>,
-        presets: PresetFiles,
-        page_key_hash: Option<Vec<u8>>,
-    ) -> Arc<Self> {
-        let waiting =
-            [POSTGRESQL, S3, RABBITMQ, REDIS].map(|service| (service, "connecting".to_owned()));
-        let startup = Arc::new(Startup {
-            waiting: Mutex::new(BTreeMap::from(waiting)),
-            ready: watch::Sender::new(false),
-        });
-        let page_key_hash = Arc::new(page_key_hash);
-        let on_database = state.clone();
-        startup.clone().connect(POSTGRESQL, move || {
-            let (state, page_key_hash) = (on_database.clone(), page_key_hash.clone());
-            async move {
-                db::migrate(&state.pool).await.map_err(|e| e.to_string())?;
-                if let Some(hash) = page_key_hash.as_deref() {
-                    db::insert_key(&state.pool, "page", hash)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok::<_, String>(())
-            }
-        });
-        let presets = Arc::new(presets);
-        let on_storage = state.clone();
-        startup.clone().connect(S3, move || {
-            let (state, presets) = (on_storage.clone(), presets.clone());
-            async move { presets.store(&state.storage).await }
-        });
-        let on_queue = state.clone();
-        startup.clone().connect(RABBITMQ, move || {
-            let state = on_queue.clone();
-            async move { state.queue.depth().await.map(drop) }
-        });
-        startup.clone().connect(REDIS, move || {
-            let state = state.clone();
-            async move { state.progress.check().await }
-        });
-        startup
-    }
+pub struct Application {
+    server: Server,
+    port: u16,
+    /// The `/metrics` server and its port, when `http.metrics_address` moves it off the
+    /// main port.
+    metrics: Option<(Server, u16)>,
+    startup: web::Data<Startup>,
+}
 
-    /// Tries `attempt` until it succeeds, on a task of its own; then `service` is no
-    /// longer waited for.
-    fn connect<E, Fut>(
-        self: Arc<Self>,
-        service: &'static str,
-        mut attempt: impl FnMut() -> Fut + Send + 'static,
-    ) where
-        E: Display + Send + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-    {
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Nothing here waits for a service: they connect at their first call, and
+        // `startup` prepares them (migrations, presets, the page's key) once they answer.
+        let pool = db::connect_lazy(&settings.database)?;
+        let storage = Storage::new(&settings.s3);
+        let (catalogue, preset_files) = Catalogue::read(&settings.presets.dir)?;
+        let page_key_hash = (!settings.auth.page_key.is_empty())
+            .then(|| access::hash(settings.auth.page_key.expose()));
+        let webhook_secret = match settings.webhooks.secret.expose() {
+            "" => None,
+            secret => Some(SigningKey::parse(secret)?),
+        };
+        // One Redis connection for every Redis user of the process (subscriptions open
+        // their own).
+        let redis = Redis::open(&settings.redis)?;
+        let state = Arc::new(AppState {
+            pool,
+            storage,
+            queue: JobQueue::new(&settings.amqp),
+            progress: ProgressStore::on(&redis, &settings.redis),
+            queue_view: QueueView::new(WorkerRegistry::on(&redis, &settings.amqp.queue)),
+            rate_limiter: RateLimiter::on(&redis),
+            catalogue,
+            fetcher: Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
+            image_limits: settings.image_limits(),
+            max_body_bytes: settings.limits.max_body_bytes,
+            device_memory_bytes: settings.worker.device_memory_bytes,
+            submission_read: Duration::from_secs(settings.limits.submission_read_seconds),
+            decodes: Semaphore::new(settings.limits.max_concurrent_decodes.max(1)),
+            metrics: ApiMetrics::new(),
+            auth: settings.auth.clone(),
+            allowed_origins: settings.http.allowed_origins.clone(),
+            webhook_secret,
+        });
+        let presets: Vec<&str> = state
+            .catalogue
+            .all()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        let document = web::Data::new(openapi::Document::new(&presets));
+        let startup = web::Data::from(Startup::begin(state.clone(), preset_files, page_key_hash));
+        // Webhooks go out once the services answer (the outbox is made by the migrations).
+        let deliverer = Deliverer::new(state.clone(), settings.webhooks.clone())?;
+        let state = web::Data::from(state);
+        let services = startup.clone();
         tokio::spawn(async move {
-            let what = format!("connecting to {service}");
-            backoff::until_ok(&what, backoff::start_up(), || {
-                let call = attempt();
-                let startup = self.clone();
-                async move {
-                    let result = call.await;
-                    if let Err(error) = &result {
-                        startup.lock().insert(service, error.to_string());
-                    }
-                    result
-                }
-            })
-            .await;
-            tracing::info!("{service} answers");
-            let mut waiting = self.lock();
-            waiting.remove(service);
-            if waiting.is_empty() {
-                tracing::info!("every service answers: ready");
-                self.ready.send_replace(true);
-            }
+            services.ready().await;
+            deliverer.run().await
         });
-    }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
-        self.waiting
-            .lock()
-            .expect("no panic while holding the lock")
-    }
-
-    /// The services still waited for, with why each last failed; `None` once every one
-    /// has answered.
-    pub fn waiting_for(&self) -> Option<String> {
-        let waiting = self.lock();
-        (!waiting.is_empty()).then(|| {
-            waiting
-                .iter()
-                .map(|(service, error)| format!("{service} ({error})"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        let metrics = match settings.http.metrics_address.as_str() {
+            "" => None,
+            address => Some(metrics_server(TcpListener::bind(address)?, state.clone())?),
+        };
+        let metrics_on_main_port = metrics.is_none();
+        let web_dir = settings.web.dir.clone();
+        let app_startup = startup.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(app_startup.clone())
+                .app_data(document.clone())
+                .app_data(web::PathConfig::default().error_handler(|error, _| {
+                    ApiError::NotFound(format!("such resource ({error})")).into()
+                }))
+                .app_data(web::JsonConfig::default().error_handler(|error, _| {
+                    ApiError::BadRequest(format!("JSON body: {}", problem::parser_message(&error)))
+                        .into()
+                }))
+                .wrap(from_fn(edge::refuse_cross_site))
+                .wrap(from_fn(edge::finish_answers))
+                .wrap(security_headers())
+                .wrap(from_fn(request_metrics::record))
+                .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
+                .configure(health::routes)
+                .configure(keys::routes)
+                .configure(|config| {
+                    if metrics_on_main_port {
+                        metrics::routes(config)
+                    }
+                })
+                .configure(jobs::routes)
+                .configure(styles::routes)
+                .configure(queue::routes)
+                .configure(webhooks::routes)
+                .configure(openapi::routes)
+                .service(
+                    // Routed for GET and HEAD only, so that any other method on a path
+                    // no API route has is a 404, not the files' 405.
+                    actix_files::Files::new("/", &web_dir)
+                        .guard(guard::Any(guard::Get()).or(guard::Head()))
+                        .index_file("index.html")
+                        .default_handler(web::to(no_route)),
+                )
+                .default_service(web::to(no_route))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application {
+            server,
+            port,
+            metrics,
+            startup,
         })
     }
 
-    /// Resolves once every service has answered.
+    /// Resolves once every service the api needs has answered (and `/readyz` says so).
     pub async fn ready(&self) {
-        let _ = self.ready.subscribe().wait_for(|ready| *ready).await;
+        self.startup.ready().await
     }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The port serving `/metrics` (the main port unless `http.metrics_address` is set).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics.as_ref().map_or(self.port, |(_, port)| *port)
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics {
+            None => self.server.await,
+            Some((metrics, _)) => tokio::try_join!(self.server, metrics).map(|_| ()),
+        }
+    }
+}
+
+/// `/metrics` alone on its own listener.
+fn metrics_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+) -> std::io::Result<(Server, u16)> {
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(edge::finish_answers))
+            .configure(metrics::routes)
+            .default_service(web::to(no_route))
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok((server, port))
 }

@@ -41,6 +41,9 @@ pub struct WebhookSettings {
     pub poll_ms: u64,
     /// At most one `progress` message per job this often.
     pub progress_interval_seconds: u64,
+    /// How long a message is kept once delivered or given up, with its attempts (what an
+    /// operator reads to answer "did my webhook arrive?"); then the deliverers delete it.
+    pub keep_finished_seconds: u64,
 }
 
 /// How long a finished job's images and row are kept; the workers' sweeper deletes
@@ -333,6 +336,7 @@ max_retry_interval_seconds = 3600
 give_up_after_seconds = 86400
 poll_ms = 1000
 progress_interval_seconds = 5
+keep_finished_seconds = 604800
 
 [retention]
 days = 7

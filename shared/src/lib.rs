@@ -1,12 +1,12 @@
 //! What the api, the worker and the engine share, free of libtorch so the api stays
-//! small: job parameters and their validation, the untrusted-image gate, the job's inputs
-//! and storage keys, memory estimates, settings, and the clients for PostgreSQL, S3,
-//! RabbitMQ and Redis (live progress, rate limits, the worker registry).
+//! small: job parameters and their validation, VGG19's layers, the untrusted-image gate,
+//! the job's inputs and storage keys, memory estimates, settings, and the clients for
+//! PostgreSQL, S3, RabbitMQ and Redis (live progress, rate limits, the worker registry).
 //!
 //! The settings, the clients, metrics and logging sit behind the `service` feature
 //! (default here; the api and the worker ask for it). Without it only the pure modules
-//! are built ([`params`], [`images`], [`job`], [`memory`]), which is what the engine and
-//! its CLI, and the fuzz targets in `fuzz/`, use.
+//! are built ([`params`], [`vgg`], [`images`], [`job`], [`memory`]), which is what the
+//! engine and its CLI, and the fuzz targets in `fuzz/`, use.
 
 #[cfg(feature = "service")]
 pub mod backoff;
@@ -36,6 +36,7 @@ pub mod stats;
 pub mod storage;
 #[cfg(feature = "service")]
 pub mod telemetry;
+pub mod vgg;
 #[cfg(feature = "service")]
 pub mod webhooks;
 #[cfg(feature = "service")]

@@ -6,10 +6,8 @@
 //! freed before it), and adds a margin for the allocator's fragmentation and cuDNN's
 //! workspaces.
 
-use crate::params::{
-    layer_index, LayerWeight, Mode, Optimizer, StyleParams, LBFGS_HISTORY,
-    VGG19_CHANNELS as CHANNELS, VGG19_POOLED_AFTER as BLOCK_ENDS,
-};
+use crate::params::{LayerWeight, Mode, Optimizer, StyleParams, LBFGS_HISTORY};
+use crate::vgg::{layer_index, CHANNELS, POOLED_AFTER as BLOCK_ENDS};
 
 const FLOAT: u64 = 4;
 /// Max pooling keeps an int64 index for each output element, for the backward pass.

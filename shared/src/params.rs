@@ -5,15 +5,9 @@
 //! the engine can refuse a job it cannot run.
 
 use crate::images::ImageError;
+use crate::vgg::{self, layer_index};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// The sixteen convolutions of VGG19, in network order. Features are read after each
-/// layer's ReLU, as Caffe's in-place ReLU gave them to Gatys et al. and neural-style.
-pub const VGG19_LAYERS: [&str; 16] = [
-    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-    "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4",
-];
 
 /// Largest output side the engine accepts; L-BFGS history grows with it.
 pub const MAX_SIZE: u32 = 2048;
@@ -21,23 +15,19 @@ pub const MAX_SIZE: u32 = 2048;
 pub const MIN_SIZE: u32 = 16;
 pub const MAX_ITERATIONS: u32 = 10_000;
 pub const MAX_SCALES: u32 = 4;
+/// Largest weight of any loss term, layer or blend: far past any useful balance (the
+/// defaults are 1 to 100), and small enough that every weight round-trips through
+/// PostgreSQL's JSON (which writes 1.7976931348623157e308 back as a number above
+/// `f64::MAX`) and keeps the loss finite.
+pub const MAX_WEIGHT: f64 = 1e9;
+/// Largest step size: a step past the whole 0–255 pixel range means nothing.
+pub const MAX_LEARNING_RATE: f64 = 255.0;
 /// Most style images one job blends (uploads, URLs and presets together): each costs a
 /// Gram matrix per style layer, and the api reads no further once a form holds more.
 pub const MAX_STYLES: usize = 8;
 
-/// Output channels of each of [`VGG19_LAYERS`].
-pub const VGG19_CHANNELS: [i64; 16] = [
-    64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512,
-];
-/// VGG19 pools (halves its input) after these layers: the last of each block.
-pub const VGG19_POOLED_AFTER: [usize; 5] = [1, 3, 7, 11, 15];
 /// Curvature pairs L-BFGS keeps (each two image-sized tensors).
 pub const LBFGS_HISTORY: usize = 100;
-
-/// Index of a VGG19 layer name in [`VGG19_LAYERS`].
-pub fn layer_index(name: &str) -> Option<usize> {
-    VGG19_LAYERS.iter().position(|layer| *layer == name)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
@@ -96,7 +86,12 @@ pub enum Pooling {
 #[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LayerWeight {
+    #[cfg_attr(
+        feature = "service",
+        schema(pattern = r"^(conv[12]_[12]|conv[345]_[1-4])$")
+    )]
     pub layer: String,
+    #[cfg_attr(feature = "service", schema(minimum = 0.0, maximum = 1e9))]
     pub weight: f64,
 }
 
@@ -117,20 +112,32 @@ pub struct StyleParams {
     /// same, so a request either mode refuses is refused the same way.
     pub mode: Mode,
     /// Longest side of the output, in pixels.
+    #[cfg_attr(feature = "service", schema(minimum = 16, maximum = 2048))]
     pub size: u32,
     /// Total iterations (one loss and gradient evaluation each), across all scales.
+    #[cfg_attr(feature = "service", schema(minimum = 1, maximum = 10000))]
     pub iterations: u32,
     pub optimizer: Optimizer,
-    /// Step size; `None` takes the optimiser's default.
+    /// Step size, at most [`MAX_LEARNING_RATE`]; `None` takes the optimiser's default.
+    /// L-BFGS scales each quasi-Newton step by it (1 takes whole steps); Adam moves
+    /// pixels (0–255) by about this much a step.
+    #[cfg_attr(feature = "service", schema(exclusive_minimum = 0.0, maximum = 255.0))]
     pub learning_rate: Option<f64>,
+    #[cfg_attr(feature = "service", schema(minimum = 0.0, maximum = 1e9))]
     pub content_weight: f64,
+    #[cfg_attr(feature = "service", schema(minimum = 0.0, maximum = 1e9))]
     pub style_weight: f64,
+    #[cfg_attr(feature = "service", schema(minimum = 0.0, maximum = 1e9))]
     pub tv_weight: f64,
     pub content_layers: Vec<LayerWeight>,
     pub style_layers: Vec<LayerWeight>,
-    /// Relative weight of each style image; empty means equal weights.
+    /// Relative weight of each style image, one per style, each above 0 (a style
+    /// weighted 0 would be one the job should not send) and at most [`MAX_WEIGHT`];
+    /// empty means equal weights.
+    #[cfg_attr(feature = "service", schema(max_items = 8))]
     pub style_blend_weights: Vec<f64>,
     /// Style images are resized to `size × style_scale` on their longest side.
+    #[cfg_attr(feature = "service", schema(minimum = 0.1, maximum = 4.0))]
     pub style_scale: f64,
     /// Keep the photo's colours: only the luminance takes the style.
     pub preserve_colors: bool,
@@ -139,6 +146,7 @@ pub struct StyleParams {
     pub seed: u64,
     /// Coarse-to-fine levels: 1 runs at full size only; each extra level first runs at
     /// half the size of the next and upsamples its result as the next level's start.
+    #[cfg_attr(feature = "service", schema(minimum = 1, maximum = 4))]
     pub scales: u32,
 }
 
@@ -201,10 +209,10 @@ fn invalid_param(path: &str, message: impl fmt::Display) -> ParamError {
 }
 
 fn check_weight(path: &str, value: f64) -> Result<(), ParamError> {
-    if !value.is_finite() || value < 0.0 {
+    if !(0.0..=MAX_WEIGHT).contains(&value) {
         return Err(invalid_param(
             path,
-            format!("must be a finite number ≥ 0, got {value}"),
+            format!("must be a number from 0 to {MAX_WEIGHT:e}, got {value}"),
         ));
     }
     Ok(())
@@ -218,7 +226,7 @@ fn check_layers(path: &str, layers: &[LayerWeight]) -> Result<(), ParamError> {
                 format!(
                     "unknown layer {:?}; expected one of {}",
                     entry.layer,
-                    VGG19_LAYERS.join(", ")
+                    vgg::LAYERS.join(", ")
                 ),
             ));
         }
@@ -278,10 +286,10 @@ impl StyleParams {
             ));
         }
         if let Some(rate) = self.learning_rate {
-            if !rate.is_finite() || rate <= 0.0 {
+            if !rate.is_finite() || rate <= 0.0 || rate > MAX_LEARNING_RATE {
                 return Err(invalid_param(
                     "learning_rate",
-                    format!("must be > 0, got {rate}"),
+                    format!("must be above 0 and at most {MAX_LEARNING_RATE}, got {rate}"),
                 ));
             }
         }
@@ -294,6 +302,15 @@ impl StyleParams {
             return Err(invalid_param(
                 "style_layers",
                 "at least one content or style layer is needed",
+            ));
+        }
+        // Without content layers the photo enters the picture only as its start; from
+        // noise it would not enter at all.
+        if self.content_layers.is_empty() && self.init == Init::Noise {
+            return Err(invalid_param(
+                "content_layers",
+                "may be empty only when the picture starts from the photo (init \"content\" \
+                 or \"fast\"): from noise, the photo would play no part",
             ));
         }
         if style_count == 0 {
@@ -316,16 +333,12 @@ impl StyleParams {
                 ));
             }
             for (i, weight) in self.style_blend_weights.iter().enumerate() {
-                check_weight(&format!("style_blend_weights[{i}]"), *weight)?;
-            }
-            // Weights are normalised by their sum, which must be a positive number:
-            // [1e308, 1e308] adds up to infinity and would normalise to all zeros.
-            let sum = self.style_blend_weights.iter().sum::<f64>();
-            if !sum.is_finite() || sum <= 0.0 {
-                return Err(invalid_param(
-                    "style_blend_weights",
-                    "must not all be zero, and must add up to a finite number",
-                ));
+                if !(*weight > 0.0 && *weight <= MAX_WEIGHT) {
+                    return Err(invalid_param(
+                        &format!("style_blend_weights[{i}]"),
+                        format!("must be above 0 and at most {MAX_WEIGHT:e}, got {weight}"),
+                    ));
+                }
             }
         }
         if !self.style_scale.is_finite() || !(0.1..=4.0).contains(&self.style_scale) {
@@ -372,7 +385,7 @@ impl StyleParams {
             .filter_map(|entry| layer_index(&entry.layer))
             .max()
             .unwrap_or(0);
-        1 << VGG19_POOLED_AFTER
+        1 << vgg::POOLED_AFTER
             .iter()
             .filter(|&&layer| layer < deepest)
             .count()
@@ -509,15 +522,80 @@ mod tests {
     }
 
     #[test]
-    fn blend_weights_must_add_up_to_a_positive_finite_sum() {
-        for weights in [vec![0.0, 0.0], vec![1e308, 1e308]] {
+    fn blend_weights_are_positive_one_per_style_with_a_finite_sum() {
+        let refused = |weights: Vec<f64>, styles: usize| {
             let params = StyleParams {
-                style_blend_weights: weights.clone(),
+                style_blend_weights: weights,
                 ..StyleParams::default()
             };
-            let error = params.validate(2).unwrap_err();
-            assert_eq!(error.field, "params.style_blend_weights", "{weights:?}");
+            params.validate(styles).unwrap_err().field
+        };
+        assert_eq!(refused(vec![1.0, 0.0], 2), "params.style_blend_weights[1]");
+        assert_eq!(refused(vec![-1.0, 2.0], 2), "params.style_blend_weights[0]");
+        assert_eq!(
+            refused(vec![1.0, f64::NAN], 2),
+            "params.style_blend_weights[1]"
+        );
+        assert_eq!(
+            refused(vec![1e308, 1.0], 2),
+            "params.style_blend_weights[0]"
+        );
+        assert_eq!(refused(vec![1.0, 2.0], 3), "params.style_blend_weights");
+        let params = StyleParams {
+            style_blend_weights: vec![0.5, 1e-9],
+            ..StyleParams::default()
+        };
+        params.validate(2).unwrap();
+    }
+
+    #[test]
+    fn weights_are_bounded_so_every_one_round_trips_through_postgresql() {
+        for weight in [f64::MAX, 1e10] {
+            let params = StyleParams {
+                style_weight: weight,
+                ..StyleParams::default()
+            };
+            let error = params.validate(1).unwrap_err();
+            assert_eq!(error.field, "params.style_weight");
         }
+        let params = StyleParams {
+            style_weight: MAX_WEIGHT,
+            ..StyleParams::default()
+        };
+        params.validate(1).unwrap();
+    }
+
+    #[test]
+    fn a_learning_rate_is_above_0_and_at_most_255_for_either_optimizer() {
+        for optimizer in [Optimizer::Lbfgs, Optimizer::Adam] {
+            let with = |rate: f64| StyleParams {
+                optimizer,
+                learning_rate: Some(rate),
+                ..StyleParams::default()
+            };
+            with(0.5).validate(1).unwrap();
+            with(MAX_LEARNING_RATE).validate(1).unwrap();
+            for rate in [0.0, -1.0, 255.5, f64::INFINITY] {
+                assert_eq!(
+                    with(rate).validate(1).unwrap_err().field,
+                    "params.learning_rate"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_content_layers_only_when_the_picture_starts_from_the_photo() {
+        let without = |init: Init| StyleParams {
+            content_layers: vec![],
+            init,
+            ..StyleParams::default()
+        };
+        without(Init::Content).validate(1).unwrap();
+        without(Init::Fast).validate(1).unwrap();
+        let error = without(Init::Noise).validate(1).unwrap_err();
+        assert_eq!(error.field, "params.content_layers");
+        assert!(error.message.contains("from noise"), "{error}");
     }
 
     #[test]

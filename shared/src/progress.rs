@@ -4,11 +4,9 @@
 
 use crate::config::RedisSettings;
 use crate::job::JobState;
-use crate::lazy_redis::LazyConnection;
+use crate::lazy_redis::{LazyConnection, Redis};
 use futures_util::stream::{BoxStream, StreamExt};
-use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use uuid::Uuid;
 
 /// One moment of a running job, as clients see it: the same JSON in a job's status
@@ -79,33 +77,19 @@ fn cancel_channel(job: Uuid) -> String {
     format!("stylize:cancel:{job}")
 }
 
-/// A connection whose calls wait boundedly: with Redis away, a call fails in about a
-/// second (and the manager reconnects behind it) instead of holding a status request,
-/// a submission or a worker's progress loop. Every Redis user in this crate (progress, rate limits, the worker registry) connects
-/// here; the client is for what a shared connection cannot do (subscriptions). It
-/// connects at its first call, so a process may start while Redis is away: only a
-/// malformed URL fails here.
-pub(crate) async fn bounded_connection(
-    settings: &RedisSettings,
-) -> redis::RedisResult<(redis::Client, LazyConnection)> {
-    let client = redis::Client::open(settings.url.expose())?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(1))
-        .set_response_timeout(Duration::from_secs(2))
-        .set_number_of_retries(1)
-        .set_max_delay(500);
-    let connection = LazyConnection::new(client.clone(), config);
-    Ok((client, connection))
-}
-
 impl ProgressStore {
+    /// A store on a connection of its own.
     pub async fn connect(settings: &RedisSettings) -> redis::RedisResult<Self> {
-        let (client, connection) = bounded_connection(settings).await?;
-        Ok(ProgressStore {
-            client,
-            connection,
+        Ok(Self::on(&Redis::open(settings)?, settings))
+    }
+
+    /// A store on the process's shared connection.
+    pub fn on(redis: &Redis, settings: &RedisSettings) -> Self {
+        ProgressStore {
+            client: redis.client.clone(),
+            connection: redis.connection.clone(),
             ttl_seconds: settings.progress_ttl_seconds,
-        })
+        }
     }
 
     /// Stores the snapshot (with expiry) and publishes it, in one round trip.

@@ -1,16 +1,17 @@
 //! Rate limits counted in Redis, so every api replica shares them.
 
-use crate::config::RedisSettings;
-use crate::lazy_redis::LazyConnection;
+use crate::lazy_redis::{LazyConnection, Redis};
 
 pub struct RateLimiter {
     connection: LazyConnection,
 }
 
 impl RateLimiter {
-    pub async fn connect(settings: &RedisSettings) -> redis::RedisResult<Self> {
-        let (_, connection) = crate::progress::bounded_connection(settings).await?;
-        Ok(RateLimiter { connection })
+    /// A limiter on the process's shared connection.
+    pub fn on(redis: &Redis) -> Self {
+        RateLimiter {
+            connection: redis.connection.clone(),
+        }
     }
 
     /// Counts one hit against `name` in the current fixed window of `window_seconds`;

@@ -16,7 +16,9 @@ use crate::job::{keys, StyleSource};
 use crate::storage::{Storage, StorageError};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgPool, Postgres};
 use std::fmt;
 use std::time::Duration;
 use uuid::Uuid;
@@ -97,15 +99,21 @@ async fn remove_objects(storage: &Storage, rows: &[JobRow]) -> Result<(), Storag
         .await
 }
 
-/// Deletes the jobs `transaction` has locked: cancels those still queued or running,
-/// removes their objects, tombstones their rows, and commits. Returns the rows as they
-/// are now (a running job's shows `cancel_requested`: its worker is to be told).
-async fn delete_locked(
-    mut transaction: Transaction<'_, Postgres>,
+/// The query that selects and locks (`FOR UPDATE`) the rows a deletion is to delete.
+type Locking<'q> = QueryAs<'q, Postgres, JobRow, PgArguments>;
+
+/// What every deletion does: in one transaction, locks the rows `locking` selects,
+/// cancels those still queued or running, removes their objects, tombstones the rows as
+/// deleted `by`, and commits. Returns the rows as they are now (a running job's shows
+/// `cancel_requested`: its worker is to be told); none when `locking` found none.
+async fn lock_and_delete(
+    pool: &PgPool,
     storage: &Storage,
-    locked: Vec<JobRow>,
+    locking: Locking<'_>,
     by: DeletedBy,
 ) -> Result<Vec<JobRow>, DeletionError> {
+    let mut transaction = pool.begin().await?;
+    let locked = locking.fetch_all(&mut *transaction).await?;
     if locked.is_empty() {
         return Ok(locked);
     }
@@ -132,13 +140,10 @@ pub async fn delete(
     id: Uuid,
     by: DeletedBy,
 ) -> Result<Option<JobRow>, DeletionError> {
-    let mut transaction = pool.begin().await?;
-    let locked =
+    let locking =
         sqlx::query_as("SELECT * FROM jobs WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
-            .bind(id)
-            .fetch_all(&mut *transaction)
-            .await?;
-    Ok(delete_locked(transaction, storage, locked, by).await?.pop())
+            .bind(id);
+    Ok(lock_and_delete(pool, storage, locking, by).await?.pop())
 }
 
 /// Deletes up to `batch` of `owner`'s jobs (the operator's "delete all of a key's
@@ -149,18 +154,15 @@ pub async fn delete_owned_by(
     owner: Uuid,
     batch: u32,
 ) -> Result<Vec<JobRow>, DeletionError> {
-    let mut transaction = pool.begin().await?;
     // A job another deletion holds is left to it.
-    let locked = sqlx::query_as(
+    let locking = sqlx::query_as(
         "SELECT * FROM jobs WHERE owner = $1 AND deleted_at IS NULL
          ORDER BY created_at LIMIT $2
          FOR UPDATE SKIP LOCKED",
     )
     .bind(owner)
-    .bind(i64::from(batch))
-    .fetch_all(&mut *transaction)
-    .await?;
-    delete_locked(transaction, storage, locked, DeletedBy::Admin).await
+    .bind(i64::from(batch));
+    lock_and_delete(pool, storage, locking, DeletedBy::Admin).await
 }
 
 /// One step of the sweeper: deletes up to `batch` of the jobs that ended more than
@@ -172,8 +174,7 @@ pub async fn sweep_expired(
     retention: Duration,
     batch: u32,
 ) -> Result<Vec<JobRow>, DeletionError> {
-    let mut transaction = pool.begin().await?;
-    let locked = sqlx::query_as(
+    let locking = sqlx::query_as(
         "SELECT * FROM jobs
          WHERE finished_at < now() - make_interval(secs => $1)
            AND finished_at IS NOT NULL AND deleted_at IS NULL
@@ -182,10 +183,8 @@ pub async fn sweep_expired(
          FOR UPDATE SKIP LOCKED",
     )
     .bind(retention.as_secs_f64())
-    .bind(i64::from(batch))
-    .fetch_all(&mut *transaction)
-    .await?;
-    delete_locked(transaction, storage, locked, DeletedBy::Expired).await
+    .bind(i64::from(batch));
+    lock_and_delete(pool, storage, locking, DeletedBy::Expired).await
 }
 
 /// Called by a worker once its run of a job has ended and stored all it will: when the

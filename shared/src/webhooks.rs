@@ -120,6 +120,23 @@ pub async fn record_attempt(
     Ok(recorded.rows_affected() == 1)
 }
 
+/// Deletes up to `batch` messages delivered or given up more than `kept` ago, with
+/// their attempts; how many.
+pub async fn prune_finished(pool: &PgPool, kept: Duration, batch: i64) -> Result<u64, sqlx::Error> {
+    let pruned = sqlx::query(
+        "DELETE FROM webhook_messages WHERE id IN (
+             SELECT id FROM webhook_messages
+             WHERE COALESCE(delivered_at, gave_up_at) < now() - make_interval(secs => $1)
+             LIMIT $2
+         )",
+    )
+    .bind(kept.as_secs_f64())
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(pruned.rows_affected())
+}
+
 /// Messages neither delivered nor given up (a count the partial index `webhook_messages_due`
 /// answers).
 pub async fn count_pending(pool: &PgPool) -> Result<i64, sqlx::Error> {

@@ -9,7 +9,7 @@
 //! those taking jobs from its queue.
 
 use crate::config::RedisSettings;
-use crate::lazy_redis::LazyConnection;
+use crate::lazy_redis::{LazyConnection, Redis};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -85,12 +85,16 @@ fn unix_seconds() -> f64 {
 impl WorkerRegistry {
     /// The registry of the workers taking jobs from `queue` (`amqp.queue`).
     pub async fn connect(settings: &RedisSettings, queue: &str) -> redis::RedisResult<Self> {
-        let (_, connection) = crate::progress::bounded_connection(settings).await?;
-        Ok(WorkerRegistry {
-            connection,
+        Ok(Self::on(&Redis::open(settings)?, queue))
+    }
+
+    /// The registry of `queue`'s workers, on the process's shared connection.
+    pub fn on(redis: &Redis, queue: &str) -> Self {
+        WorkerRegistry {
+            connection: redis.connection.clone(),
             index: format!("stylize:workers:{queue}"),
             report_prefix: format!("stylize:worker:{queue}:"),
-        })
+        }
     }
 
     fn report_key(&self, name: &str) -> String {

@@ -37,11 +37,21 @@ fn binaries() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// Sends `request`; the status and the JSON body (every api answer has one).
+/// Sends `request`; the status and the JSON body (every api answer has one). An error
+/// answer is checked to be a problem (`application/problem+json`).
 async fn answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
     let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let media_type = response.headers().get(reqwest::header::CONTENT_TYPE);
+        assert_eq!(
+            media_type.and_then(|value| value.to_str().ok()),
+            Some("application/problem+json"),
+            "{} answered {status}",
+            response.url()
+        );
+    }
+    (status.as_u16(), response.json().await.unwrap())
 }
 
 impl Stack {
@@ -284,7 +294,8 @@ impl Stack {
         (field("id"), field("key"))
     }
 
-    /// `POST /v1/jobs` with the multipart `body`: the status and the JSON answer.
+    /// `POST /v1/jobs` with the multipart `body`: the status and the JSON answer, the job
+    /// or the problem a refusal answers.
     pub async fn post_form(&self, body: reqwest::multipart::Form) -> (u16, serde_json::Value) {
         answer(self.client.post(self.url("/v1/jobs")).multipart(body)).await
     }
@@ -292,6 +303,12 @@ impl Stack {
     /// `POST /v1/jobs/{id}/cancel`: the status and the body.
     pub async fn cancel(&self, id: &str) -> (u16, serde_json::Value) {
         answer(self.client.post(self.url(&format!("/v1/jobs/{id}/cancel")))).await
+    }
+
+    /// The status `GET /v1/jobs/{id}/result` answers.
+    pub async fn result_status(&self, id: &str) -> u16 {
+        let result = self.client.get(self.url(&format!("/v1/jobs/{id}/result")));
+        result.send().await.unwrap().status().as_u16()
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {

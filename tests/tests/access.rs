@@ -290,19 +290,12 @@ async fn image_origin() -> String {
 }
 
 /// Submits the content image by URL; answers the status and the body.
-async fn submit_url(stack: &Stack, url: &str) -> (StatusCode, Value) {
+async fn submit_url(stack: &Stack, url: &str) -> (u16, Value) {
     let form = reqwest::multipart::Form::new()
         .text("content_url", url.to_owned())
         .text("preset", "great-wave")
         .text("params", json!({"size": 64, "iterations": 5}).to_string());
-    let response = stack
-        .client
-        .post(stack.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
+    stack.post_form(form).await
 }
 
 #[tokio::test]

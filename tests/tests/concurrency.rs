@@ -56,13 +56,7 @@ async fn one_worker_runs_two_jobs_at_once_and_cancels_one_alone() {
     let canceled = stack.submit(json!({"size": 64, "iterations": 5000})).await;
     let kept = stack.submit(json!({"size": 64, "iterations": 300})).await;
     wait_until_all_running(&stack, &[&canceled, &kept]).await;
-    let response = stack
-        .client
-        .post(stack.url(&format!("/v1/jobs/{canceled}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
+    assert_eq!(stack.cancel(&canceled).await.0, 202);
     let seen = stack.wait_for_end(&canceled, Duration::from_secs(30)).await;
     assert_eq!(seen.last().unwrap()["state"], "canceled");
     let before = job(&stack, &kept).await;

@@ -407,13 +407,7 @@ async fn ended_jobs_say_they_have_no_image_and_show_the_preview_they_have() {
     let queued = stack.submit(params.clone()).await;
     let canceled = stack.submit(params.clone()).await;
     let failed = stack.submit(params).await;
-    let response = stack
-        .client
-        .post(stack.url(&format!("/v1/jobs/{canceled}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(stack.cancel(&canceled).await.0, 202);
     let pool = stylize_shared::db::connect(&stack.settings.database)
         .await
         .unwrap();

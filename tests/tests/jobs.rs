@@ -239,13 +239,7 @@ async fn cancel_stops_a_running_job_and_the_worker_takes_the_next() {
     let seen = stack.wait_for_end(&long, Duration::from_secs(30)).await;
     assert_eq!(seen.last().unwrap()["state"], "canceled");
     assert_eq!(stack.cancel(&long).await.0, 409);
-    let result = stack
-        .client
-        .get(stack.url(&format!("/v1/jobs/{long}/result")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(result.status(), 410);
+    assert_eq!(stack.result_status(&long).await, 410);
 
     let next = stack.submit(json!({"size": 64, "iterations": 5})).await;
     let seen = stack.wait_for_end(&next, Duration::from_secs(60)).await;
@@ -274,8 +268,23 @@ async fn a_queued_job_cancels_at_once_and_jobs_list_in_pages() {
     assert_eq!(listed, vec![ids[2].as_str(), ids[1].as_str()]);
     let (_, rest) = stack.get_json(page["next"].as_str().unwrap()).await;
     assert_eq!(rest["jobs"][0]["id"], ids[0]);
-    assert_eq!(stack.get_json("/v1/jobs?limit=0").await.0, 400);
-    assert_eq!(stack.get_json("/v1/jobs?color=red").await.0, 400);
+    // Query errors name their field and say what is expected, in plain words.
+    for limit in ["0", "101", "-1", "abc", "", "1.5"] {
+        let (status, problem) = stack.get_json(&format!("/v1/jobs?limit={limit}")).await;
+        assert_eq!(status, 400, "limit={limit}");
+        assert_eq!(problem["field"], "limit", "limit={limit}");
+        assert_eq!(
+            problem["detail"],
+            format!("limit: must be a whole number from 1 to 100, got {limit:?}")
+        );
+    }
+    let (status, problem) = stack.get_json("/v1/jobs?color=red").await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["field"], "color");
+    assert_eq!(
+        problem["detail"],
+        "color: not a query parameter of this route; it takes limit and after"
+    );
 }
 
 #[tokio::test]

@@ -5,17 +5,6 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use stylize_e2e::Stack;
 
-async fn result_status(stack: &Stack, id: &str) -> u16 {
-    stack
-        .client
-        .get(stack.url(&format!("/v1/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn a_cancel_stops_a_running_job_at_once_and_shows_while_it_does() {
     // The heartbeat alone would take up to 5 s to see the request.
@@ -49,7 +38,7 @@ async fn a_cancel_stops_a_running_job_at_once_and_shows_while_it_does() {
         .iter()
         .filter(|view| view["state"] == "running")
         .all(|view| view["cancel_requested"] == true));
-    assert_ne!(result_status(&stack, &id).await, 200);
+    assert_ne!(stack.result_status(&id).await, 200);
     stack.assert_settled(&[&id]).await;
 }
 
@@ -105,7 +94,7 @@ async fn a_cancel_accepted_as_a_job_ends_is_never_followed_by_a_result() {
             202 => {
                 accepted += 1;
                 assert_eq!(state, "canceled", "a 202 ({view}) and then {state}");
-                assert_ne!(result_status(&stack, id).await, 200);
+                assert_ne!(stack.result_status(id).await, 200);
             }
             409 => assert_eq!(state, "succeeded"),
             other => panic!("cancel answered {other}: {view}"),

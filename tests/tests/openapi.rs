@@ -103,3 +103,74 @@ async fn the_document_is_valid_and_describes_the_routes_the_app_has() {
         }
     }
 }
+
+/// What the schemathesis run is given: an operator's token and the key made with it.
+const ADMIN: &str = "schemathesis-admin-token";
+
+/// schemathesis (PyPI, in the project's virtualenv) against the running api, with keys
+/// required and the admin token set, every phase (examples, coverage, fuzzing, and the
+/// stateful one, which follows the document's links from a new job to its routes). It
+/// fails on a server error, an answer that breaks the document (status, content type,
+/// schema, headers) or a request the document says is valid refused. Left out: the
+/// check that invalid requests are refused (the api ignores `Prefer` preferences it
+/// does not know, as RFC 7240 asks), and `GET /v1/jobs/{id}/events`, a stream that stays
+/// open until its job ends (no worker runs here; tests/tests/live.rs follows one).
+/// `tests/schemathesis/hooks.py` gives the generator real images, a loopback server for
+/// URLs, and the rules between fields that JSON Schema cannot write.
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_broken_answer_or_refused_valid_request() {
+    let stack = Stack::start_with(|settings| {
+        settings.auth.required = true;
+        settings.auth.admin_token = ADMIN.into();
+        settings.auth.submissions_per_minute = 1_000_000;
+        settings.auth.max_active_jobs = 1_000_000;
+        settings.fetch.allowed_networks = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let (_, key) = stack.new_key(ADMIN, "schemathesis").await;
+    let config = std::env::temp_dir().join(format!("stylize-st-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &config,
+        format!(
+            "[auth.openapi.api_key]\nbearer = \"{key}\"\n\
+             [auth.openapi.admin_token]\nbearer = \"{ADMIN}\"\n\
+             # A deleted job, or one that ended without its image, is gone (410): the\n\
+             # state of the job, not the shape of the request.\n\
+             [checks.positive_data_acceptance]\n\
+             expected-statuses = [\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"410\", \"429\"]\n"
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let program = venv_program("st");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut command = std::process::Command::new(&program);
+    command
+        .current_dir(&root)
+        .env("SCHEMATHESIS_HOOKS", "tests.schemathesis.hooks")
+        .env("NO_COLOR", "1")
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &stack.url("/openapi.json")])
+        .args(["--exclude-checks", "negative_data_rejection"])
+        .args(["--exclude-path", "/v1/jobs/{id}/events"])
+        .args(["--max-examples", "60", "--seed", "20261204"]);
+    // Off the test's runtime, which serves the api's background tasks meanwhile.
+    let run = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|error| panic!("{}: {error}", program.display()));
+    std::fs::remove_file(&config).unwrap();
+    let output = String::from_utf8_lossy(&run.stdout);
+    println!("{output}");
+    eprintln!("{}", String::from_utf8_lossy(&run.stderr));
+    println!(
+        "schemathesis ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(run.status.success(), "schemathesis found failures (above)");
+    assert!(
+        output.contains(" passed") && !output.contains(" 0 generated"),
+        "schemathesis ran no case"
+    );
+}

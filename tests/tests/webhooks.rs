@@ -423,26 +423,6 @@ async fn the_events_filter_is_honoured() {
     assert_eq!(receiver.deliveries().len(), 2);
 }
 
-/// The problem a refused submission answers: its status, and its type's name.
-async fn refused(stack: &Stack, form: Form) -> (u16, String, Value) {
-    let response = stack
-        .client
-        .post(stack.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
-    let body: Value = response.json().await.unwrap();
-    let kind = body["type"].as_str().unwrap().to_owned();
-    (status, kind, body)
-}
-
 #[tokio::test]
 async fn bad_webhook_urls_are_refused_at_submission() {
     let stack = webhook_stack(|_| {}).await;
@@ -451,17 +431,17 @@ async fn bad_webhook_urls_are_refused_at_submission() {
         "http://169.254.169.254/latest/meta-data/",
         "http://[::ffff:192.168.1.1]/",
     ] {
-        let (status, kind, body) = refused(&stack, job_form(url, &[])).await;
+        let (status, body) = stack.post_form(job_form(url, &[])).await;
         assert_eq!(
-            (status, kind.as_str()),
+            (status, body["type"].as_str().unwrap()),
             (422, "urn:stylize:problem:url-refused"),
             "{url}: {body}"
         );
         assert_eq!(body["field"], "webhook");
     }
-    let (status, kind, body) = refused(&stack, job_form("ftp://127.0.0.1/hook", &[])).await;
+    let (status, body) = stack.post_form(job_form("ftp://127.0.0.1/hook", &[])).await;
     assert_eq!(
-        (status, kind.as_str()),
+        (status, body["type"].as_str().unwrap()),
         (422, "urn:stylize:problem:url-refused"),
         "{body}"
     );
@@ -471,14 +451,16 @@ async fn bad_webhook_urls_are_refused_at_submission() {
     );
     let long = format!("http://127.0.0.1/{}", "a".repeat(2048));
     for url in ["not a url", long.as_str()] {
-        let (status, kind, body) = refused(&stack, job_form(url, &[])).await;
+        let (status, body) = stack.post_form(job_form(url, &[])).await;
         assert_eq!(
-            (status, kind.as_str()),
+            (status, body["type"].as_str().unwrap()),
             (400, "urn:stylize:problem:invalid-parameter")
         );
         assert_eq!(body["field"], "webhook", "{body}");
     }
-    let (status, _, body) = refused(&stack, job_form("http://127.0.0.1/", &["finished"])).await;
+    let (status, body) = stack
+        .post_form(job_form("http://127.0.0.1/", &["finished"]))
+        .await;
     assert_eq!(
         (status, &body["field"]),
         (400, &json!("webhook_events")),
@@ -490,7 +472,7 @@ async fn bad_webhook_urls_are_refused_at_submission() {
         json!({"mode": "fast"}),
     )
     .text("webhook_events", "completed");
-    let (status, _, body) = refused(&stack, events_alone).await;
+    let (status, body) = stack.post_form(events_alone).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(stack.count_jobs().await, 0);
 }
@@ -723,7 +705,9 @@ async fn a_job_canceled_in_the_queue_is_told_and_a_failing_receiver_is_given_up(
 #[tokio::test]
 async fn without_keys_or_an_operator_secret_no_job_asks_for_webhooks() {
     let stack = webhook_stack(|settings| settings.webhooks.secret = "".into()).await;
-    let (status, _, body) = refused(&stack, job_form("http://127.0.0.1:9/hook", &[])).await;
+    let (status, body) = stack
+        .post_form(job_form("http://127.0.0.1:9/hook", &[]))
+        .await;
     assert_eq!((status, &body["field"]), (400, &json!("webhook")), "{body}");
     assert!(
         body["detail"].as_str().unwrap().contains("webhooks.secret"),
@@ -734,4 +718,44 @@ async fn without_keys_or_an_operator_secret_no_job_asks_for_webhooks() {
         .get(stack.url("/v1/webhooks/secret"))
         .bearer_auth(ADMIN);
     assert_eq!(secret.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn finished_messages_are_pruned_after_their_keep_and_counted() {
+    // No worker: the jobs stay queued until canceled, which tells their webhooks.
+    let stack = webhook_stack(|settings| settings.webhooks.keep_finished_seconds = 2).await;
+    let receiver = Receiver::start(0, &[]);
+    let kept = submit(&stack, &receiver.url(), &[]).await;
+    assert_eq!(stack.cancel(&kept).await.0, 202);
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+    let pool = pool(&stack).await;
+    let started = Instant::now();
+    while !messages(&pool, &kept).await.first().is_some_and(|m| m.2) {
+        assert!(started.elapsed() < Duration::from_secs(10), "not recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Delivered, and kept for its two seconds with its attempt.
+    assert_eq!(attempt_statuses(&pool, &kept).await, [204]);
+    let delivered_at = Instant::now();
+    while !messages(&pool, &kept).await.is_empty() {
+        assert!(
+            delivered_at.elapsed() < Duration::from_secs(10),
+            "never pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        delivered_at.elapsed() >= Duration::from_millis(1500),
+        "pruned before its keep"
+    );
+    assert!(attempt_statuses(&pool, &kept).await.is_empty());
+    // The job itself stays: only its delivered message went.
+    assert_eq!(stack.get_json(&format!("/v1/jobs/{kept}")).await.0, 200);
+    let scrape = stack.client.get(&stack.api_metrics).send().await.unwrap();
+    let metrics = scrape.text().await.unwrap();
+    assert_eq!(
+        metric(&metrics, "stylize_webhook_messages_pruned_total"),
+        Some(1.0),
+        "{metrics}"
+    );
 }

@@ -1,7 +1,13 @@
 //! The stylize queue worker, which the `stylize-worker` binary runs. Where things are:
 //!
-//! - `service`: the worker: takes jobs off the queue, claims them, runs each (inputs,
-//!   the fast network's pass, the optimisation) and records how its run ended;
+//! - `service`: the worker's start-up and its consuming: models loaded, services waited
+//!   for, jobs taken off the queue and claimed, `concurrency` at a time;
+//! - `job_run`: one claimed job's run (memory reserved, inputs, the fast pass, the
+//!   optimisation, the result stored) and how it ended, recorded;
+//! - `inputs`: a job's images fetched from storage and decoded, and the retries that
+//!   carry storage calls over S3's blips;
+//! - `fast_pass`: the fast network's picture of a job, with the presets' style vectors
+//!   kept between jobs;
 //! - `lease`: how a claimed job is held while it runs (renewed, lost, found canceled);
 //! - `engine_run`: the engine's optimisation on a blocking thread, and stopping it;
 //! - `progress_bridge`: a job's progress and previews, as its clients see them;
@@ -15,6 +21,9 @@
 
 mod background;
 mod engine_run;
+mod fast_pass;
+mod inputs;
+mod job_run;
 mod lease;
 pub mod metrics;
 mod progress_bridge;

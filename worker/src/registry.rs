@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stylize_shared::config::Settings;
 use stylize_shared::images::fit_longest;
+use stylize_shared::lazy_redis::Redis;
 use stylize_shared::params::StyleParams;
 use stylize_shared::workers::{Rates, WorkerIdentity, WorkerRegistry, WorkerReport, REPORT_EVERY};
 use tokio::sync::watch;
@@ -159,16 +160,16 @@ pub struct Reporter {
 impl Reporter {
     /// The worker `name` on `device` (`cpu`, `cuda:N`), serving `settings`' queue with
     /// `worker.concurrency` jobs at once.
-    pub async fn connect(settings: &Settings, name: &str, device: &str) -> anyhow::Result<Self> {
-        Ok(Reporter {
-            registry: WorkerRegistry::connect(&settings.redis, &settings.amqp.queue).await?,
+    pub fn new(redis: &Redis, settings: &Settings, name: &str, device: &str) -> Self {
+        Reporter {
+            registry: WorkerRegistry::on(redis, &settings.amqp.queue),
             identity: WorkerIdentity {
                 name: name.to_owned(),
                 device: device.to_owned(),
                 capacity: u32::try_from(settings.worker.concurrency.max(1)).unwrap_or(u32::MAX),
             },
             throughput: Throughput::default(),
-        })
+        }
     }
 
     /// Reports every [`REPORT_EVERY`], with the jobs `running` now, until `shutdown`

@@ -1,7 +1,8 @@
 //! The Gatys et al. objective: content, style (Gram matrices) and total variation.
 
 use crate::vgg::Vgg19;
-use stylize_shared::params::{layer_index, LayerWeight, Pooling, StyleParams};
+use stylize_shared::params::{LayerWeight, Pooling, StyleParams};
+use stylize_shared::vgg::layer_index;
 use tch::{Kind, Tensor};
 
 /// Gram matrix of [1, C, H, W] features, normalised by C·H·W.

@@ -3,9 +3,8 @@
 use crate::weights::{channels_last, Weights};
 use crate::EngineError;
 use std::path::Path;
-use stylize_shared::params::{
-    Pooling, VGG19_CHANNELS as CHANNELS, VGG19_LAYERS, VGG19_POOLED_AFTER as BLOCK_ENDS,
-};
+use stylize_shared::params::Pooling;
+use stylize_shared::vgg::{CHANNELS, LAYERS, POOLED_AFTER as BLOCK_ENDS};
 use tch::{Device, Kind, Tensor};
 
 struct Conv {
@@ -37,9 +36,9 @@ impl Vgg19 {
                 tensor
             })
         };
-        let mut convs = Vec::with_capacity(VGG19_LAYERS.len());
+        let mut convs = Vec::with_capacity(LAYERS.len());
         let mut in_channels = 3;
-        for (layer, out_channels) in VGG19_LAYERS.iter().zip(CHANNELS) {
+        for (layer, out_channels) in LAYERS.iter().zip(CHANNELS) {
             convs.push(Conv {
                 weight: take(
                     format!("{layer}.weight"),
@@ -74,14 +73,14 @@ impl Vgg19 {
 
     /// The named conv weights, in network order, for inspection.
     pub fn weights(&self) -> impl Iterator<Item = (&'static str, &Tensor, &Tensor)> {
-        VGG19_LAYERS
+        LAYERS
             .iter()
             .zip(&self.convs)
             .map(|(name, conv)| (*name, &conv.weight, &conv.bias))
     }
 
     /// Runs `image` ([1, 3, H, W], preprocessed) up to the deepest of `layers` and returns
-    /// the post-ReLU features of each of `layers` (indices into `VGG19_LAYERS`), in order.
+    /// the post-ReLU features of each of `layers` (indices into [`LAYERS`]), in order.
     pub fn features(&self, image: &Tensor, layers: &[usize], pooling: Pooling) -> Vec<Tensor> {
         let Some(&deepest) = layers.iter().max() else {
             return Vec::new();

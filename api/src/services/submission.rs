@@ -1,11 +1,12 @@
 //! Taking a submission: its parameters and images checked, a retry of an earlier one
-//! answered, then its inputs stored, its job recorded and queued. `jobs.rs` reads the
-//! form into a [`Submission`] and answers with what [`submit`] made of it; nothing here
-//! knows of HTTP.
+//! answered, then its inputs stored, its job recorded and queued. `http::form` reads the
+//! form into a [`Submission`], and `routes::jobs` answers with what [`submit`] made of
+//! it; nothing here knows of HTTP.
 
 use crate::problem::{database, echo, ApiError};
-use crate::webhooks::{self, WebhookFields};
-use crate::AppState;
+use crate::services::access::gone;
+use crate::services::signing::{self, WebhookFields};
+use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
 use stylize_shared::db::{self, JobRow, NewJob};
 use stylize_shared::images::{self, fit_longest, ImageLimits};
@@ -191,7 +192,7 @@ pub(crate) async fn submit(
 /// The answer to a submission whose idempotency key already made `first`: the first
 /// job again for the same request, `422` for a different one, `410` once it was deleted.
 fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
-    if let Some(gone) = crate::deletion::gone(&first) {
+    if let Some(gone) = gone(&first) {
         return Err(gone);
     }
     // Jobs from before request hashes were kept have none: taken as the same.
@@ -208,7 +209,7 @@ fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
 /// A job with a webhook needs a key to sign its messages: its API key's (made now if it
 /// has none yet), or without keys the operator's.
 async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), ApiError> {
-    match webhooks::signing_key(&state.pool, state.webhook_secret.as_ref(), owner).await? {
+    match signing::signing_key(&state.pool, state.webhook_secret.as_ref(), owner).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::InvalidParameter {
             field: "webhook".into(),
@@ -276,6 +277,7 @@ struct Measured {
 
 /// The submission's images, each URL's fetched (after every cheaper check has
 /// passed), and each decoded in full: a truncated file fails here, not in the worker.
+/// Only their sizes are kept (`images::measure`): the worker decodes them again.
 async fn receive(state: &AppState, submission: Submission) -> Result<Measured, ApiError> {
     let content = match (submission.content, &submission.content_url) {
         (Some(part), _) => Received {
@@ -315,21 +317,20 @@ async fn receive(state: &AppState, submission: Submission) -> Result<Measured, A
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
-fn decode(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), ApiError> {
-    images::decode(&image.bytes, limits)
-        .map(|decoded| decoded.dimensions())
-        .map_err(|error| ApiError::InvalidImage {
-            field: image.field.clone(),
-            error,
-        })
+/// The image's size, once it has passed every check a worker's decode makes.
+fn measure_one(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), ApiError> {
+    images::measure(&image.bytes, limits).map_err(|error| ApiError::InvalidImage {
+        field: image.field.clone(),
+        error,
+    })
 }
 
 fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, ApiError> {
-    let content = decode(&uploads.content, limits)?;
+    let content = measure_one(&uploads.content, limits)?;
     let styles = uploads
         .styles
         .iter()
-        .map(|style| decode(style, limits))
+        .map(|style| measure_one(style, limits))
         .collect::<Result<_, _>>()?;
     Ok(Measured {
         uploads,

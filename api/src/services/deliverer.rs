@@ -4,18 +4,20 @@
 //! POSTs each, signed, to its URL through the SSRF guard (the name resolved again at
 //! every attempt), and records every attempt; a message that got a 2xx is never sent
 //! again, one that did not is tried again with exponential backoff until it is given up.
-//! It wakes on PostgreSQL's notice of a new message, and polls besides.
+//! It wakes on PostgreSQL's notice of a new message, and polls besides. Messages
+//! delivered or given up are deleted, with their attempts, once `webhooks.keep_finished_seconds`
+//! has passed.
 //!
 //! It lives in the api, whose job view the messages carry (the worker restarting does
 //! not touch it; an api replica dying mid-attempt leaves the message to the others
 //! once its lease ends).
 
-use crate::fetch::refusal;
+use crate::services::fetch::refusal;
+use crate::services::signing::signing_key;
+use crate::services::state::AppState;
 use crate::view::JobView;
-use crate::webhooks::signing_key;
-use crate::AppState;
-use actix_web::web;
 use sqlx::postgres::PgListener;
+use std::sync::Arc;
 use std::time::Duration;
 use stylize_shared::config::WebhookSettings;
 use stylize_shared::error_chain;
@@ -25,17 +27,20 @@ use stylize_shared::webhooks::{self as outbox, Attempt, Message, CHANNEL};
 /// Messages claimed at once.
 const BATCH: i64 = 16;
 
+/// Finished messages deleted per statement.
+const PRUNE_BATCH: i64 = 1000;
+
 /// The longest answer body read (and then dropped): receivers need say nothing.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 pub struct Deliverer {
-    state: web::Data<AppState>,
+    state: Arc<AppState>,
     client: reqwest::Client,
     settings: WebhookSettings,
 }
 
 impl Deliverer {
-    pub fn new(state: web::Data<AppState>, settings: WebhookSettings) -> anyhow::Result<Self> {
+    pub fn new(state: Arc<AppState>, settings: WebhookSettings) -> anyhow::Result<Self> {
         let timeout = Duration::from_secs(settings.timeout_seconds);
         let client = state
             .fetcher
@@ -55,7 +60,12 @@ impl Deliverer {
     pub async fn run(self) {
         let poll = Duration::from_millis(self.settings.poll_ms.max(10));
         let mut listener: Option<PgListener> = None;
+        let mut pruned_at = tokio::time::Instant::now();
         loop {
+            if pruned_at.elapsed() >= self.prune_every() {
+                self.prune().await;
+                pruned_at = tokio::time::Instant::now();
+            }
             // Subscribed before claiming, so no message added meanwhile is missed.
             if listener.is_none() {
                 listener = self.listen().await;
@@ -80,6 +90,33 @@ impl Deliverer {
                     }
                 }
                 None => tokio::time::sleep(poll).await,
+            }
+        }
+    }
+
+    /// How often finished messages are looked for: a tenth of how long they are kept,
+    /// within a second and ten minutes.
+    fn prune_every(&self) -> Duration {
+        let kept = Duration::from_secs(self.settings.keep_finished_seconds);
+        (kept / 10).clamp(Duration::from_secs(1), Duration::from_secs(600))
+    }
+
+    /// Deletes the messages delivered or given up longer ago than they are kept. Every
+    /// replica does: a message deleted twice is deleted once.
+    async fn prune(&self) {
+        let kept = Duration::from_secs(self.settings.keep_finished_seconds);
+        loop {
+            match outbox::prune_finished(&self.state.pool, kept, PRUNE_BATCH).await {
+                Ok(pruned) => {
+                    self.state.metrics.webhooks_pruned(pruned);
+                    if pruned < PRUNE_BATCH as u64 {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "pruning finished webhook messages");
+                    return;
+                }
             }
         }
     }

@@ -5,8 +5,8 @@
 //! and the mean run time of the last hour's jobs. Lists leave both out (`null`): a page
 //! of jobs would cost a count per queued job.
 
-use crate::queue::Snapshot;
-use crate::AppState;
+use crate::services::queue_view::Snapshot;
+use crate::services::state::AppState;
 use chrono::Utc;
 use std::time::Duration;
 use stylize_shared::db::JobRow;

@@ -1,19 +1,13 @@
-//! `GET /v1/queue`: the jobs waiting and running, the workers serving this api's queue
+//! What `GET /v1/queue` shows: the jobs waiting and running, the workers serving this api's queue
 //! (device, capacity, load, recent speed) and the jobs finished in the last hour. One
 //! bounded query to PostgreSQL and two round trips to Redis, at most once a second per
 //! api process: every request within that second gets the same answer.
 
-use crate::auth::Caller;
-use crate::edge::{get, resource};
-use crate::openapi::KeyedProblems;
 use crate::problem::{database, ApiError};
-use crate::AppState;
-use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stylize_shared::config::Settings;
 use stylize_shared::stats::{self, Finished};
 use stylize_shared::workers::{WorkerRegistry, WorkerReport};
 use tokio::sync::Mutex;
@@ -22,10 +16,6 @@ use tokio::sync::Mutex;
 const FRESH_FOR: Duration = Duration::from_secs(1);
 /// The window of the finished jobs counted.
 const RECENT: Duration = Duration::from_secs(3600);
-
-pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(resource("/v1/queue").route(get().to(show)));
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Snapshot {
@@ -44,11 +34,11 @@ pub struct QueueView {
 }
 
 impl QueueView {
-    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        Ok(QueueView {
-            registry: WorkerRegistry::connect(&settings.redis, &settings.amqp.queue).await?,
+    pub fn new(registry: WorkerRegistry) -> Self {
+        QueueView {
+            registry,
             latest: Mutex::new(None),
-        })
+        }
     }
 
     /// The latest answer while fresh, else a new one. The lock is held while it is made,
@@ -74,18 +64,4 @@ impl QueueView {
         *latest = Some((Instant::now(), snapshot.clone()));
         Ok(snapshot)
     }
-}
-
-/// Readable with any valid key (the page's too), as the job routes are: the queue is
-/// everyone's, so every key sees the same answer.
-#[utoipa::path(get, path = "/v1/queue", tag = "jobs", operation_id = "show_queue",
-    summary = "The queue, its workers and recent throughput", responses(
-    (status = 200, description = "The queue, its workers and recent throughput", body = Snapshot),
-    KeyedProblems,
-))]
-async fn show(_: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.queue_view.snapshot(&state.pool).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(&*snapshot))
 }

@@ -1,14 +1,10 @@
-//! Deleting jobs: `DELETE /v1/jobs/{id}` by the job's owner, and
-//! `DELETE /v1/admin/keys/{id}/jobs` (every job of one key) by an operator. What a
+//! Deleting jobs: one job by its owner, or every job of one key by an operator. What a
 //! deletion does (cancel, objects out of S3, a tombstone) is `stylize_shared::retention`'s;
-//! here, who may, and what a deleted job answers.
+//! here, telling those who follow the jobs, and what a lost race answers.
 
-use crate::auth::{Admin, Caller};
-use crate::jobs;
-use crate::openapi::{self, JobId, JobProblems, KeyId, KeyedProblems};
 use crate::problem::{database, echo, ApiError};
-use crate::AppState;
-use actix_web::{web, HttpResponse};
+use crate::services::access::gone;
+use crate::services::state::AppState;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::job::JobState;
 use stylize_shared::retention::{self, DeletedBy, DeletionError};
@@ -16,21 +12,6 @@ use uuid::Uuid;
 
 /// Jobs an operator's deletion takes per transaction.
 const ADMIN_BATCH: u32 = 100;
-
-pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(
-        crate::edge::resource("/v1/admin/keys/{id}/jobs").route(web::delete().to(delete_key_jobs)),
-    );
-}
-
-/// The `410 Gone` a deleted job answers, saying when and why; `None` for a live job.
-pub fn gone(row: &JobRow) -> Option<ApiError> {
-    row.deletion().map(|(at, by)| ApiError::JobDeleted {
-        job: row.id,
-        at,
-        by,
-    })
-}
 
 fn failed(error: DeletionError) -> ApiError {
     match error {
@@ -57,28 +38,17 @@ async fn announce(state: &AppState, rows: &[JobRow]) {
     }
 }
 
-/// `DELETE /v1/jobs/{id}`: `204` once the job is canceled (if it was queued or
-/// running), its images are gone and its row is a tombstone; then every route of it is
-/// `410`. Another key's job is `404`, as for every job route.
-#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(JobId), responses(
-    (status = 204, description = "Deleted"),
-    (status = 403, response = openapi::CrossSite),
-    JobProblems,
-))]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let row = jobs::find(&state, &caller, &id).await?;
+/// Deletes `row` for its owner: canceled (if it was queued or running), its images gone,
+/// its row a tombstone.
+pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ApiError> {
     match retention::delete(&state.pool, &state.storage, row.id, DeletedBy::Owner)
         .await
         .map_err(failed)?
     {
         Some(deleted) => {
-            announce(&state, std::slice::from_ref(&deleted)).await;
+            announce(state, std::slice::from_ref(&deleted)).await;
             tracing::info!(job = %deleted.id, "deleted by its owner");
-            Ok(HttpResponse::NoContent().finish())
+            Ok(())
         }
         // Another request deleted it meanwhile: answered as any later request is.
         None => {
@@ -90,25 +60,10 @@ pub async fn delete(
     }
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct DeletedJobs {
-    deleted: usize,
-}
-
-/// `DELETE /v1/admin/keys/{id}/jobs`: deletes every job of the key (revoked or not), as
-/// its owner's deletion does each; answers `{"deleted": N}`.
-#[utoipa::path(delete, path = "/v1/admin/keys/{id}/jobs", tag = "keys", params(KeyId),
-    security(("admin_token" = [])), responses(
-        (status = 200, description = "How many jobs were deleted", body = DeletedJobs),
-        (status = 404, response = openapi::NotFound),
-        KeyedProblems,
-    ))]
-async fn delete_key_jobs(
-    _: Admin,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("key {:?}", echo(&id)));
+/// Deletes every job of the key `id` (revoked or not), as its owner's deletion does
+/// each; how many.
+pub async fn delete_key_jobs(state: &AppState, id: &str) -> Result<usize, ApiError> {
+    let not_found = || ApiError::NotFound(format!("key {:?}", echo(id)));
     let key: Uuid = id.parse().map_err(|_| not_found())?;
     db::get_key(&state.pool, key)
         .await
@@ -123,8 +78,8 @@ async fn delete_key_jobs(
             break;
         }
         deleted += batch.len();
-        announce(&state, &batch).await;
+        announce(state, &batch).await;
     }
     tracing::info!(%key, deleted, "deleted a key's jobs");
-    Ok(HttpResponse::Ok().json(DeletedJobs { deleted }))
+    Ok(deleted)
 }

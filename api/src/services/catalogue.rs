@@ -1,22 +1,12 @@
 //! The preset paintings: read from a directory at start-up, stored in S3 as soon as it
-//! answers, listed at `/v1/styles`, and read by workers from storage by id.
+//! answers, listed at `/v1/styles` (`routes::styles`), and read by workers from storage
+//! by id.
 
-use crate::edge::{get, resource};
-use crate::openapi::{self, StyleId};
-use crate::problem::{echo, ApiError};
-use crate::AppState;
-use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use std::path::Path;
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
 use stylize_shared::job::keys;
 use stylize_shared::storage::{Storage, StorageError};
-
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/v1/styles").route(get().to(list)))
-        .service(resource("/v1/styles/{id}/thumbnail").route(get().to(thumbnail)));
-}
 
 const THUMBNAIL_SIDE: u32 = 320;
 
@@ -128,43 +118,8 @@ impl Catalogue {
     pub fn get(&self, id: &str) -> Option<&Preset> {
         self.presets.iter().find(|preset| preset.id == id)
     }
-}
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct StyleList<'a> {
-    styles: &'a [Preset],
-}
-
-/// The preset paintings a submission may name.
-#[utoipa::path(get, path = "/v1/styles", tag = "styles", operation_id = "list_styles",
-    security(()),
-    responses((status = 200, description = "The presets", body = StyleList)))]
-async fn list(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(StyleList {
-        styles: &state.catalogue.presets,
-    })
-}
-
-#[utoipa::path(get, path = "/v1/styles/{id}/thumbnail", tag = "styles",
-    summary = "A preset's thumbnail", params(StyleId),
-    security(()), responses(
-        (status = 200, response = openapi::JpegImage),
-        (status = 404, response = openapi::NotFound),
-        (status = 503, response = openapi::Unavailable),
-    ))]
-async fn thumbnail(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    if state.catalogue.get(&id).is_none() {
-        return Err(ApiError::NotFound(format!("style {:?}", echo(&id))));
-    }
-    match state.storage.get(&keys::preset_thumbnail(&id)).await {
-        Ok(Some(bytes)) => Ok(HttpResponse::Ok()
-            .content_type("image/jpeg")
-            .insert_header(("Cache-Control", "public, max-age=86400"))
-            .body(bytes)),
-        Ok(None) => Err(ApiError::NotFound(format!("thumbnail of {:?}", echo(&id)))),
-        Err(_) => Err(ApiError::Unavailable("storage")),
+    pub fn all(&self) -> &[Preset] {
+        &self.presets
     }
 }

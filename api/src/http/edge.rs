@@ -2,38 +2,15 @@
 //! a browser sends them from another site, the answers actix gives on its own put in the
 //! problem shape, and `HEAD` answered as `GET` is, without the body.
 
-use crate::auth;
+use crate::http::auth;
 use crate::problem::{self, echo, ApiError};
-use crate::AppState;
+use crate::services::state::AppState;
 use actix_web::body::{self, BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{guard, web, ResponseError, Route};
-
-/// The paths [`resource`] has made, for the test that holds the OpenAPI document to them.
-static REGISTERED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// The resource of `path`, the one way routes are made here: each path is registered
-/// once with all its methods, and recorded for [`registered_paths`].
-pub fn resource(path: &'static str) -> actix_web::Resource {
-    REGISTERED.lock().expect("not poisoned").insert(path);
-    web::resource(path)
-}
-
-/// Every path an app built in this process has routed (through [`resource`]).
-pub fn registered_paths() -> Vec<String> {
-    let paths = REGISTERED.lock().expect("not poisoned");
-    paths.iter().map(|path| path.to_string()).collect()
-}
-
-/// A route for `GET` that takes `HEAD` too: actix sends a `HEAD`'s answer without its
-/// body, and the `Allow` of a `405` names both.
-pub fn get() -> Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
-}
+use actix_web::{web, ResponseError};
 
 /// Refuses a request that would change something (a submission, a cancel) when a browser
 /// says another site's page sent it: with keys off, any page could otherwise post a form

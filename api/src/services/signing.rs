@@ -1,16 +1,11 @@
 //! Webhooks, as a job asks for them and as they are signed: a submission's `webhook` and
 //! `webhook_events` fields, checked by the guard image URLs pass; the Standard Webhooks
-//! signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`); each API key's
-//! signing secret, or the operator's for jobs without a key; and the routes that show
-//! and rotate it. `deliverer` sends the messages.
+//! signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`); and each API key's
+//! signing secret, or the operator's for jobs without a key. `deliverer` sends the
+//! messages; `routes::webhooks` shows and rotates the secret.
 
-use crate::auth::{Admin, Caller};
-use crate::edge::{get, resource};
-use crate::fetch::Guard;
-use crate::openapi::{self, KeyedProblems};
 use crate::problem::{database, echo, ApiError};
-use crate::AppState;
-use actix_web::{web, HttpResponse};
+use crate::services::fetch::Guard;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -27,12 +22,6 @@ const DEFAULT_EVENT: &str = "completed";
 
 /// How the secret is written: this prefix, then the key's bytes in base64.
 const SECRET_PREFIX: &str = "whsec_";
-
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(resource("/v1/webhooks/secret").route(get().to(show_secret)))
-        .service(resource("/v1/webhooks/secret/rotate").route(web::post().to(rotate)));
-}
 
 /// A submission's webhook fields, as read from its form.
 #[derive(Default)]
@@ -165,79 +154,14 @@ pub async fn signing_key(
     Ok(key.map(SigningKey))
 }
 
-/// A webhook signing secret, and whose it is: `key` (the calling key's) or `operator`.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct Secret<'a> {
-    secret: String,
-    scope: &'a str,
-}
-
-fn secret_answer(key: &SigningKey, scope: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(Secret {
-            secret: key.shown(),
-            scope,
-        })
-}
-
-/// `GET /v1/webhooks/secret`: the calling key's secret; without API keys, the operator's,
-/// to the admin token alone (anyone could otherwise forge the api's messages).
-#[utoipa::path(get, path = "/v1/webhooks/secret", tag = "webhooks",
-    security(("api_key" = []), ("page_cookie" = []), ("admin_token" = [])), responses(
-        (status = 200, description = "The secret that signs the caller's webhooks", body = Secret),
-        (status = 404, response = openapi::NotFound),
-        KeyedProblems,
-    ))]
-async fn show_secret(
-    caller: Caller,
-    admin: Option<Admin>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if caller.0.is_none() && admin.is_none() {
-        return Err(ApiError::Unauthorized(
-            "without API keys, the operator-wide webhook secret is shown to the admin token \
-             only"
-                .into(),
-        ));
-    }
-    let key = signing_key(&state.pool, state.webhook_secret.as_ref(), caller.0)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("webhook secret (webhooks.secret is not set)".into()))?;
-    Ok(secret_answer(
-        &key,
-        if caller.0.is_some() {
-            "key"
-        } else {
-            "operator"
-        },
-    ))
-}
-
-/// `POST /v1/webhooks/secret/rotate`: a new secret for the calling key, which signs every
-/// message sent from now on, retries included. The operator's is rotated in settings.
-#[utoipa::path(post, path = "/v1/webhooks/secret/rotate", tag = "webhooks", responses(
-    (status = 200, description = "The new secret", body = Secret),
-    (status = 403, response = openapi::CrossSite),
-    (status = 409, response = openapi::Conflict),
-    KeyedProblems,
-))]
-async fn rotate(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let Some(key) = caller.0 else {
-        return Err(ApiError::Conflict(
-            "without API keys, webhooks are signed with the operator's secret \
-             (webhooks.secret): rotate it in the settings"
-                .into(),
-        ));
-    };
+/// A new secret for `key`, which signs every message sent from now on, retries
+/// included; `None` when the key is unknown.
+pub async fn rotate(pool: &PgPool, key: Uuid) -> Result<Option<SigningKey>, ApiError> {
     let fresh = SigningKey::generate()?;
-    if !outbox::rotate_key_secret(&state.pool, key, &fresh.0)
+    let rotated = outbox::rotate_key_secret(pool, key, &fresh.0)
         .await
-        .map_err(database)?
-    {
-        return Err(ApiError::Unauthorized("this API key is unknown".into()));
-    }
-    Ok(secret_answer(&fresh, "key"))
+        .map_err(database)?;
+    Ok(rotated.then_some(fresh))
 }
 
 #[cfg(test)]

@@ -1,24 +1,23 @@
 //! `/v1/jobs`: submit, inspect, follow, cancel, and fetch results.
 
-use crate::auth::Caller;
-use crate::deletion;
-use crate::edge::{get, resource};
-use crate::openapi::{self, JobId, JobProblems, KeyedProblems};
-use crate::position;
+use crate::http::answers::{self, JobId, JobProblems, KeyedProblems};
+use crate::http::form::read_submission;
+use crate::http::headers::{idempotency_key, preferred_wait};
+use crate::http::query;
+use crate::http::routing::{get, resource};
 use crate::problem::{database, echo, ApiError, JobImage};
-use crate::submission::{self, Part, Submission, Submitted};
+use crate::services::access::Caller;
+use crate::services::state::AppState;
+use crate::services::submission::{self, Submitted};
+use crate::services::{deletion, position, waiting};
 use crate::view::{JobList, JobView};
-use crate::waiting;
-use crate::AppState;
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use stylize_shared::db::{self, JobRow};
+use stylize_shared::db;
 use stylize_shared::job::{keys, JobState};
-use stylize_shared::params::{StyleParams, MAX_STYLES};
 use stylize_shared::progress::LiveProgress;
 use uuid::Uuid;
 
@@ -34,7 +33,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             resource("/v1/jobs/{id}")
                 .route(get().to(show))
-                .route(web::delete().to(deletion::delete)),
+                .route(web::delete().to(delete)),
         )
         .service(resource("/v1/jobs/{id}/cancel").route(web::post().to(cancel)))
         .service(resource("/v1/jobs/{id}/events").route(get().to(events)))
@@ -42,143 +41,32 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/v1/jobs/{id}/preview").route(get().to(preview)));
 }
 
-/// Longest idempotency key accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 200;
-
-/// The `Idempotency-Key` header, if sent: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII
-/// characters (no spaces, tabs or control characters).
-fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = request.headers().get("Idempotency-Key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key)
-            if (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len())
-                && key.bytes().all(|byte| byte.is_ascii_graphic()) =>
-        {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(ApiError::BadRequest(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, \
-             without spaces"
-        ))),
-    }
-}
-
-/// Reads one form part within what is left of the body's `budget`, hashing its bytes
-/// as they arrive.
-async fn read_part(
-    field: &mut actix_multipart::Field,
-    budget: &mut usize,
-    limit: usize,
-) -> Result<Part, ApiError> {
-    let mut bytes = Vec::new();
-    let mut digest = Sha256::new();
-    while let Some(chunk) = field.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
-        if chunk.len() > *budget {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        *budget -= chunk.len();
-        digest.update(&chunk);
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Part {
-        bytes,
-        digest: digest.finalize().into(),
-    })
-}
-
-/// A text field's value, trimmed.
-fn text(field: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
-    String::from_utf8(bytes)
-        .map(|text| text.trim().to_owned())
-        .map_err(|_| ApiError::BadRequest(format!("the form field {field:?} is text")))
-}
-
-/// Refuses a part by its name alone, before any of its bytes are read: an unknown
-/// field, a second `content`, `content_url` or `params`, a style past [`MAX_STYLES`].
-fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
-    let once = |present: bool| {
-        if present {
-            Err(ApiError::BadRequest(format!("send one {name:?} field")))
-        } else {
-            Ok(())
-        }
-    };
-    match name {
-        "content" => once(submission.content.is_some()),
-        "content_url" => once(submission.content_url.is_some()),
-        "params" => once(submission.params.is_some()),
-        "webhook" => once(submission.webhook.url.is_some()),
-        "webhook_events" => Ok(()),
-        "style" | "style_url" | "preset" if submission.style_count() == MAX_STYLES => {
-            Err(ApiError::InvalidParameter {
-                field: name.into(),
-                message: format!(
-                    "at most {MAX_STYLES} style images (style, style_url and preset fields \
-                     together)"
-                ),
-            })
-        }
-        "style" | "style_url" | "preset" => Ok(()),
-        other => Err(ApiError::BadRequest(format!(
-            "unknown form field {:?}; expected content, content_url, style, style_url, \
-             preset, params, webhook or webhook_events",
-            echo(other)
-        ))),
-    }
-}
-
-async fn read_submission(mut multipart: Multipart, limit: usize) -> Result<Submission, ApiError> {
-    let mut submission = Submission::default();
-    let mut budget = limit;
-    while let Some(mut field) = multipart
-        .try_next()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        admit_part(&submission, &name)?;
-        let part = read_part(&mut field, &mut budget, limit).await?;
-        match name.as_str() {
-            "content" => submission.content = Some(part),
-            "content_url" => submission.content_url = Some(text(&name, part.bytes)?),
-            "style" => submission.styles.push(part),
-            "style_url" => submission.style_urls.push(text(&name, part.bytes)?),
-            "preset" => submission.presets.push(text(&name, part.bytes)?),
-            "params" => submission.params = Some(StyleParams::from_json(&part.bytes)?),
-            "webhook" => submission.webhook.url = Some(text(&name, part.bytes)?),
-            "webhook_events" => submission.webhook.events.push(text(&name, part.bytes)?),
-            _ => unreachable!("admit_part lets only these through"),
-        }
-    }
-    Ok(submission)
-}
-
 /// `POST /v1/jobs`: the headers and the form read here, within their limits; the rest
 /// is [`submission::submit`]'s.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", summary = "Submits a job",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII \
-            characters: the same key and request again answer the first job (200)"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$",
+            description = "1 to 200 visible ASCII characters: the same key and request again \
+            answer the first job (200)"),
         ("Prefer" = Option<String>, Header, description = "`wait=N` (1 to 60): answer when \
-            the job ends (201) or N seconds pass (202)"),
+            the job ends (201) or N seconds pass (202); other preferences are ignored \
+            (RFC 7240)"),
     ),
-    request_body(content = openapi::SubmissionForm, content_type = "multipart/form-data"),
+    // The form's schema is `answers::submission_form`, put in by `openapi::Document`.
+    request_body(content = Object, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "Queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
         (status = 201, description = "Ended within `Prefer: wait`", body = JobView),
         (status = 200, description = "The job this Idempotency-Key made", body = JobView),
-        (status = 400, response = openapi::BadRequest),
-        (status = 403, response = openapi::CrossSite),
-        (status = 408, response = openapi::BodyTimeout),
-        (status = 413, response = openapi::PayloadTooLarge),
-        (status = 415, response = openapi::UnsupportedImage),
-        (status = 422, response = openapi::Unprocessable),
-        (status = 429, response = openapi::TooManyRequests),
+        (status = 400, response = answers::BadRequest),
+        (status = 403, response = answers::CrossSite),
+        (status = 408, response = answers::BodyTimeout),
+        (status = 410, response = answers::Gone),
+        (status = 413, response = answers::PayloadTooLarge),
+        (status = 415, response = answers::UnsupportedImage),
+        (status = 422, response = answers::Unprocessable),
+        (status = 429, response = answers::TooManyRequests),
         KeyedProblems,
     ))]
 async fn create(
@@ -189,7 +77,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let arrived = tokio::time::Instant::now();
     let idempotency_key = idempotency_key(&request)?;
-    let wait = waiting::preferred_wait(&request)?;
+    let wait = preferred_wait(&request)?;
     let declared_length = request
         .headers()
         .get("Content-Length")
@@ -233,35 +121,6 @@ async fn create(
     Ok(response.json(JobView::new(&row, None).in_queue(queue)))
 }
 
-/// A job id as the api writes it, hyphenated and lower-case: the one spelling that
-/// addresses a job, so each job has one URL (`Uuid` also reads upper-case, simple,
-/// braced and URN forms).
-fn parse_job_id(text: &str) -> Option<Uuid> {
-    let id = Uuid::try_parse(text).ok()?;
-    (id.hyphenated().to_string() == text).then_some(id)
-}
-
-/// The job, if `caller` may see it (see [`find_row`]); a deleted job is `410 Gone`.
-pub(crate) async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
-    let row = find_row(state, caller, id).await?;
-    match deletion::gone(&row) {
-        Some(gone) => Err(gone),
-        None => Ok(row),
-    }
-}
-
-/// The job, deleted or not, if `caller` may see it: another key's job is as absent as a
-/// job that never was.
-async fn find_row(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
-    let not_found = || ApiError::NotFound(format!("job {:?}", echo(id)));
-    let id = parse_job_id(id).ok_or_else(not_found)?;
-    db::get_job(&state.pool, id)
-        .await
-        .map_err(database)?
-        .filter(|row| caller.may_see(row.owner))
-        .ok_or_else(not_found)
-}
-
 /// The job, with its live progress while it runs and its place while queued.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(JobId),
     responses((status = 200, description = "The job", body = JobView), JobProblems))]
@@ -270,7 +129,7 @@ async fn show(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &caller, &id).await?;
+    let row = caller.find(&state, &id).await?;
     // Redis may be down or the snapshot expired: the row still answers.
     let progress = match row.state() {
         JobState::Running | JobState::Succeeded => state.progress.get(row.id).await.ok().flatten(),
@@ -283,8 +142,8 @@ async fn show(
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", summary = "Cancels a job",
     params(JobId), responses(
     (status = 202, description = "Canceled, or (running) to be stopped", body = JobView),
-    (status = 403, response = openapi::CrossSite),
-    (status = 409, response = openapi::Conflict),
+    (status = 403, response = answers::CrossSite),
+    (status = 409, response = answers::Conflict),
     JobProblems,
 ))]
 async fn cancel(
@@ -292,7 +151,7 @@ async fn cancel(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &caller, &id).await?;
+    let row = caller.find(&state, &id).await?;
     match db::request_cancel(&state.pool, row.id)
         .await
         .map_err(database)?
@@ -310,46 +169,62 @@ async fn cancel(
             Ok(HttpResponse::Accepted().json(JobView::new(&row, None)))
         }
         None => Err(ApiError::AlreadyFinished(
-            find(&state, &caller, &id).await?.state(),
+            caller.find(&state, &id).await?.state(),
         )),
     }
 }
 
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+/// The query of `GET /v1/jobs`, for the OpenAPI document: [`list`] reads it with
+/// `http::query`, which names a parameter it does not take.
+#[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "only its parameters' schema is used")]
 struct ListQuery {
     /// Jobs a page (1 to 100; 20 unless given).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The last job of the previous page (its `next` link says so).
-    after: Option<String>,
+    after: Option<Uuid>,
 }
 
 const MAX_PAGE: u32 = 100;
+const DEFAULT_PAGE: u32 = 20;
+
+/// The `limit` of a page: a whole number from 1 to [`MAX_PAGE`].
+fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_PAGE);
+    };
+    text.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+        .ok_or_else(|| ApiError::InvalidParameter {
+            field: "limit".into(),
+            message: format!(
+                "must be a whole number from 1 to {MAX_PAGE}, got {:?}",
+                echo(text)
+            ),
+        })
+}
 
 /// The caller's jobs, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery), responses(
     (status = 200, description = "A page of jobs", body = JobList),
-    (status = 400, response = openapi::BadRequest),
+    (status = 400, response = answers::BadRequest),
     KeyedProblems,
 ))]
 async fn list(
     caller: Caller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
-            field: "limit".into(),
-            message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
-        });
-    }
+    let mut query = query::parameters(request.query_string(), &["limit", "after"])?;
+    let limit = page_limit(query.remove("limit").as_deref())?;
     // After a job the caller cannot see, a page would be empty, as if the list ended.
     // After a deleted job, paging goes on from where it was.
-    let after = match &query.after {
+    let after = match &query.remove("after") {
         None => None,
-        Some(id) => match find_row(&state, &caller, id).await {
+        Some(id) => match caller.find_row(&state, id).await {
             Ok(row) => Some(row.id),
             Err(ApiError::NotFound(_)) => {
                 return Err(ApiError::InvalidParameter {
@@ -420,13 +295,13 @@ async fn next_progress(
 /// worker publishes them, a `state` event at each change of state; the stream ends after
 /// a terminal state. States come from PostgreSQL, so the stream outlives a Redis outage.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(JobId),
-    responses((status = 200, response = openapi::EventStream), JobProblems))]
+    responses((status = 200, response = answers::EventStream), JobProblems))]
 async fn events(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &caller, &id).await?;
+    let row = caller.find(&state, &id).await?;
     let live = state.progress.subscribe(row.id).await.ok();
     let progress = state.progress.get(row.id).await.ok().flatten();
     let queue = position::place(&state, &row).await;
@@ -513,8 +388,8 @@ fn no_image(image: JobImage, state: JobState) -> ApiError {
 
 /// The finished picture.
 #[utoipa::path(get, path = "/v1/jobs/{id}/result", tag = "jobs", params(JobId), responses(
-    (status = 200, response = openapi::PngImage),
-    (status = 409, response = openapi::Conflict),
+    (status = 200, response = answers::PngImage),
+    (status = 409, response = answers::Conflict),
     JobProblems,
 ))]
 async fn result(
@@ -522,7 +397,7 @@ async fn result(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &caller, &id).await?;
+    let row = caller.find(&state, &id).await?;
     if row.state() != JobState::Succeeded {
         return Err(no_image(JobImage::Result, row.state()));
     }
@@ -536,8 +411,8 @@ async fn result(
 /// The latest preview, in whatever state the job is: a failed or canceled job's shows
 /// how far it got.
 #[utoipa::path(get, path = "/v1/jobs/{id}/preview", tag = "jobs", params(JobId), responses(
-    (status = 200, response = openapi::JpegImage),
-    (status = 409, response = openapi::Conflict),
+    (status = 200, response = answers::JpegImage),
+    (status = 409, response = answers::Conflict),
     JobProblems,
 ))]
 async fn preview(
@@ -545,9 +420,27 @@ async fn preview(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &caller, &id).await?;
+    let row = caller.find(&state, &id).await?;
     match stored_image(&state, &keys::preview(&row.id.to_string())).await? {
         Some(bytes) => Ok(image(bytes, "image/jpeg")),
         None => Err(no_image(JobImage::Preview, row.state())),
     }
+}
+
+/// `DELETE /v1/jobs/{id}`: `204` once the job is canceled (if it was queued or
+/// running), its images are gone and its row is a tombstone; then every route of it is
+/// `410`. Another key's job is `404`, as for every job route.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(JobId), responses(
+    (status = 204, description = "Deleted"),
+    (status = 403, response = answers::CrossSite),
+    JobProblems,
+))]
+async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = caller.find(&state, &id).await?;
+    deletion::delete_job(&state, &row).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

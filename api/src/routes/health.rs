@@ -4,10 +4,10 @@
 //! service through their outages. Until every one of them has answered once since the
 //! process started, though, `/readyz` is a `503` naming those it still waits for.
 
-use crate::edge::{get, resource};
+use crate::http::routing::{get, resource};
 use crate::problem::{ApiError, Problem};
-use crate::startup::Startup;
-use crate::AppState;
+use crate::services::readiness::{self, Readiness, Startup};
+use crate::services::state::AppState;
 use actix_web::{web, HttpResponse, ResponseError};
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -20,17 +20,6 @@ pub fn routes(config: &mut web::ServiceConfig) {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Liveness {
     status: &'static str,
-}
-
-/// What `/readyz` answers: `ready`, `degraded` or `unavailable`, and whether each service
-/// answered.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct Readiness {
-    status: &'static str,
-    database: bool,
-    storage: bool,
-    redis: bool,
-    queue: bool,
 }
 
 /// The process answers.
@@ -51,25 +40,10 @@ async fn ready(state: web::Data<AppState>, startup: web::Data<Startup>) -> HttpR
     if let Some(waiting) = startup.waiting_for() {
         return ApiError::Starting(waiting).error_response();
     }
-    let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let storage = state.storage.check().await.is_ok();
-    let redis = state.progress.check().await.is_ok();
-    let queue = state.queue.depth().await.is_ok();
-    let status = match (database, storage && redis && queue) {
-        (true, true) => "ready",
-        (true, false) => "degraded",
-        (false, _) => "unavailable",
-    };
-    let body = Readiness {
-        status,
-        database,
-        storage,
-        redis,
-        queue,
-    };
-    if database {
-        HttpResponse::Ok().json(body)
+    let readiness = readiness::check(&state).await;
+    if readiness.database {
+        HttpResponse::Ok().json(readiness)
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::ServiceUnavailable().json(readiness)
     }
 }

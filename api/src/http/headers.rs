@@ -1,18 +1,32 @@
-//! `Prefer: wait=N` on `POST /v1/jobs` (RFC 7240): the answer is held until the new job
-//! ends or N seconds from the request's arrival pass. The wait listens on the job's
-//! progress channel for the end its worker announces once the row records it, reading
-//! the row once after subscribing (the job may have ended before) and again at each end
-//! announced, never polling PostgreSQL. Without Redis it reads the row once, at the
-//! deadline: a Redis outage costs the early answer, never the request.
+//! The request headers of `POST /v1/jobs`, read and checked: `Idempotency-Key` and
+//! `Prefer: wait`.
 
 use crate::problem::{echo, ApiError};
-use crate::AppState;
 use actix_web::HttpRequest;
-use futures_util::StreamExt;
 use std::time::Duration;
-use stylize_shared::db::{self, JobRow};
-use tokio::time::Instant;
-use uuid::Uuid;
+
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The `Idempotency-Key` header, if sent: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII
+/// characters (no spaces, tabs or control characters).
+pub fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len())
+                && key.bytes().all(|byte| byte.is_ascii_graphic()) =>
+        {
+            Ok(Some(key.to_owned()))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, \
+             without spaces"
+        ))),
+    }
+}
 
 /// The longest wait a client may ask for, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
@@ -56,46 +70,6 @@ fn wait_seconds(value: &str) -> Result<Duration, ApiError> {
                 echo(value)
             ))
         })
-}
-
-/// The new job `row` once it has ended, or as it stands at `deadline`.
-pub(crate) async fn until_ended(state: &AppState, row: JobRow, deadline: Instant) -> JobRow {
-    if let Ok(ended) = tokio::time::timeout_at(deadline, ended(state, row.id)).await {
-        return ended;
-    }
-    match db::get_job(&state.pool, row.id).await {
-        Ok(Some(now)) => now,
-        // The job was accepted: it is answered as accepted, whatever PostgreSQL says now.
-        Ok(None) => row,
-        Err(error) => {
-            tracing::warn!(%error, job = %row.id, "reading the job at the end of its wait");
-            row
-        }
-    }
-}
-
-/// The job, once ended. Pending for good when Redis cannot be heard (the caller's
-/// deadline then ends the wait).
-async fn ended(state: &AppState, id: Uuid) -> JobRow {
-    let mut endings = match state.progress.endings(id).await {
-        Ok(endings) => endings,
-        Err(error) => {
-            tracing::warn!(%error, job = %id, "subscribing to the job's end; waiting it out");
-            return std::future::pending().await;
-        }
-    };
-    // Once subscribed, an end announced before is in the row, and any later one is heard.
-    loop {
-        match db::get_job(&state.pool, id).await {
-            Ok(Some(row)) if row.state().is_terminal() => return row,
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, job = %id, "reading the job while waiting"),
-        }
-        if endings.next().await.is_none() {
-            tracing::warn!(job = %id, "Redis went away; waiting it out");
-            return std::future::pending().await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,104 @@
+//! The form of `POST /v1/jobs`, read into a [`Submission`] within the body's limit:
+//! parts refused by name before their bytes are read, each file hashed as it arrives.
+
+use crate::problem::{echo, ApiError};
+use crate::services::submission::{Part, Submission};
+use actix_multipart::Multipart;
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use stylize_shared::params::{StyleParams, MAX_STYLES};
+
+/// Reads one form part within what is left of the body's `budget`, hashing its bytes
+/// as they arrive.
+async fn read_part(
+    field: &mut actix_multipart::Field,
+    budget: &mut usize,
+    limit: usize,
+) -> Result<Part, ApiError> {
+    let mut bytes = Vec::new();
+    let mut digest = Sha256::new();
+    while let Some(chunk) = field.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+        if chunk.len() > *budget {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        *budget -= chunk.len();
+        digest.update(&chunk);
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Part {
+        bytes,
+        digest: digest.finalize().into(),
+    })
+}
+
+/// A text field's value, trimmed.
+fn text(field: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
+    String::from_utf8(bytes)
+        .map(|text| text.trim().to_owned())
+        .map_err(|_| ApiError::BadRequest(format!("the form field {field:?} is text")))
+}
+
+/// Refuses a part by its name alone, before any of its bytes are read: an unknown
+/// field, a second `content`, `content_url` or `params`, a style past [`MAX_STYLES`].
+fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
+    let once = |present: bool| {
+        if present {
+            Err(ApiError::BadRequest(format!("send one {name:?} field")))
+        } else {
+            Ok(())
+        }
+    };
+    match name {
+        "content" => once(submission.content.is_some()),
+        "content_url" => once(submission.content_url.is_some()),
+        "params" => once(submission.params.is_some()),
+        "webhook" => once(submission.webhook.url.is_some()),
+        "webhook_events" => Ok(()),
+        "style" | "style_url" | "preset" if submission.style_count() == MAX_STYLES => {
+            Err(ApiError::InvalidParameter {
+                field: name.into(),
+                message: format!(
+                    "at most {MAX_STYLES} style images (style, style_url and preset fields \
+                     together)"
+                ),
+            })
+        }
+        "style" | "style_url" | "preset" => Ok(()),
+        other => Err(ApiError::BadRequest(format!(
+            "unknown form field {:?}; expected content, content_url, style, style_url, \
+             preset, params, webhook or webhook_events",
+            echo(other)
+        ))),
+    }
+}
+
+pub async fn read_submission(
+    mut multipart: Multipart,
+    limit: usize,
+) -> Result<Submission, ApiError> {
+    let mut submission = Submission::default();
+    let mut budget = limit;
+    while let Some(mut field) = multipart
+        .try_next()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        admit_part(&submission, &name)?;
+        let part = read_part(&mut field, &mut budget, limit).await?;
+        match name.as_str() {
+            "content" => submission.content = Some(part),
+            "content_url" => submission.content_url = Some(text(&name, part.bytes)?),
+            "style" => submission.styles.push(part),
+            "style_url" => submission.style_urls.push(text(&name, part.bytes)?),
+            "preset" => submission.presets.push(text(&name, part.bytes)?),
+            "params" => submission.params = Some(StyleParams::from_json(&part.bytes)?),
+            "webhook" => submission.webhook.url = Some(text(&name, part.bytes)?),
+            "webhook_events" => submission.webhook.events.push(text(&name, part.bytes)?),
+            _ => unreachable!("admit_part lets only these through"),
+        }
+    }
+    Ok(submission)
+}

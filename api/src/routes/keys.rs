@@ -1,0 +1,153 @@
+//! API keys: the admin path that creates, lists and revokes keys and deletes a key's
+//! jobs, and the page's key handed over in a cookie.
+
+use crate::http::answers::{self, KeyId, KeyedProblems};
+use crate::http::auth::{Admin, COOKIE};
+use crate::http::routing::{get, resource};
+use crate::problem::{database, echo, ApiError};
+use crate::services::access::hash;
+use crate::services::deletion;
+use crate::services::state::AppState;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{web, HttpResponse};
+use stylize_shared::db;
+use uuid::Uuid;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/v1/session").route(web::post().to(session)))
+        .service(
+            resource("/v1/admin/keys")
+                .route(web::post().to(create_key))
+                .route(get().to(list_keys)),
+        )
+        .service(resource("/v1/admin/keys/{id}").route(web::delete().to(revoke_key)))
+        .service(resource("/v1/admin/keys/{id}/jobs").route(web::delete().to(delete_key_jobs)));
+}
+
+/// Hands the page its key in an HTTP-only cookie (when the operator configured one).
+#[utoipa::path(post, path = "/v1/session", tag = "keys", security(()), responses(
+    (status = 204, description = "The page's key in the `stylize_key` cookie, when one is set"),
+    (status = 403, response = answers::CrossSite),
+))]
+async fn session(state: web::Data<AppState>) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    if !state.auth.page_key.is_empty() {
+        response.cookie(
+            Cookie::build(COOKIE, state.auth.page_key.expose().to_owned())
+                .path("/v1")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(state.auth.secure_cookie)
+                .finish(),
+        );
+    }
+    response.finish()
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    /// 1 to 100 characters, not all spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    name: String,
+}
+
+/// A key as made: the key itself is shown this once, and stored only as a hash.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CreatedKey {
+    id: Uuid,
+    name: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    key: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct KeyList {
+    keys: Vec<db::ApiKeyRow>,
+}
+
+/// Makes an API key.
+#[utoipa::path(post, path = "/v1/admin/keys", tag = "keys", security(("admin_token" = [])),
+    request_body = NewKey, responses(
+        (status = 201, description = "The new key", body = CreatedKey),
+        (status = 400, response = answers::BadRequest),
+        KeyedProblems,
+    ))]
+async fn create_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<NewKey>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::InvalidParameter {
+            field: "name".into(),
+            message: "must be 1 to 100 characters".into(),
+        });
+    }
+    // 244 random bits; shown once, stored only as a hash.
+    let key = format!("sk_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let row = db::insert_key(&state.pool, name, &hash(&key))
+        .await
+        .map_err(database)?
+        .ok_or_else(|| ApiError::Internal("a fresh key collided".into()))?;
+    Ok(HttpResponse::Created().json(CreatedKey {
+        id: row.id,
+        name: row.name,
+        created_at: row.created_at,
+        key,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/keys", tag = "keys", summary = "Lists the API keys",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Every key, revoked ones too", body = KeyList),
+        KeyedProblems))]
+async fn list_keys(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let keys = db::list_keys(&state.pool).await.map_err(database)?;
+    Ok(HttpResponse::Ok().json(KeyList { keys }))
+}
+
+#[utoipa::path(delete, path = "/v1/admin/keys/{id}", tag = "keys", summary = "Revokes an API key",
+    params(KeyId),
+    security(("admin_token" = [])), responses(
+        (status = 200, description = "The key, revoked", body = db::ApiKeyRow),
+        (status = 404, response = answers::NotFound),
+        KeyedProblems,
+    ))]
+async fn revoke_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("key {:?}", echo(&id)));
+    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    let row = db::revoke_key(&state.pool, id)
+        .await
+        .map_err(database)?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct DeletedJobs {
+    deleted: usize,
+}
+
+/// `DELETE /v1/admin/keys/{id}/jobs`: deletes every job of the key (revoked or not), as
+/// its owner's deletion does each; answers `{"deleted": N}`.
+#[utoipa::path(delete, path = "/v1/admin/keys/{id}/jobs", tag = "keys", params(KeyId),
+    security(("admin_token" = [])), responses(
+        (status = 200, description = "How many jobs were deleted", body = DeletedJobs),
+        (status = 404, response = answers::NotFound),
+        KeyedProblems,
+    ))]
+async fn delete_key_jobs(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let deleted = deletion::delete_key_jobs(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(DeletedJobs { deleted }))
+}

@@ -1,0 +1,87 @@
+//! `/v1/webhooks/secret`: the secret that signs the caller's webhooks, shown and rotated.
+
+use crate::http::answers::{self, KeyedProblems};
+use crate::http::auth::Admin;
+use crate::http::routing::{get, resource};
+use crate::problem::ApiError;
+use crate::services::access::Caller;
+use crate::services::signing::{self, signing_key, SigningKey};
+use crate::services::state::AppState;
+use actix_web::{web, HttpResponse};
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/v1/webhooks/secret").route(get().to(show_secret)))
+        .service(resource("/v1/webhooks/secret/rotate").route(web::post().to(rotate)));
+}
+
+/// A webhook signing secret, and whose it is: `key` (the calling key's) or `operator`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Secret<'a> {
+    secret: String,
+    scope: &'a str,
+}
+
+fn secret_answer(key: &SigningKey, scope: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(Secret {
+            secret: key.shown(),
+            scope,
+        })
+}
+
+/// `GET /v1/webhooks/secret`: the calling key's secret; without API keys, the operator's,
+/// to the admin token alone (anyone could otherwise forge the api's messages).
+#[utoipa::path(get, path = "/v1/webhooks/secret", tag = "webhooks",
+    security(("api_key" = []), ("page_cookie" = []), ("admin_token" = [])), responses(
+        (status = 200, description = "The secret that signs the caller's webhooks", body = Secret),
+        (status = 404, response = answers::NotFound),
+        KeyedProblems,
+    ))]
+async fn show_secret(
+    caller: Caller,
+    admin: Option<Admin>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.0.is_none() && admin.is_none() {
+        return Err(ApiError::Unauthorized(
+            "without API keys, the operator-wide webhook secret is shown to the admin token \
+             only"
+                .into(),
+        ));
+    }
+    let key = signing_key(&state.pool, state.webhook_secret.as_ref(), caller.0)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("webhook secret (webhooks.secret is not set)".into()))?;
+    Ok(secret_answer(
+        &key,
+        if caller.0.is_some() {
+            "key"
+        } else {
+            "operator"
+        },
+    ))
+}
+
+/// `POST /v1/webhooks/secret/rotate`: a new secret for the calling key, which signs every
+/// message sent from now on, retries included. The operator's is rotated in settings.
+#[utoipa::path(post, path = "/v1/webhooks/secret/rotate", tag = "webhooks", responses(
+    (status = 200, description = "The new secret", body = Secret),
+    (status = 403, response = answers::CrossSite),
+    (status = 409, response = answers::Conflict),
+    KeyedProblems,
+))]
+async fn rotate(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(key) = caller.0 else {
+        return Err(ApiError::Conflict(
+            "without API keys, webhooks are signed with the operator's secret \
+             (webhooks.secret): rotate it in the settings"
+                .into(),
+        ));
+    };
+    match signing::rotate(&state.pool, key).await? {
+        Some(fresh) => Ok(secret_answer(&fresh, "key")),
+        None => Err(ApiError::Unauthorized("this API key is unknown".into())),
+    }
+}

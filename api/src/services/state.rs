@@ -1,0 +1,45 @@
+//! What every request handler, and every background task of the api, may reach.
+
+use crate::services::catalogue::Catalogue;
+use crate::services::fetch::Fetcher;
+use crate::services::metrics::ApiMetrics;
+use crate::services::queue_view::QueueView;
+use crate::services::signing::SigningKey;
+use sqlx::PgPool;
+use std::time::Duration;
+use stylize_shared::config::AuthSettings;
+use stylize_shared::images::ImageLimits;
+use stylize_shared::progress::ProgressStore;
+use stylize_shared::queue::JobQueue;
+use stylize_shared::rate_limit::RateLimiter;
+use stylize_shared::storage::Storage;
+use tokio::sync::Semaphore;
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub storage: Storage,
+    pub queue: JobQueue,
+    pub progress: ProgressStore,
+    /// The answer of `GET /v1/queue`, kept a second.
+    pub queue_view: QueueView,
+    /// Per-key submission rates (`auth.submissions_per_minute`).
+    pub rate_limiter: RateLimiter,
+    pub catalogue: Catalogue,
+    pub fetcher: Fetcher,
+    pub image_limits: ImageLimits,
+    pub max_body_bytes: usize,
+    /// The workers' device memory (`worker.device_memory_bytes`; 0 unknown): a job that
+    /// cannot fit is refused at submission rather than failed by a worker.
+    pub device_memory_bytes: u64,
+    /// How long a submission's body may take to arrive (`limits.submission_read_seconds`).
+    pub submission_read: Duration,
+    /// Turns at decoding uploads (`limits.max_concurrent_decodes`), so a burst of large
+    /// images cannot take all the memory.
+    pub decodes: Semaphore,
+    pub metrics: ApiMetrics,
+    pub auth: AuthSettings,
+    /// Other sites whose pages may change state without a key (`http.allowed_origins`).
+    pub allowed_origins: Vec<String>,
+    /// Signs the webhooks of jobs without an API key (`webhooks.secret`).
+    pub webhook_secret: Option<SigningKey>,
+}

@@ -1,0 +1,112 @@
+//! The fast network's pass over a job: its picture at the job's size, in its blend of
+//! paintings, painted on a blocking thread. It is a `fast` job's result, and a `full`
+//! job's first preview (and its start with init `fast`). The style vectors of the
+//! preset paintings are kept between jobs.
+
+use crate::inputs::JobImages;
+use crate::lease::Lease;
+use crate::registry::output_pixels;
+use crate::run_end::{engine_failure, reason, RunEnd};
+use crate::service::Worker;
+use image::RgbImage;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use stylize_engine::fast::fast_stylize;
+use stylize_engine::{EngineError, FastStylizer};
+use stylize_shared::params::{Init, Mode, StyleParams};
+
+/// The fast network's style vectors of the preset paintings a worker has seen: a vector
+/// depends only on the painting, and presets come back job after job. (Uploads are not
+/// kept: each comes once.)
+#[derive(Default)]
+pub(crate) struct StyleVectors(Mutex<HashMap<String, tch::Tensor>>);
+
+impl StyleVectors {
+    fn get(&self, fast: &FastStylizer, style: &RgbImage, hash: Option<&str>) -> tch::Tensor {
+        let cached = |hash| {
+            let vectors = self.0.lock().expect("no panic while holding the lock");
+            vectors.get(hash).map(tch::Tensor::shallow_clone)
+        };
+        if let Some(vector) = hash.and_then(cached) {
+            return vector;
+        }
+        let vector = fast.style_vector(style);
+        if let Some(hash) = hash {
+            self.0
+                .lock()
+                .expect("no panic while holding the lock")
+                .insert(hash.to_owned(), vector.shallow_clone());
+        }
+        vector
+    }
+}
+
+/// A job's picture from the fast network, at its size, in its blend of paintings.
+fn fast_picture(
+    fast: &FastStylizer,
+    style_vectors: &StyleVectors,
+    images: &JobImages,
+    params: &StyleParams,
+) -> Result<RgbImage, EngineError> {
+    let vectors: Vec<tch::Tensor> = images
+        .styles
+        .iter()
+        .zip(&images.preset_hashes)
+        .map(|(style, hash)| style_vectors.get(fast, style, hash.as_deref()))
+        .collect();
+    Ok(fast_stylize(fast, &images.content, &vectors, params, 1.0)?.image)
+}
+
+impl Worker {
+    /// The fast network's picture of the job, painted while holding its lease; a `full`
+    /// job that wanted it only as a preview goes on without it.
+    pub(crate) async fn paint_fast(
+        &self,
+        lease: &Lease<'_>,
+        images: &Arc<JobImages>,
+        params: &StyleParams,
+    ) -> Result<Option<RgbImage>, RunEnd> {
+        let pass = async { Ok(self.fast_pass(images, params).await) };
+        match lease.hold(pass).await {
+            Err(end) | Ok(Err(end @ RunEnd::Failed(_))) => Err(end),
+            Ok(Ok(image)) => Ok(Some(image)),
+            // A picture only a preview depends on is not worth an attempt of the job.
+            Ok(Err(end)) if params.mode == Mode::Full && params.init != Init::Fast => {
+                tracing::warn!(job = %lease.job(), outcome = end.label(), "no fast preview");
+                Ok(None)
+            }
+            Ok(Err(end)) => Err(end),
+        }
+    }
+
+    /// The fast network's picture for the job, on a blocking thread.
+    async fn fast_pass(
+        &self,
+        images: &Arc<JobImages>,
+        params: &StyleParams,
+    ) -> Result<RgbImage, RunEnd> {
+        let (fast, vectors) = (self.fast.clone(), self.style_vectors.clone());
+        let pixels = output_pixels(params.size, images.content.dimensions());
+        let (images, params) = (images.clone(), params.clone());
+        let started = Instant::now();
+        let painted =
+            tokio::task::spawn_blocking(move || fast_picture(&fast, &vectors, &images, &params))
+                .await;
+        match painted {
+            Ok(Ok(image)) => {
+                self.metrics
+                    .fast_pass_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.reporter
+                    .throughput
+                    .record_fast_pass(pixels, started.elapsed());
+                Ok(image)
+            }
+            Ok(Err(error)) => Err(engine_failure(error)),
+            Err(panic) => Err(RunEnd::Retry(reason(&format!(
+                "the fast network crashed: {panic}"
+            )))),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! One claimed job's run, from its claim to its record: while holding the job's lease,
+//! its device memory reserved, its inputs loaded, the fast network's picture painted,
+//! then the engine's optimisation followed (its progress and previews published, a
+//! cancel, a lost lease or shutdown stopping it) and the result stored; then how the run
+//! ended recorded in the job's row, with what a deletion meanwhile left behind removed.
+//! Each claim counts an attempt, and a job past its attempts ends `failed`.
+
+use crate::background::stopped;
+use crate::engine_run::{EngineRun, Next};
+use crate::inputs::JobImages;
+use crate::lease::Lease;
+use crate::progress_bridge::ProgressBridge;
+use crate::reaper;
+use crate::run_end::RunEnd;
+use crate::service::Worker;
+use futures_util::stream::{BoxStream, StreamExt};
+use image::RgbImage;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stylize_engine::{self as engine, Inputs, RunOptions};
+use stylize_shared::db::{self, JobRow};
+use stylize_shared::images::{self, OutputFormat};
+use stylize_shared::job::{keys, JobState};
+use stylize_shared::memory;
+use stylize_shared::params::{Init, Mode, StyleParams};
+use stylize_shared::retention;
+use tokio::sync::{watch, SemaphorePermit};
+use uuid::Uuid;
+
+/// The next item of `stream`; pending for good when there is no stream.
+async fn next_or_pending<T>(stream: &mut Option<BoxStream<'static, T>>) -> Option<T> {
+    match stream {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Worker {
+    /// Runs a claimed job (or fails one past its attempts), records how its run ended,
+    /// and counts it.
+    #[tracing::instrument(skip_all, fields(job = %job.id, attempt = job.attempts))]
+    pub(crate) async fn process(
+        &self,
+        job: JobRow,
+        claimed: Instant,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        self.metrics.busy.inc();
+        let max_attempts = self.settings.max_attempts;
+        let gave_up =
+            |last: &str| format!("gave up after {max_attempts} attempts; the last: {last}");
+        // A job whose runs kill their worker is only seen again at its next claim.
+        let end = if job.attempts as u32 > max_attempts {
+            RunEnd::Failed(gave_up(
+                job.error
+                    .as_deref()
+                    .unwrap_or("its worker stopped answering"),
+            ))
+        } else {
+            match self.run_job(&job, claimed, shutdown).await {
+                RunEnd::Retry(reason) if job.attempts as u32 >= max_attempts => {
+                    RunEnd::Failed(gave_up(&reason))
+                }
+                end => end,
+            }
+        };
+        let end = self.record(job.id, end).await;
+        self.remove_if_deleted(job.id).await;
+        self.metrics.runs.with_label_values(&[end.label()]).inc();
+        self.metrics
+            .run_seconds
+            .with_label_values(&[end.label()])
+            .observe(claimed.elapsed().as_secs_f64());
+        self.metrics.busy.dec();
+    }
+
+    /// Records how the run ended in the job's row, and sends the job's message again when
+    /// it goes back on the queue. Returns how the run ended after all: a cancel accepted
+    /// as it ended makes it canceled.
+    async fn record(&self, id: Uuid, end: RunEnd) -> RunEnd {
+        let (to, reason) = end.recorded_as();
+        let charge_attempt = end.charges_attempt();
+        // Unrecorded, the job stays with this worker's expired lease, and the reaper
+        // queues it again: only a recorded hand-back is published here.
+        let recorded =
+            match db::finish_run(&self.pool, id, &self.name, to, reason, charge_attempt).await {
+                Ok(Some(row)) if row.state() != to => {
+                    // A cancel accepted while the run ended: the job is canceled, and a
+                    // result stored meanwhile goes.
+                    tracing::info!(state = %row.state(), "job canceled as its run ended");
+                    if to == JobState::Succeeded {
+                        self.discard_result(id).await;
+                    }
+                    self.announce_end(id, row.state()).await;
+                    return RunEnd::Canceled;
+                }
+                Ok(Some(_)) => {
+                    tracing::info!(state = %to, reason, "job finished its run");
+                    self.announce_end(id, to).await;
+                    true
+                }
+                Ok(None) => {
+                    tracing::warn!("the job was no longer ours to record");
+                    false
+                }
+                Err(error) => {
+                    tracing::error!(%error, "recording the outcome");
+                    false
+                }
+            };
+        if recorded && end.requeues() {
+            reaper::publish(&self.pool, &self.queue, id).await;
+        }
+        end
+    }
+
+    /// Tells those waiting for the job that it ended, once its row says so (a job back
+    /// in the queue has not ended). Unheard, they read the row at their deadline.
+    async fn announce_end(&self, id: Uuid, state: JobState) {
+        if state.is_terminal() {
+            if let Err(error) = self.progress.announce_end(id, state).await {
+                tracing::warn!(%error, "announcing the job's end");
+            }
+        }
+    }
+
+    /// Runs a claimed job while holding its lease: its device memory reserved, its inputs
+    /// loaded, the fast network's picture painted (a `fast` job's result; a `full` job's
+    /// first preview, and its start with init `fast`), then the optimisation.
+    async fn run_job(
+        &self,
+        job: &JobRow,
+        claimed: Instant,
+        shutdown: watch::Receiver<bool>,
+    ) -> RunEnd {
+        let heartbeat = Duration::from_secs(self.settings.heartbeat_seconds);
+        let lease = Lease::new(&self.pool, &self.name, job.id, heartbeat);
+        let params = &job.params.0;
+        let _reserved = match self.reserve_memory(&lease, params).await {
+            Ok(reserved) => reserved,
+            Err(end) => return end,
+        };
+        let images = match lease.hold(self.fetch_inputs(job)).await {
+            Ok(images) => Arc::new(images),
+            Err(end) => return end,
+        };
+        let interval = Duration::from_millis(self.settings.progress_interval_ms);
+        let mut progress = ProgressBridge::new(
+            job,
+            claimed,
+            interval,
+            &self.progress,
+            &self.storage,
+            &self.metrics,
+            self.reporter
+                .throughput
+                .clock(params, images.content.dimensions()),
+        )
+        .with_progress_webhooks(job, &self.pool, self.progress_webhooks_every);
+        progress.fast_pass_started().await;
+        let fast_image = match self.paint_fast(&lease, &images, params).await {
+            Ok(image) => image,
+            Err(end) => return end,
+        };
+        if params.mode == Mode::Fast {
+            let image = fast_image.expect("a fast job's pass paints or ends its run");
+            progress.fast_job_painted().await;
+            return self.store_result(&lease, image).await;
+        }
+        if let Some(image) = &fast_image {
+            progress.store_preview(0, image.clone()).await;
+        }
+        progress.optimisation_started().await;
+        let init_image = fast_image.filter(|_| params.init == Init::Fast);
+        let run = self.start_optimisation(images, init_image, params);
+        self.follow(run, &lease, &mut progress, shutdown).await
+    }
+
+    /// Starts the engine's optimisation of the job on a blocking thread.
+    fn start_optimisation(
+        &self,
+        images: Arc<JobImages>,
+        init_image: Option<RgbImage>,
+        params: &StyleParams,
+    ) -> EngineRun {
+        let model = self.model.clone();
+        let params = params.clone();
+        let options = RunOptions {
+            preview_every: (params.iterations / self.settings.previews.max(1)).max(1),
+        };
+        EngineRun::start(move |on_event| {
+            let inputs = Inputs {
+                content: &images.content,
+                styles: &images.styles,
+                init_image: init_image.as_ref(),
+            };
+            engine::stylize(&model, &inputs, &params, options, on_event)
+        })
+    }
+
+    /// Follows the optimisation to its end: its events become the job's progress and
+    /// previews, and it stops when the job is canceled (announced through Redis, or found
+    /// by a renewal of the lease), the lease is lost, or the worker shuts down.
+    async fn follow(
+        &self,
+        mut run: EngineRun,
+        lease: &Lease<'_>,
+        progress: &mut ProgressBridge<'_>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> RunEnd {
+        // A cancel announced through Redis stops the run at once. Listening starts before
+        // the first renewal (at once), which finds a cancel asked for before that, and
+        // any while Redis is away.
+        let mut cancel_notices = self.cancel_notices(lease.job()).await;
+        let mut renewals = lease.renewals();
+        let ended = loop {
+            tokio::select! {
+                next = run.next() => match next {
+                    Next::Event(event) => progress.on_event(event).await,
+                    Next::Ended(ended) => break ended,
+                },
+                notice = next_or_pending(&mut cancel_notices) => match notice {
+                    Some(()) => {
+                        tracing::info!("cancel announced; stopping");
+                        run.stop(RunEnd::Canceled);
+                    }
+                    // Redis went away: the lease's renewals still find a cancel.
+                    None => cancel_notices = None,
+                },
+                _ = renewals.tick() => if let Some(stop) = lease.renew().await {
+                    run.stop(stop);
+                },
+                _ = stopped(&mut shutdown), if !run.stopping() => run.stop(RunEnd::HandBack),
+            }
+        };
+        // Count what the engine sent before it ended; on success its last iteration is
+        // published below.
+        progress.count_unseen(run.unseen_events());
+        match ended {
+            Ok(image) => {
+                progress.send_last().await;
+                self.store_result(lease, image).await
+            }
+            Err(end) => end,
+        }
+    }
+
+    /// Stores the job's result: the run succeeded once it is.
+    async fn store_result(&self, lease: &Lease<'_>, image: RgbImage) -> RunEnd {
+        let encoded =
+            tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Png)).await;
+        let bytes = match encoded {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(error)) => return RunEnd::Failed(error.to_string()),
+            Err(panic) => return RunEnd::Failed(panic.to_string()),
+        };
+        let key = keys::result(&lease.job().to_string());
+        let store = async {
+            self.with_storage_retries(|| self.storage.put(&key, bytes.clone(), "image/png"))
+                .await
+                .map_err(|error| RunEnd::Retry(error.to_string()))
+        };
+        match lease.hold(store).await {
+            Ok(()) => RunEnd::Succeeded,
+            Err(RunEnd::Canceled) => {
+                // Canceled while storing: the result may have landed all the same.
+                self.discard_result(lease.job()).await;
+                RunEnd::Canceled
+            }
+            Err(end) => end,
+        }
+    }
+
+    /// Reserves the job's estimated device memory for its run. A job that could not fit
+    /// on the device even alone fails at once (another attempt would run out of memory
+    /// the same way); one that fits waits, renewing its lease, for the jobs running
+    /// beside it to leave it room.
+    async fn reserve_memory(
+        &self,
+        lease: &Lease<'_>,
+        params: &StyleParams,
+    ) -> Result<Option<SemaphorePermit<'_>>, RunEnd> {
+        let Some(budget) = &self.memory else {
+            return Ok(None);
+        };
+        let mib = memory::fit(params, self.settings.device_memory_bytes)
+            .map_err(|too_large| RunEnd::Failed(too_large.to_string()))?;
+        // Fits in u32: no more than the device's MiB.
+        let acquire = async {
+            Ok(budget
+                .acquire_many(mib as u32)
+                .await
+                .expect("the memory budget is never closed"))
+        };
+        lease.hold(acquire).await.map(Some)
+    }
+
+    /// Cancel notices for `job`; `None` while Redis does not answer (within a second).
+    async fn cancel_notices(&self, job: Uuid) -> Option<BoxStream<'static, ()>> {
+        match tokio::time::timeout(Duration::from_secs(1), self.progress.cancels(job)).await {
+            Ok(Ok(notices)) => Some(notices),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "listening for cancels; the heartbeat will find them");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("listening for cancels timed out; the heartbeat will find them");
+                None
+            }
+        }
+    }
+
+    /// A job deleted while it ran: what its run stored after the deletion removed the
+    /// job's objects goes too (called once the run has stored all it will).
+    async fn remove_if_deleted(&self, job: Uuid) {
+        match retention::remove_if_deleted(&self.pool, &self.storage, job).await {
+            Ok(true) => tracing::info!("the job was deleted while it ran; its objects are gone"),
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, "removing the objects of a deleted job"),
+        }
+    }
+
+    /// Deletes a canceled job's result, stored before the cancel was seen.
+    async fn discard_result(&self, job: Uuid) {
+        if let Err(error) = self.storage.delete(&keys::result(&job.to_string())).await {
+            tracing::warn!(%error, "deleting the result of a canceled job");
+        }
+    }
+}
