@@ -1,46 +1,20 @@
 //! The fast network's pass over a job: its picture at the job's size, in its blend of
 //! paintings, painted on a blocking thread. It is a `fast` job's result, and a `full`
-//! job's first preview (and its start with init `fast`). The style vectors of the
-//! preset paintings are kept between jobs.
+//! job's first preview (and its start with init `fast`). The preset paintings' style
+//! vectors come from the worker's `StyleVectors`.
 
 use crate::inputs::JobImages;
 use crate::lease::Lease;
 use crate::registry::output_pixels;
 use crate::run_end::{engine_failure, reason, RunEnd};
 use crate::service::Worker;
+use crate::style_vectors::StyleVectors;
 use image::RgbImage;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use stylize_engine::fast::fast_stylize;
 use stylize_engine::{EngineError, FastStylizer};
 use stylize_shared::params::{Init, Mode, StyleParams};
-
-/// The fast network's style vectors of the preset paintings a worker has seen: a vector
-/// depends only on the painting, and presets come back job after job. (Uploads are not
-/// kept: each comes once.)
-#[derive(Default)]
-pub(crate) struct StyleVectors(Mutex<HashMap<String, tch::Tensor>>);
-
-impl StyleVectors {
-    fn get(&self, fast: &FastStylizer, style: &RgbImage, hash: Option<&str>) -> tch::Tensor {
-        let cached = |hash| {
-            let vectors = self.0.lock().expect("no panic while holding the lock");
-            vectors.get(hash).map(tch::Tensor::shallow_clone)
-        };
-        if let Some(vector) = hash.and_then(cached) {
-            return vector;
-        }
-        let vector = fast.style_vector(style);
-        if let Some(hash) = hash {
-            self.0
-                .lock()
-                .expect("no panic while holding the lock")
-                .insert(hash.to_owned(), vector.shallow_clone());
-        }
-        vector
-    }
-}
 
 /// A job's picture from the fast network, at its size, in its blend of paintings.
 fn fast_picture(

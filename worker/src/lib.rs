@@ -6,8 +6,8 @@
 //!   optimisation, the result stored) and how it ended, recorded;
 //! - `inputs`: a job's images fetched from storage and decoded, and the retries that
 //!   carry storage calls over S3's blips;
-//! - `fast_pass`: the fast network's picture of a job, with the presets' style vectors
-//!   kept between jobs;
+//! - `fast_pass`: the fast network's picture of a job;
+//! - `style_vectors`: the presets' style vectors for the fast network, kept between jobs;
 //! - `lease`: how a claimed job is held while it runs (renewed, lost, found canceled);
 //! - `engine_run`: the engine's optimisation on a blocking thread, and stopping it;
 //! - `progress_bridge`: a job's progress and previews, as its clients see them;
@@ -31,4 +31,5 @@ mod reaper;
 pub mod registry;
 mod run_end;
 pub mod service;
+mod style_vectors;
 mod sweeper;

@@ -5,10 +5,10 @@
 //! PostgreSQL and running it (`job_run`), until shutdown.
 
 use crate::background::{self, stopped};
-use crate::fast_pass::StyleVectors;
 use crate::metrics::WorkerMetrics;
 use crate::reaper::Reaper;
 use crate::registry::Reporter;
+use crate::style_vectors::StyleVectors;
 use crate::sweeper::Sweeper;
 use sqlx::PgPool;
 use std::sync::Arc;
