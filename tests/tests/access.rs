@@ -106,6 +106,18 @@ async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
         status(&stack, Method::GET, "/v1/admin/keys", &b).await,
         StatusCode::UNAUTHORIZED
     );
+    // A name PostgreSQL could not store (NUL) is the caller's mistake, said so.
+    for name in ["a\u{0}b", "tab\there", " \u{85} "] {
+        let response = stack
+            .keyed(Method::POST, "/v1/admin/keys", ADMIN)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["field"], "name", "{name:?}: {problem}");
+    }
 }
 
 #[tokio::test]

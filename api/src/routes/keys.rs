@@ -48,8 +48,12 @@ async fn session(state: web::Data<AppState>) -> HttpResponse {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
-    /// 1 to 100 characters, not all spaces.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    /// 1 to 100 characters, not all spaces, without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     name: String,
 }
 
@@ -84,6 +88,13 @@ async fn create_key(
         return Err(ApiError::InvalidParameter {
             field: "name".into(),
             message: "must be 1 to 100 characters".into(),
+        });
+    }
+    // PostgreSQL's text holds no NUL, and no other control character belongs in a name.
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::InvalidParameter {
+            field: "name".into(),
+            message: "must not contain control characters".into(),
         });
     }
     // 244 random bits; shown once, stored only as a hash.

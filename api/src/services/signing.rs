@@ -61,6 +61,11 @@ impl WebhookFields {
                 url.len()
             )));
         }
+        // The URL is kept as sent, and a URL parser would take (and drop or escape) control
+        // characters that PostgreSQL's text cannot hold (NUL).
+        if url.chars().any(char::is_control) {
+            return Err(invalid("must not contain control characters".into()));
+        }
         let parsed = reqwest::Url::parse(&url)
             .map_err(|error| invalid(format!("not a URL ({error}): {:?}", echo(&url))))?;
         let asked: Vec<&str> = self
