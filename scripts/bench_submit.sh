@@ -11,7 +11,9 @@
 # end every job's inputs are deleted from S3.
 # Usage: scripts/bench_submit.sh OTHER_API_BINARY [THIS_API_BINARY]
 #   ROUNDS=3 DURATION=10 CONNECTIONS=8; PROFILE=FILE records `perf record -a -g` (the
-#   whole machine) during THIS api's last run.
+#   whole machine) during THIS api's last run; KEYS=off LOG=warn runs both apis without
+#   API keys and logging only warnings, as the rows of issue 10 were measured (then the
+#   jobs' inputs stay in the bucket: no key's jobs to delete).
 # scripts/bench_service.sh makes the photo.
 set -euo pipefail
 other="$(realpath "$1")"
@@ -19,6 +21,8 @@ this="$(realpath "${2:-$(dirname "${BASH_SOURCE[0]}")/../target/release/stylize-
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
 ROUNDS="${ROUNDS:-3}"
+KEYS="${KEYS:-on}"
+LOG="${LOG:-info}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-8}"
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
@@ -27,10 +31,16 @@ scripts/services.sh >/dev/null
 photo="$STYLIZE_VAR/bench/photo-1mb.jpg"
 [ -s "$photo" ] || { echo "no $photo: run scripts/bench_service.sh once" >&2; exit 1; }
 admin=bench-submit-admin-token
-# post_job.lua with the key's header added.
+# post_job.lua, with the key's header added when keys are on.
 script="$(mktemp --suffix=.lua)"
-printf 'dofile("%s")\nwrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")\n' \
-  "$STYLIZE_ROOT/scripts/bench/post_job.lua" >"$script"
+printf 'dofile("%s")\n' "$STYLIZE_ROOT/scripts/bench/post_job.lua" >"$script"
+if [ "$KEYS" = on ]; then
+  printf 'wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")\n' >>"$script"
+  auth=(STYLIZE__AUTH__REQUIRED=true STYLIZE__AUTH__ADMIN_TOKEN="$admin"
+    STYLIZE__AUTH__SUBMISSIONS_PER_MINUTE=10000000 STYLIZE__AUTH__MAX_ACTIVE_JOBS=10000000)
+else
+  auth=()
+fi
 
 declare -A port=([old]=8096 [new]=8095) bin=([old]="$other" [new]="$this")
 declare -A pid key key_id
@@ -54,11 +64,10 @@ for v in old new; do
   STYLIZE__DATABASE__URL="postgres://postgres@127.0.0.1:5432/stylize_submit_$v" \
   STYLIZE__AMQP__QUEUE="stylize.submit.$v" STYLIZE__HTTP__PORT="${port[$v]}" \
   STYLIZE__PRESETS__DIR="$STYLIZE_ASSETS/styles" \
-  STYLIZE__AUTH__REQUIRED=true STYLIZE__AUTH__ADMIN_TOKEN="$admin" \
-  STYLIZE__AUTH__SUBMISSIONS_PER_MINUTE=10000000 STYLIZE__AUTH__MAX_ACTIVE_JOBS=10000000 \
-  RUST_LOG=info "${bin[$v]}" &>"$STYLIZE_VAR/bench/submit-api-$v.log" &
+  env "${auth[@]}" RUST_LOG="$LOG" "${bin[$v]}" &>"$STYLIZE_VAR/bench/submit-api-$v.log" &
   pid[$v]=$!
   for _ in $(seq 150); do curl -sf "http://127.0.0.1:${port[$v]}/readyz" >/dev/null && break; sleep 0.2; done
+  [ "$KEYS" = on ] || continue
   created="$(curl -sf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
     -d '{"name": "bench"}' "http://127.0.0.1:${port[$v]}/v1/admin/keys")"
   key[$v]="$(jq -r .key <<<"$created")"
@@ -77,7 +86,7 @@ for round in $(seq "$ROUNDS"); do
       perf record -F 499 -a -g -o "$PROFILE" -- sleep "$((DURATION - 2))" 2>/dev/null &
       perf_pid=$!
     fi
-    out="$(BENCH_PHOTO="$photo" BENCH_KEY="${key[$v]}" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" \
+    out="$(BENCH_PHOTO="$photo" BENCH_KEY="${key[$v]:-}" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" \
       --latency -s "$script" "http://127.0.0.1:${port[$v]}/v1/jobs")"
     [ -z "$perf_pid" ] || wait "$perf_pid"
     rate="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"

@@ -50,7 +50,7 @@ struct ApiDoc;
 
 /// The document, made once per app: the annotations' document, with what they cannot
 /// say written in (see [`Document::new`]).
-pub struct Document(String);
+pub struct Document(web::Bytes);
 
 /// The operations a new job's answer links to, by their ids, each taking the job's id.
 const JOB_OPERATIONS: [&str; 6] = ["show", "cancel", "delete", "result", "preview", "events"];
@@ -90,7 +90,7 @@ impl Document {
         for status in ["200", "201", "202"] {
             create["responses"][status]["links"] = Value::Object(links.clone());
         }
-        Document(document.to_string())
+        Document(web::Bytes::from(document.to_string()))
     }
 }
 
@@ -101,6 +101,7 @@ impl Document {
 async fn document(document: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
+        // A shared buffer: each answer takes a reference, not a copy.
         .body(document.0.clone())
 }
 
