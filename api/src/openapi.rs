@@ -11,7 +11,7 @@ use crate::http::answers::{
 use crate::http::auth::COOKIE;
 use crate::http::routing::{get, resource};
 use crate::problem::Problem;
-use crate::routes::{health, jobs, keys, metrics, queue, styles, webhooks};
+use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use stylize_shared::params::MAX_WEIGHT;
@@ -28,7 +28,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         style images, follow the job, fetch the picture."),
     paths(
         jobs::create, jobs::list, jobs::show, jobs::delete, jobs::cancel, jobs::events,
-        jobs::result, jobs::preview, queue::show, styles::list, styles::thumbnail,
+        jobs::result, jobs::preview, queue::show, styles::list, styles::thumbnail, qualities::list,
         webhooks::show_secret, webhooks::rotate, keys::session, keys::create_key,
         keys::list_keys, keys::revoke_key, keys::delete_key_jobs, health::healthz,
         health::ready, metrics::scrape, document,

@@ -6,7 +6,7 @@
 use crate::http::{edge, request_metrics};
 use crate::openapi;
 use crate::problem::{self, ApiError};
-use crate::routes::{health, jobs, keys, metrics, queue, styles, webhooks};
+use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
 use crate::services::access;
 use crate::services::catalogue::Catalogue;
 use crate::services::deliverer::Deliverer;
@@ -146,6 +146,7 @@ impl Application {
                 })
                 .configure(jobs::routes)
                 .configure(styles::routes)
+                .configure(qualities::routes)
                 .configure(queue::routes)
                 .configure(webhooks::routes)
                 .configure(openapi::routes)

@@ -84,7 +84,7 @@ fn engine_view(params: &StyleParams, style_count: usize) {
     assert!(rate.is_finite() && rate > 0.0, "learning rate {rate}");
 
     let levels = params.levels();
-    assert_eq!(levels.len(), params.scales as usize);
+    assert_eq!(levels.len(), params.scale_count() as usize);
     assert_eq!(levels.last().map(|level| level.0), Some(params.size));
     assert_eq!(
         levels.iter().map(|level| level.1).sum::<u32>(),

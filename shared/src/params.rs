@@ -14,7 +14,13 @@ pub const MAX_SIZE: u32 = 2048;
 /// Smallest output side: four poolings must still leave a pixel for conv5_x.
 pub const MIN_SIZE: u32 = 16;
 pub const MAX_ITERATIONS: u32 = 10_000;
-pub const MAX_SCALES: u32 = 4;
+/// Most coarse-to-fine levels: from 128 px to 2048 px by √2 is nine.
+pub const MAX_SCALES: u32 = 10;
+/// The ratio between one level's side and the next, by default.
+pub const DEFAULT_SCALE_FACTOR: f64 = std::f64::consts::SQRT_2;
+/// Bounds of that ratio: below 1.1 the levels barely differ, above 2 the upsampled
+/// start is too blurred to help.
+pub const SCALE_FACTOR_RANGE: std::ops::RangeInclusive<f64> = 1.1..=2.0;
 /// Largest weight of any loss term, layer or blend: far past any useful balance (the
 /// defaults are 1 to 100), and small enough that every weight round-trips through
 /// PostgreSQL's JSON (which writes 1.7976931348623157e308 back as a number above
@@ -108,6 +114,11 @@ impl LayerWeight {
 #[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct StyleParams {
+    /// The named settings this job's parameters start from (`draft`, `fine`, `classic`): the
+    /// preset's value fills every parameter the request does not give. Without it, the
+    /// defaults are those of `fine`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
     /// `fast` runs the fast network only; the optimiser's settings are checked all the
     /// same, so a request either mode refuses is refused the same way.
     pub mode: Mode,
@@ -131,6 +142,11 @@ pub struct StyleParams {
     pub tv_weight: f64,
     pub content_layers: Vec<LayerWeight>,
     pub style_layers: Vec<LayerWeight>,
+    /// Weigh each layer's error relative to its target: a layer's squared error is
+    /// divided by its target's squared size (the photo's features, the painting's Gram
+    /// matrix), so that every layer and every painting counts on one scale and the
+    /// weights are shares of relative error. Off, the errors are absolute, as in the seed.
+    pub relative_loss: bool,
     /// Relative weight of each style image, one per style, each above 0 (a style
     /// weighted 0 would be one the job should not send) and at most [`MAX_WEIGHT`];
     /// empty means equal weights.
@@ -145,14 +161,51 @@ pub struct StyleParams {
     pub pooling: Pooling,
     pub seed: u64,
     /// Coarse-to-fine levels: 1 runs at full size only; each extra level first runs at
-    /// half the size of the next and upsamples its result as the next level's start.
-    #[cfg_attr(feature = "service", schema(minimum = 1, maximum = 4))]
+    /// the next one's size divided by `scale_factor` and upsamples its result as the next
+    /// level's start. The iterations are shared equally between levels.
+    #[cfg_attr(feature = "service", schema(minimum = 1, maximum = 10))]
     pub scales: u32,
+    /// The coarsest level's side: when given, the levels grow from it (or from `size`,
+    /// if smaller) by `scale_factor` up to `size`, as many as that takes, and `scales`
+    /// is not read. Giving `scales` over a quality preset drops the preset's.
+    #[cfg_attr(feature = "service", schema(minimum = 16, maximum = 2048))]
+    pub start_size: Option<u32>,
+    /// The ratio between one level's side and the next (√2 by default).
+    #[cfg_attr(feature = "service", schema(minimum = 1.1, maximum = 2.0))]
+    pub scale_factor: f64,
+    /// Iterate averaging: each level's picture is an exponential moving average of its
+    /// iterates with this decay (0 shows the last iterate, 0.9 averages about the last
+    /// ten), bias-corrected; previews, the next level's start and the result show it.
+    #[cfg_attr(feature = "service", schema(minimum = 0.0, exclusive_maximum = 1.0))]
+    pub average: f64,
 }
 
+impl StyleParams {
+    /// The seed's d2l.ai settings on these weights: Adam with its ×0.8 every 50 steps
+    /// for 500 steps at 450 px, content conv4_4, style conv1_1…conv5_1 alike, from the
+    /// photo, one scale; the loss weights retuned for these 0–255 VGG19 weights.
+    pub fn classic() -> Self {
+        StyleParams {
+            size: 450,
+            optimizer: Optimizer::Adam,
+            ..StyleParams::seed_method()
+        }
+    }
+}
+
+/// The defaults are the `fine` quality's.
 impl Default for StyleParams {
     fn default() -> Self {
+        Quality::Fine.params()
+    }
+}
+
+impl StyleParams {
+    /// The seed's method on L-BFGS, 500 iterations at 512 px (stylize's defaults before
+    /// the qualities), which the qualities start from.
+    fn seed_method() -> Self {
         StyleParams {
+            quality: None,
             mode: Mode::Full,
             size: 512,
             iterations: 500,
@@ -167,6 +220,7 @@ impl Default for StyleParams {
                 .into_iter()
                 .map(|layer| LayerWeight::new(layer, 1.0))
                 .collect(),
+            relative_loss: false,
             style_blend_weights: Vec::new(),
             style_scale: 1.0,
             preserve_colors: false,
@@ -174,7 +228,90 @@ impl Default for StyleParams {
             pooling: Pooling::Max,
             seed: 0,
             scales: 1,
+            start_size: None,
+            scale_factor: DEFAULT_SCALE_FACTOR,
+            average: 0.0,
         }
+    }
+}
+
+/// The named settings a person picks from (API `quality`, CLI `--quality`, the page):
+/// each a [`StyleParams`] chosen from the quality benchmark's measurements
+/// (BENCHMARKS.md, "Quality"). Explicit parameters go over the preset's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// A quick look: few iterations, coarse to fine.
+    Draft,
+    /// The default: coarse to fine with averaged iterates, scored at least as well as
+    /// jcjohnson/neural-style's published pictures in half its work.
+    Fine,
+    /// The seed's d2l.ai settings (Adam, one scale, conv4_4), with the loss weights
+    /// retuned for these VGG19 weights.
+    Classic,
+}
+
+impl Quality {
+    pub const ALL: [Quality; 3] = [Quality::Draft, Quality::Fine, Quality::Classic];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Quality::Draft => "draft",
+            Quality::Fine => "fine",
+            Quality::Classic => "classic",
+        }
+    }
+
+    pub fn params(self) -> StyleParams {
+        let layers = |entries: &[(&str, f64)]| -> Vec<LayerWeight> {
+            entries
+                .iter()
+                .map(|&(layer, weight)| LayerWeight::new(layer, weight))
+                .collect()
+        };
+        let multi_scale = StyleParams {
+            content_layers: layers(&[("conv4_2", 1.0)]),
+            relative_loss: true,
+            content_weight: 1.0,
+            style_weight: 3.0,
+            tv_weight: 0.001,
+            start_size: Some(128),
+            average: 0.9,
+            ..StyleParams::seed_method()
+        };
+        let params = match self {
+            Quality::Draft => StyleParams {
+                iterations: 250,
+                ..multi_scale
+            },
+            Quality::Fine => StyleParams {
+                iterations: 1000,
+                ..multi_scale
+            },
+            Quality::Classic => StyleParams::classic(),
+        };
+        StyleParams {
+            quality: Some(self),
+            ..params
+        }
+    }
+}
+
+impl std::str::FromStr for Quality {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Quality::ALL
+            .into_iter()
+            .find(|quality| quality.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Quality::ALL.iter().map(|q| q.name()).collect();
+                format!(
+                    "unknown quality {name:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -247,6 +384,12 @@ impl StyleParams {
     /// Checks names and types; [`Self::validate`] checks values, and names a field the
     /// same way.
     pub fn from_json(bytes: &[u8]) -> Result<StyleParams, ParamError> {
+        Self::from_json_over(&StyleParams::default(), bytes)
+    }
+
+    /// [`Self::from_json`] with `base` in place of the defaults: the object's fields
+    /// replace `base`'s, whole (a list of layers replaces the list).
+    pub fn from_json_over(base: &StyleParams, bytes: &[u8]) -> Result<StyleParams, ParamError> {
         if bytes.trim_ascii_start().first() != Some(&b'{') {
             return Err(invalid(
                 "params",
@@ -254,10 +397,26 @@ impl StyleParams {
             ));
         }
         let mut json = serde_json::Deserializer::from_slice(bytes);
-        let params = serde_path_to_error::deserialize(&mut json)
-            .map_err(|e| invalid_param(&e.path().to_string(), e.into_inner()))?;
+        let given: serde_json::Map<String, serde_json::Value> =
+            serde::Deserialize::deserialize(&mut json).map_err(|e| invalid("params", e))?;
         json.end().map_err(|e| invalid("params", e))?;
-        Ok(params)
+        let base = match given.get("quality").filter(|name| !name.is_null()) {
+            Some(name) => serde_json::from_value::<Quality>(name.clone())
+                .map_err(|e| invalid_param("quality", e))?
+                .params(),
+            None => base.clone(),
+        };
+        let serde_json::Value::Object(mut merged) =
+            serde_json::to_value(&base).expect("parameters serialise")
+        else {
+            unreachable!("parameters serialise as an object")
+        };
+        if given.contains_key("scales") && !given.contains_key("start_size") {
+            merged.insert("start_size".into(), serde_json::Value::Null);
+        }
+        merged.extend(given);
+        serde_path_to_error::deserialize(serde_json::Value::Object(merged))
+            .map_err(|e| invalid_param(&e.path().to_string(), e.into_inner()))
     }
 
     pub fn learning_rate(&self) -> f64 {
@@ -347,10 +506,50 @@ impl StyleParams {
                 format!("must be between 0.1 and 4, got {}", self.style_scale),
             ));
         }
-        if !(1..=MAX_SCALES).contains(&self.scales) {
+        if let Some(start) = self.start_size {
+            if !(MIN_SIZE..=MAX_SIZE).contains(&start) {
+                return Err(invalid_param(
+                    "start_size",
+                    format!("must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {start}"),
+                ));
+            }
+            // Checked after the factor, which the count depends on.
+        } else if !(1..=MAX_SCALES).contains(&self.scales) {
             return Err(invalid_param(
                 "scales",
                 format!("must be between 1 and {MAX_SCALES}, got {}", self.scales),
+            ));
+        }
+        if !SCALE_FACTOR_RANGE.contains(&self.scale_factor) {
+            return Err(invalid_param(
+                "scale_factor",
+                format!(
+                    "must be between {} and {}, got {}",
+                    SCALE_FACTOR_RANGE.start(),
+                    SCALE_FACTOR_RANGE.end(),
+                    self.scale_factor
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.average) {
+            return Err(invalid_param(
+                "average",
+                format!(
+                    "must be from 0 (no averaging) to below 1, got {}",
+                    self.average
+                ),
+            ));
+        }
+        if self.scale_count() > MAX_SCALES {
+            return Err(invalid_param(
+                "start_size",
+                format!(
+                    "from {} to {} px by {} takes {} levels; at most {MAX_SCALES}",
+                    self.start_size.unwrap_or_default(),
+                    self.size,
+                    self.scale_factor,
+                    self.scale_count()
+                ),
             ));
         }
         if self.coarsest_size() < MIN_SIZE {
@@ -358,11 +557,12 @@ impl StyleParams {
                 "scales",
                 format!(
                     "{} levels would shrink a {} px image below {MIN_SIZE} px",
-                    self.scales, self.size
+                    self.scale_count(),
+                    self.size
                 ),
             ));
         }
-        if self.iterations < self.scales {
+        if self.iterations < self.scale_count() {
             return Err(invalid_param(
                 "iterations",
                 "must be at least one per scale",
@@ -372,7 +572,28 @@ impl StyleParams {
     }
 
     fn coarsest_size(&self) -> u32 {
-        self.size >> (self.scales - 1)
+        self.level_size(0)
+    }
+
+    /// How many coarse-to-fine levels the run has: `scales`, or as many as lead from
+    /// `start_size` to `size` by `scale_factor`.
+    pub fn scale_count(&self) -> u32 {
+        match self.start_size {
+            None => self.scales,
+            Some(start) if start >= self.size => 1,
+            Some(start) => {
+                let steps = (f64::from(self.size) / f64::from(start)).ln() / self.scale_factor.ln();
+                // A hair of slack so that 512 from 128 by √2 counts its exact four steps.
+                ((steps + 1e-9).floor() as u32).saturating_add(1)
+            }
+        }
+    }
+
+    /// The side of level `level` (0 the coarsest): `size` divided by `scale_factor` once
+    /// per finer level, rounded.
+    fn level_size(&self, level: u32) -> u32 {
+        let steps = self.scale_count().saturating_sub(1 + level);
+        (f64::from(self.size) / self.scale_factor.powi(steps as i32)).round() as u32
     }
 
     /// The shortest side an image may have at any level: every pooling before the
@@ -454,15 +675,28 @@ impl StyleParams {
     /// The (size, iterations) of each coarse-to-fine level, coarsest first; the
     /// iterations add up to `self.iterations`.
     pub fn levels(&self) -> Vec<(u32, u32)> {
-        let count = self.scales;
+        let count = self.scale_count();
         (0..count)
             .map(|level| {
-                let size = self.size >> (count - 1 - level);
                 let iterations =
                     self.iterations / count + u32::from(level < self.iterations % count);
-                (size, iterations)
+                (self.level_size(level), iterations)
             })
             .collect()
+    }
+
+    /// The run's cost in iterations at full size: an iteration at a side of s px costs
+    /// (s / size)² of one at `size`. Progress and its ETA weigh iterations by it.
+    pub fn full_size_iterations(&self) -> f64 {
+        self.levels()
+            .into_iter()
+            .map(|(side, iterations)| f64::from(iterations) * self.level_cost(side))
+            .sum()
+    }
+
+    /// What one iteration at a level of side `side` costs, in full-size iterations.
+    pub fn level_cost(&self, side: u32) -> f64 {
+        (f64::from(side) / f64::from(self.size)).powi(2)
     }
 }
 
@@ -511,7 +745,20 @@ mod tests {
                 Box::new(|p| p.style_blend_weights = vec![1.0, 1.0]),
             ),
             ("params.style_scale", Box::new(|p| p.style_scale = 0.0)),
-            ("params.scales", Box::new(|p| p.scales = 9)),
+            (
+                "params.scales",
+                Box::new(|p| {
+                    p.scales = 11;
+                    p.start_size = None;
+                }),
+            ),
+            ("params.scale_factor", Box::new(|p| p.scale_factor = 1.0)),
+            (
+                "params.scale_factor",
+                Box::new(|p| p.scale_factor = f64::NAN),
+            ),
+            ("params.average", Box::new(|p| p.average = 1.0)),
+            ("params.average", Box::new(|p| p.average = -0.1)),
         ];
         for (field, mutate) in cases {
             let mut params = StyleParams::default();
@@ -664,14 +911,84 @@ mod tests {
     }
 
     #[test]
-    fn levels_split_iterations_and_halve_sizes() {
+    fn levels_split_iterations_and_grow_by_the_scale_factor() {
         let params = StyleParams {
             size: 512,
             iterations: 100,
             scales: 3,
+            start_size: None,
+            scale_factor: 2.0,
             ..StyleParams::default()
         };
         assert_eq!(params.levels(), vec![(128, 34), (256, 33), (512, 33)]);
+        // 34/16 + 33/4 + 33
+        assert_eq!(params.full_size_iterations(), 2.125 + 8.25 + 33.0);
+        let by_root_two = StyleParams {
+            scales: 5,
+            scale_factor: DEFAULT_SCALE_FACTOR,
+            ..params
+        };
+        assert_eq!(
+            by_root_two.levels(),
+            vec![(128, 20), (181, 20), (256, 20), (362, 20), (512, 20)]
+        );
+        let too_many = StyleParams {
+            scales: 10,
+            ..by_root_two
+        };
+        // 512 / √2⁹ = 22.6 px.
+        assert_eq!(too_many.levels()[0].0, 23);
+    }
+
+    #[test]
+    fn a_start_size_decides_the_levels() {
+        let at = |size: u32, start: u32| StyleParams {
+            size,
+            start_size: Some(start),
+            iterations: 100,
+            ..StyleParams::default()
+        };
+        let sides = |params: StyleParams| -> Vec<u32> {
+            params.levels().into_iter().map(|(side, _)| side).collect()
+        };
+        assert_eq!(sides(at(512, 128)), vec![128, 181, 256, 362, 512]);
+        assert_eq!(at(64, 128).levels(), vec![(64, 100)]);
+        assert_eq!(at(2048, 128).scale_count(), 9);
+        // 1000 / √2⁵ = 176.8: as many steps as fit above the start.
+        assert_eq!(sides(at(1000, 128))[0], 177);
+        let too_fine = StyleParams {
+            scale_factor: 1.1,
+            ..at(2048, 16)
+        };
+        assert_eq!(too_fine.validate(1).unwrap_err().field, "params.start_size");
+        for start in [15, 4096] {
+            assert_eq!(
+                at(512, start).validate(1).unwrap_err().field,
+                "params.start_size"
+            );
+        }
+    }
+
+    #[test]
+    fn a_quality_fills_what_the_request_does_not_give() {
+        let params = StyleParams::from_json(br#"{"quality": "classic", "size": 300}"#).unwrap();
+        assert_eq!(params.quality, Some(Quality::Classic));
+        assert_eq!((params.size, params.optimizer), (300, Optimizer::Adam));
+        assert_eq!(
+            StyleParams::from_json(br#"{"quality": "draft"}"#).unwrap(),
+            Quality::Draft.params()
+        );
+        // A count of scales replaces the preset's schedule from a start size.
+        let counted = StyleParams::from_json(br#"{"quality": "fine", "scales": 2}"#).unwrap();
+        assert_eq!((counted.start_size, counted.scale_count()), (None, 2));
+        let error = StyleParams::from_json(br#"{"quality": "best"}"#).unwrap_err();
+        assert_eq!(error.field, "params.quality");
+        assert!(error.message.contains("unknown variant"), "{error}");
+        for quality in Quality::ALL {
+            quality.params().validate(1).unwrap();
+            assert_eq!(quality.name().parse(), Ok(quality));
+            assert_eq!(quality.params().quality, Some(quality));
+        }
     }
 
     #[test]
@@ -679,6 +996,7 @@ mod tests {
         let params = StyleParams {
             size: 64,
             scales: 2,
+            start_size: None,
             ..StyleParams::default()
         };
         // conv5_1 sits behind four poolings.

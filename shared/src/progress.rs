@@ -17,7 +17,12 @@ pub struct LiveProgress {
     /// 0 until the first iteration ends.
     pub iteration: u32,
     pub total: u32,
-    /// `iteration / total`.
+    /// The coarse-to-fine level `iteration` ran at, 1-based (0 before the first
+    /// iteration), of `scales`.
+    pub scale: u32,
+    pub scales: u32,
+    /// The share of the work done: iterations weighed by their level's pixels, so an
+    /// iteration at half the side counts a quarter.
     pub fraction: f64,
     /// The loss at `iteration`; `None` before the first.
     pub loss: Option<LossSnapshot>,
@@ -195,6 +200,8 @@ mod tests {
             phase: Phase::Fast,
             iteration: 1,
             total: 1,
+            scale: 0,
+            scales: 1,
             fraction: 1.0,
             loss: None,
             elapsed_seconds: 0.1,

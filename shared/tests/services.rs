@@ -81,6 +81,8 @@ async fn progress_is_stored_and_published() {
         phase: Phase::Optimising,
         iteration: 3,
         total: 10,
+        scale: 2,
+        scales: 3,
         fraction: 0.3,
         loss: Some(LossSnapshot {
             content: 1.0,

@@ -93,12 +93,22 @@ def styles_within_limit(body):
 def params_within_rules(params, styles):
     """Brings generated parameters within the rules between fields, which the schema
     (one field at a time) cannot write and `shared/src/params.rs` checks with its own
-    tests: the coarsest scale at 16 px or more, an iteration per scale, a content or a
+    tests: at most ten levels from a start size, the coarsest scale at 16 px or more,
+    an iteration per scale, a content or a
     style layer, content layers unless the picture starts from the photo, each layer
     once, and one blend weight per style adding up to a finite number."""
+    # The levels: a count of scales, or as many as lead from a start size to the size
+    # (a quality's start size too, unless the request gives its own or null, as here).
     size, scales = params.get("size", 512), params.get("scales", 1)
-    if isinstance(size, int) and isinstance(scales, int):
-        while scales > 1 and size >> (scales - 1) < 16:
+    factor = params.get("scale_factor", math.sqrt(2))
+    start = params.get("start_size")
+    params["start_size"] = start if isinstance(start, int) else None
+    if isinstance(size, int) and isinstance(scales, int) and isinstance(factor, (int, float)):
+        if isinstance(start, int):
+            scales = 1 if start >= size else math.floor(math.log(size / start) / math.log(factor) + 1e-9) + 1
+            if scales > 10:
+                params["start_size"], scales = None, params.get("scales", 1)
+        while scales > 1 and round(size / factor ** (scales - 1)) < 16:
             scales -= 1
         if "scales" in params:
             params["scales"] = scales

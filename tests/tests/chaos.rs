@@ -17,7 +17,9 @@ const SMALL_WORKER_MEMORY: u64 = 7 << 28;
 async fn an_engine_run_that_keeps_failing_ends_failed_after_the_retry_limit() {
     let mut stack = Stack::start().await;
     stack.start_worker_with_memory_limit("e2e-small", SMALL_WORKER_MEMORY);
-    let big = stack.submit(json!({"size": 2048, "iterations": 5})).await;
+    let big = stack
+        .submit(json!({"size": 2048, "iterations": 5, "scales": 1}))
+        .await;
     let seen = stack.wait_for_end(&big, Duration::from_secs(120)).await;
     let last = seen.last().unwrap();
     assert_eq!(last["state"], "failed", "{last}");

@@ -80,7 +80,9 @@ async fn a_job_too_large_for_the_device_fails_at_once_with_its_need() {
     let mut stack = Stack::start().await;
     stack.settings.worker.device_memory_bytes = 512 << 20;
     stack.start_worker("e2e-small-device");
-    let large = stack.submit(json!({"size": 512, "iterations": 5})).await;
+    let large = stack
+        .submit(json!({"size": 512, "iterations": 500, "scales": 1}))
+        .await;
     let seen = stack.wait_for_end(&large, Duration::from_secs(60)).await;
     let last = seen.last().unwrap();
     assert_eq!(last["state"], "failed", "{last}");
@@ -103,7 +105,7 @@ async fn a_job_too_large_for_the_device_fails_at_once_with_its_need() {
 async fn the_api_refuses_a_size_no_worker_of_the_deployment_can_take() {
     let stack = Stack::start_with(|s| s.worker.device_memory_bytes = 512 << 20).await;
     let photo = asset("content/tubingen.jpg");
-    let params = json!({"size": 512, "iterations": 5});
+    let params = json!({"size": 512, "iterations": 500, "scales": 1});
     let response = post_job(&stack.client, &stack.base, photo, "great-wave", params)
         .await
         .unwrap();

@@ -64,7 +64,9 @@ async fn a_full_job_shows_the_fast_picture_before_its_first_iteration() {
     stack.wait_for_workers(1).await;
 
     // At 256 px an iteration on one thread takes long enough to be seen between polls.
-    let id = stack.submit(json!({"size": 256, "iterations": 10})).await;
+    let id = stack
+        .submit(json!({"size": 256, "iterations": 10, "scales": 1}))
+        .await;
     let started = Instant::now();
     let early = loop {
         let (_, view) = stack.get_json(&format!("/v1/jobs/{id}")).await;

@@ -158,6 +158,8 @@ async fn status_and_events_give_progress_one_shape_and_each_iteration_once() {
         "loss",
         "phase",
         "preview_iteration",
+        "scale",
+        "scales",
         "total",
     ];
     let streamed: Vec<&Value> = events

@@ -369,3 +369,44 @@ async fn a_job_has_one_id_spelling_and_pages_start_after_a_known_job() {
         assert_eq!(problem["field"], "after", "{problem}");
     }
 }
+
+#[tokio::test]
+async fn the_qualities_are_listed_and_one_fills_what_params_leave_out() {
+    let stack = Stack::start().await;
+    let (status, list) = stack.get_json("/v1/qualities").await;
+    assert_eq!(status, 200, "{list}");
+    let qualities = list["qualities"].as_array().unwrap();
+    let names: Vec<&str> = qualities
+        .iter()
+        .map(|quality| quality["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["draft", "fine", "classic"]);
+    assert!(names.contains(&list["default"].as_str().unwrap()), "{list}");
+    for quality in qualities {
+        assert_eq!(quality["params"]["quality"], quality["name"], "{quality}");
+        assert!(quality["full_size_iterations"].as_f64().unwrap() > 0.0);
+    }
+
+    let id = stack
+        .submit(json!({"quality": "classic", "size": 64, "iterations": 2}))
+        .await;
+    let (_, job) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+    let params = &job["params"];
+    assert_eq!(params["quality"], "classic", "{job}");
+    assert_eq!(
+        (&params["optimizer"], &params["size"]),
+        (&json!("adam"), &json!(64))
+    );
+
+    let unknown = Form::new()
+        .part(
+            "content",
+            form::file("photo.jpg", asset("content/tubingen.jpg")),
+        )
+        .text("preset", "great-wave")
+        .text("params", r#"{"quality": "best"}"#);
+    let (status, problem) = stack.post_form(unknown).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["field"], "params.quality", "{problem}");
+    assert_eq!(stack.count_jobs().await, 1);
+}

@@ -16,6 +16,10 @@ interface Progress {
   phase: "fast" | "optimising";
   iteration: number;
   total: number;
+  /** The coarse-to-fine level the step ran at, of `scales` (0 before the first step). */
+  scale: number;
+  scales: number;
+  /** The share of the work done (a step at a coarser level counts less). */
   fraction: number;
   eta_seconds: number | null;
   /** The iteration the stored preview shows, once there is one. */
@@ -51,6 +55,14 @@ interface WorkerInfo {
   fast_pass_seconds_per_megapixel: number | null;
 }
 
+/** A quality as `GET /v1/qualities` lists it: the parameters it sets, and its cost in
+ * iterations at full size. */
+interface QualityInfo {
+  name: string;
+  params: { iterations: number; optimizer: string; style_weight: number; style_layers: { layer: string; weight: number }[] };
+  full_size_iterations: number;
+}
+
 interface QueueInfo {
   queued: number;
   running: number;
@@ -68,17 +80,14 @@ interface RecentJob {
 const ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/webp"];
 const MAX_IMAGE_BYTES = 30 * 1024 * 1024;
 const STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"];
-/** The engine's default style weight; the strength slider scales it by powers of ~1.8. */
-const DEFAULT_STYLE_WEIGHT = 5;
 const RECENT_KEY = "stylize.recent";
 const RECENT_MAX = 12;
 const TERMINAL: JobState[] = ["succeeded", "failed", "canceled"];
 /** The quality choice that is one pass of the fast network (a `fast` job). */
 const INSTANT = "instant";
-/** Where a GPU serves, the defaults it finishes in well under a minute. The page's own
- * (256 px, 150 steps) are a CPU's: one to two minutes on two cores (0.2 to 0.8 s a step
- * at 256 px), where these would take twenty or more. */
-const GPU_DEFAULTS = { size: "512", quality: "500" };
+/** Where a GPU serves, the defaults it suits: large and fine. The page's own (512 px,
+ * draft) are a CPU's: a few minutes on two cores (BENCHMARKS.md, "Quality"). */
+const GPU_DEFAULTS = { size: "1024", quality: "fine" };
 /** How often the page asks again how busy and how fast the workers are. */
 const QUEUE_REFRESH_MS = 30_000;
 
@@ -264,9 +273,10 @@ strength.addEventListener("input", () => {
   strengthValue.textContent = STRENGTH_WORDS[strength.value] ?? `${Number(strength.value) > 0 ? "+" : ""}${strength.value}`;
 });
 
+// Each style layer's weight as a multiple of the chosen quality's.
 for (const layer of STYLE_LAYERS) {
   const label = document.createElement("label");
-  label.textContent = layer;
+  label.textContent = `${layer} ×`;
   const input = document.createElement("input");
   input.type = "number";
   input.min = "0";
@@ -280,6 +290,8 @@ for (const layer of STYLE_LAYERS) {
 // ---- what the workers can do ---------------------------------------------------------
 
 let queueInfo: QueueInfo | null = null;
+/** The qualities by name, once `GET /v1/qualities` has answered. */
+const qualities = new Map<string, QualityInfo>();
 /** Whether the person chose a size or quality: the page then leaves them be. */
 let settingsChosen = false;
 /** Whether the defaults were fitted to the workers: once, so they do not change under
@@ -311,8 +323,12 @@ function estimateSeconds(choice: string): number | null {
   const iteration = meanRate((worker) => worker.seconds_per_iteration_per_megapixel);
   const megapixels = outputMegapixels();
   if (choice === INSTANT) return fastPass == null ? null : fastPass * megapixels;
-  if (iteration == null) return null;
-  return (Number(choice) * iteration + (fastPass ?? 0)) * megapixels;
+  const chosen = qualities.get(choice);
+  if (iteration == null || !chosen) return null;
+  // Steps given by hand keep the quality's mix of coarse and full-size steps.
+  const steps = numberOr("iterations", chosen.params.iterations);
+  const cost = (chosen.full_size_iterations * steps) / chosen.params.iterations;
+  return (cost * iteration + (fastPass ?? 0)) * megapixels;
 }
 
 function describeEstimate(seconds: number | null): string {
@@ -366,6 +382,19 @@ function fitDefaults(): void {
   for (const radio of qualityRadios()) radio.checked = radio.value === GPU_DEFAULTS.quality;
 }
 
+async function loadQualities(): Promise<void> {
+  try {
+    const response = await fetch("/v1/qualities");
+    if (!response.ok) throw new Error(await problemText(response));
+    const list = (await response.json()) as { qualities: QualityInfo[] };
+    for (const info of list.qualities) qualities.set(info.name, info);
+  } catch {
+    // Without them the page still submits (the api knows the qualities); it only has
+    // no estimates.
+  }
+  renderEstimates();
+}
+
 async function loadQueue(): Promise<void> {
   try {
     const response = await fetch("/v1/queue");
@@ -384,6 +413,7 @@ for (const control of [sizeSelect, ...qualityRadios()]) {
 }
 sizeSelect.addEventListener("change", renderEstimates);
 exactSize.addEventListener("input", renderEstimates);
+element<HTMLInputElement>("iterations").addEventListener("input", renderEstimates);
 contentPreview.addEventListener("load", renderEstimates);
 
 // ---- submitting --------------------------------------------------------------------
@@ -397,30 +427,42 @@ function qualityRadios(): HTMLInputElement[] {
   return [...form.querySelectorAll<HTMLInputElement>("input[name=quality]")];
 }
 
-/** The chosen quality: `instant`, or a number of steps as text. */
+/** The chosen quality: `instant`, or the name of one of the api's qualities. */
 function quality(): string {
-  return qualityRadios().find((radio) => radio.checked)?.value ?? "150";
+  return qualityRadios().find((radio) => radio.checked)?.value ?? "draft";
 }
 
 function outputSize(): number {
   return numberOr("exact-size", Number(sizeSelect.value));
 }
 
+/** The parameters to send: the chosen quality, and only what the person changed over
+ * it (the api fills in the rest from the quality). */
 function parameters(styleCount: number): Record<string, unknown> {
   const instant = quality() === INSTANT;
+  // An instant job is a fast pass; the optimiser's settings are the default quality's.
+  const chosen = instant ? undefined : qualities.get(quality());
   const params: Record<string, unknown> = {
     mode: instant ? "fast" : "full",
     size: outputSize(),
-    ...(instant ? {} : { iterations: numberOr("iterations", Number(quality())) }),
-    optimizer: element<HTMLSelectElement>("optimizer").value,
     seed: numberOr("seed", 0),
     preserve_colors: element<HTMLInputElement>("preserve-colors").checked,
-    style_weight: Number((DEFAULT_STYLE_WEIGHT * Math.pow(1.8, Number(strength.value))).toPrecision(3)),
-    style_layers: [...layerWeights.querySelectorAll<HTMLInputElement>("input")].map((input) => ({
-      layer: input.dataset.layer,
-      weight: Number(input.value),
-    })),
   };
+  if (!instant) params.quality = quality();
+  if (element<HTMLInputElement>("iterations").value.trim() !== "") params.iterations = numberOr("iterations", 1);
+  const optimizer = element<HTMLSelectElement>("optimizer").value;
+  if (optimizer !== (chosen?.params.optimizer ?? "lbfgs")) params.optimizer = optimizer;
+  if (chosen && Number(strength.value) !== 0) {
+    params.style_weight = Number((chosen.params.style_weight * Math.pow(1.8, Number(strength.value))).toPrecision(3));
+  }
+  const multiples = new Map([...layerWeights.querySelectorAll<HTMLInputElement>("input")]
+    .map((input) => [input.dataset.layer ?? "", Number(input.value)]));
+  if (chosen && [...multiples.values()].some((multiple) => multiple !== 1)) {
+    params.style_layers = chosen.params.style_layers.map(({ layer, weight }) => ({
+      layer,
+      weight: Number((weight * (multiples.get(layer) ?? 1)).toPrecision(6)),
+    }));
+  }
   if (styleCount === 2) {
     const second = Number(blend.value) / 100;
     params.style_blend_weights = [1 - second, second];
@@ -519,7 +561,8 @@ function showProgress(progress: Progress, jobId: string, shownPreview: { iterati
     return;
   }
   const left = progress.eta_seconds == null ? "" : `, about ${describeTime(progress.eta_seconds)} left`;
-  progressText.textContent = `${percent}% (step ${progress.iteration} of ${progress.total})${left}`;
+  const scale = progress.scales > 1 ? `scale ${progress.scale} of ${progress.scales}, ` : "";
+  progressText.textContent = `${percent}% (${scale}step ${progress.iteration} of ${progress.total})${left}`;
 }
 
 function showJob(job: Job, shownPreview: { iteration: number | null }): void {
@@ -698,6 +741,7 @@ async function start(): Promise<void> {
   await fetch("/v1/session", { method: "POST" }).catch(() => undefined);
   renderRecent();
   void loadPresets();
+  void loadQualities();
   void loadQueue();
   window.setInterval(() => void loadQueue(), QUEUE_REFRESH_MS);
   const requested = new URLSearchParams(location.search).get("job");

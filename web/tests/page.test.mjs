@@ -155,6 +155,11 @@ test("a full job shows its first picture before its first step", async () => {
   assert.ok(firstStep >= 0, `steps were shown: ${JSON.stringify(shown)}`);
   assert.ok(firstPreview < firstStep, `the preview came first: ${JSON.stringify(shown)}`);
   assert.match(shown[firstPreview].image, /at=0$/, "the first preview is the fast picture");
+  // Draft goes from 128 px up to 256 px by √2, and the page says at which scale it is.
+  assert.ok(shown.some((entry) => /scale [1-3] of 3, step/.test(entry.text ?? "")), JSON.stringify(shown));
+  const id = new URL(page.url()).searchParams.get("job");
+  const job = await page.evaluate(async (id) => (await fetch(`/v1/jobs/${id}`)).json(), id);
+  assert.equal(job.params.quality, "draft", JSON.stringify(job.params));
 });
 
 /** A worker as GET /v1/queue lists it. */
@@ -165,9 +170,19 @@ function worker(device, iteration, fastPass) {
   };
 }
 
-/** The page with GET /v1/queue answering `workers`. */
+/** Two qualities as GET /v1/qualities lists them, with round costs. */
+const QUALITIES = {
+  default: "fine",
+  qualities: [
+    { name: "draft", params: { iterations: 100, optimizer: "lbfgs", style_weight: 5, style_layers: [] }, full_size_iterations: 50 },
+    { name: "fine", params: { iterations: 1000, optimizer: "lbfgs", style_weight: 5, style_layers: [] }, full_size_iterations: 400 },
+  ],
+};
+
+/** The page with GET /v1/queue answering `workers`, and the qualities above. */
 async function openPageServedBy(workers) {
   const context = await browser.newContext();
+  await context.route("**/v1/qualities", (route) => route.fulfill({ json: QUALITIES }));
   await context.route("**/v1/queue", (route) => route.fulfill({
     json: { queued: 2, running: 1, workers, throughput: { window_seconds: 3600, succeeded: 0, failed: 0, canceled: 0, mean_run_seconds: null } },
   }));
@@ -180,7 +195,7 @@ async function openPageServedBy(workers) {
 const estimate = (page, quality) => page.locator(`.estimate[data-quality="${quality}"]`).textContent();
 const checkedQuality = (page) => page.locator("input[name=quality]:checked").getAttribute("value");
 
-test("on CPU workers the defaults are small, and each choice shows its time or says it is not known", async () => {
+test("on CPU workers the defaults are 512 px and draft, and each choice shows its time or says it is not known", async () => {
   // This stack's own CPU worker, as the api lists it (tests/tests/queue.rs checks that
   // it does), whether it has timed a job yet or not.
   const page = await openPage();
@@ -189,35 +204,41 @@ test("on CPU workers the defaults are small, and each choice shows its time or s
   const note = await page.locator("#queue-note").textContent();
   if (workers.length) assert.match(note, /^1 worker \(1 CPU\)/, JSON.stringify(workers));
   else assert.match(note, /^No worker is running/);
-  assert.equal(await page.locator("#size").inputValue(), "256");
-  assert.equal(await checkedQuality(page), "150");
-  for (const quality of ["instant", "150", "300", "500"]) {
+  assert.equal(await page.locator("#size").inputValue(), "512");
+  assert.equal(await checkedQuality(page), "draft");
+  for (const quality of ["instant", "draft", "fine"]) {
     assert.match(await estimate(page, quality), /^(about \d+(\.\d)? (s|min|h)|under a second|time not known yet)$/);
   }
 
   // A CPU worker that has timed nothing yet: said plainly.
   const untimed = await openPageServedBy([worker("cpu", null, null)]);
   await untimed.locator("#queue-note", { hasText: "No worker has timed a job yet" }).waitFor();
-  assert.equal(await estimate(untimed, "500"), "time not known yet");
-  assert.equal(await checkedQuality(untimed), "150");
+  assert.equal(await estimate(untimed, "fine"), "time not known yet");
+  assert.equal(await checkedQuality(untimed), "draft");
 
-  // 10 s per step per megapixel: Best at 256×192 px is 500 × 10 × 0.049152 + 0.1 s.
+  // 10 s per full-size step per megapixel: draft at 512×384 px is 50 × 10 × 0.196608
+  // + 2 × 0.196608 = 98.7 s, fine 400 × 10 × 0.196608 + 0.4 = 787 s.
   const timed = await openPageServedBy([worker("cpu", 10, 2)]);
-  await timed.locator(".estimate[data-quality=\"500\"]", { hasText: "about" }).waitFor();
-  assert.equal(await estimate(timed, "500"), "about 4 min");
-  assert.equal(await estimate(timed, "150"), "about 74 s");
+  await timed.locator(".estimate[data-quality=\"fine\"]", { hasText: "about" }).waitFor();
+  assert.equal(await estimate(timed, "fine"), "about 13 min");
+  assert.equal(await estimate(timed, "draft"), "about 2 min");
   assert.equal(await estimate(timed, "instant"), "under a second");
+  // Steps given by hand keep the quality's mix: 20 of draft's 100 cost 10 full-size ones.
+  await timed.locator(".advanced summary").click();
+  await timed.locator("#iterations").fill("20");
   await timed.locator("#size").selectOption("1024");
   assert.equal(await estimate(timed, "instant"), "about 2 s");
+  // 10 × 10 × 0.786432 + 2 × 0.786432 = 80.2 s
+  assert.equal(await estimate(timed, "draft"), "about 80 s");
 });
 
 test("with a GPU worker the defaults are the full ones, unless the person chose", async () => {
   const page = await openPageServedBy([worker("cuda:0", 0.5, 0.05), worker("cpu", null, null)]);
   await page.locator("#queue-note", { hasText: "1 GPU, 1 CPU" }).waitFor();
-  assert.equal(await page.locator("#size").inputValue(), "512");
-  assert.equal(await checkedQuality(page), "500");
-  // 500 × 0.5 × (512 × 384 / 1e6) + 0.05 × 0.196608 = 49.2 s
-  assert.equal(await estimate(page, "500"), "about 49 s");
+  assert.equal(await page.locator("#size").inputValue(), "1024");
+  assert.equal(await checkedQuality(page), "fine");
+  // 400 × 0.5 × (1024 × 768 / 1e6) + 0.05 × 0.786432 = 157.3 s
+  assert.equal(await estimate(page, "fine"), "about 3 min");
 });
 
 test("with server-sent events blocked, polling shows the progress and the preview as it forms", async () => {

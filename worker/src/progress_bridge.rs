@@ -32,6 +32,8 @@ pub struct ProgressBridge<'a> {
     metrics: &'a WorkerMetrics,
     /// The job's steps: a fast job's one step is its pass.
     total: u32,
+    /// Its coarse-to-fine levels.
+    scales: u32,
     claimed: Instant,
     started: Instant,
     /// The least time between two iterations published.
@@ -72,6 +74,7 @@ impl<'a> ProgressBridge<'a> {
                 Mode::Fast => 1,
                 Mode::Full => params.iterations,
             },
+            scales: params.scale_count(),
             claimed,
             started: Instant::now(),
             interval,
@@ -191,6 +194,8 @@ impl<'a> ProgressBridge<'a> {
             phase,
             iteration: 0,
             total: self.total,
+            scale: 0,
+            scales: self.scales,
             fraction: 0.0,
             loss: None,
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
@@ -220,12 +225,13 @@ impl<'a> ProgressBridge<'a> {
 /// What clients see of an iteration.
 fn live_progress(progress: &engine::Progress, preview_iteration: Option<u32>) -> LiveProgress {
     let elapsed = progress.elapsed.as_secs_f64();
-    let remaining = f64::from(progress.total - progress.iteration);
     LiveProgress {
         phase: Phase::Optimising,
         iteration: progress.iteration,
         total: progress.total,
-        fraction: f64::from(progress.iteration) / f64::from(progress.total.max(1)),
+        scale: progress.scale,
+        scales: progress.scales,
+        fraction: progress.fraction,
         loss: Some(LossSnapshot {
             content: progress.loss.content,
             style: progress.loss.style,
@@ -233,7 +239,7 @@ fn live_progress(progress: &engine::Progress, preview_iteration: Option<u32>) ->
             total: progress.loss.total,
         }),
         elapsed_seconds: elapsed,
-        eta_seconds: Some(elapsed / f64::from(progress.iteration) * remaining),
+        eta_seconds: Some(elapsed / progress.fraction * (1.0 - progress.fraction)),
         preview_iteration,
     }
 }

@@ -261,6 +261,8 @@ mod tests {
             size: 64,
             iterations: 4,
             scales: 2,
+            start_size: None,
+            scale_factor: 2.0,
             ..StyleParams::default()
         };
         let mut clock = throughput.clock(&params, (400, 300));

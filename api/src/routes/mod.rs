@@ -5,6 +5,7 @@ pub mod health;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod qualities;
 pub mod queue;
 pub mod styles;
 pub mod webhooks;

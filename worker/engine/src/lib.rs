@@ -7,6 +7,7 @@ pub mod fast;
 pub mod loss;
 pub mod optim;
 pub mod pixels;
+pub mod quality;
 mod vgg;
 mod weights;
 
@@ -115,13 +116,20 @@ pub struct Progress {
     /// 1-based, counted across all coarse-to-fine levels.
     pub iteration: u32,
     pub total: u32,
+    /// The coarse-to-fine level this iteration ran at, 1-based, of `scales`.
+    pub scale: u32,
+    pub scales: u32,
+    /// The share of the run's cost done, each iteration weighed by its level's pixels
+    /// (see [`StyleParams::full_size_iterations`]): what an ETA should extrapolate.
+    pub fraction: f64,
     pub loss: LossTerms,
     pub elapsed: Duration,
 }
 
 pub enum Event {
     Iteration(Progress),
-    /// The image as it stands after `iteration`, at the current level's size.
+    /// The picture as it stands after `iteration` (the average of the iterates when
+    /// averaging), at the current level's size.
     Preview {
         iteration: u32,
         image: RgbImage,
@@ -164,8 +172,11 @@ pub fn stylize(
     let mut image: Option<Tensor> = None;
     let mut content = RgbImage::default();
     let mut loss = LossTerms::default();
+    let levels = params.levels();
+    let total_cost = params.full_size_iterations();
+    let mut cost_done = 0.0;
 
-    for (size, level_iterations) in params.levels() {
+    for (level, &(size, level_iterations)) in levels.iter().enumerate() {
         content = resize_longest(inputs.content, size);
         let content_tensor = pixels::to_tensor(&content, device);
         let style_side = params.style_side(size);
@@ -199,8 +210,11 @@ pub fn stylize(
             )),
         };
 
+        let mut average = IterateAverage::new(params.average);
+        let iteration_cost = params.level_cost(size);
         for _ in 0..level_iterations {
             iteration += 1;
+            cost_done += iteration_cost;
             let leaf = x.detach().set_requires_grad(true);
             let (total, terms) = objective.evaluate(model, &leaf);
             total.backward();
@@ -209,10 +223,14 @@ pub fn stylize(
                 return Err(EngineError::Diverged { iteration });
             }
             optimizer.step(&mut x, &leaf.grad());
+            average.add(&x);
 
             let progress = Progress {
                 iteration,
                 total: params.iterations,
+                scale: level as u32 + 1,
+                scales: levels.len() as u32,
+                fraction: (cost_done / total_cost).min(1.0),
                 loss,
                 elapsed: started.elapsed(),
             };
@@ -221,14 +239,14 @@ pub fn stylize(
                 && iteration % options.preview_every == 0
                 && iteration < params.iterations;
             if flow.is_continue() && preview_due {
-                let image = pixels::to_image(&x);
+                let image = pixels::to_image(&average.picture(&x));
                 flow = on_event(Event::Preview { iteration, image });
             }
             if flow.is_break() {
                 return Err(EngineError::Canceled { iteration });
             }
         }
-        image = Some(x);
+        image = Some(average.picture(&x));
     }
 
     let mut result = pixels::to_image(&image.expect("at least one level"));
@@ -240,6 +258,50 @@ pub fn stylize(
         loss,
         elapsed: started.elapsed(),
     })
+}
+
+/// An exponential moving average of one level's iterates, bias-corrected as Adam's
+/// moments are, so that its first value is the first iterate. A decay of 0 keeps none:
+/// the picture is the last iterate.
+struct IterateAverage {
+    decay: f64,
+    sum: Option<Tensor>,
+    /// The weight the sum's terms add up to, 1 − decayᵗ.
+    weight: f64,
+}
+
+impl IterateAverage {
+    fn new(decay: f64) -> Self {
+        IterateAverage {
+            decay,
+            sum: None,
+            weight: 0.0,
+        }
+    }
+
+    fn add(&mut self, x: &Tensor) {
+        if self.decay == 0.0 {
+            return;
+        }
+        let _guard = tch::no_grad_guard();
+        let part = x * (1.0 - self.decay);
+        match &mut self.sum {
+            Some(sum) => {
+                *sum *= self.decay;
+                *sum += part;
+            }
+            None => self.sum = Some(part),
+        }
+        self.weight = self.weight * self.decay + (1.0 - self.decay);
+    }
+
+    /// The picture to show for the iterate `x`.
+    fn picture(&self, x: &Tensor) -> Tensor {
+        match &self.sum {
+            Some(sum) => sum / self.weight,
+            None => x.shallow_clone(),
+        }
+    }
 }
 
 /// Standard normal noise shaped like `like`, from a generator of the job's own seeded by

@@ -49,6 +49,30 @@ struct Target {
     value: Tensor,
 }
 
+impl Target {
+    /// With `relative_loss`, the weight also divides by the target's mean square, so the
+    /// layer's mean squared error becomes its squared relative error.
+    fn new(layer: usize, weight: f64, value: Tensor, params: &StyleParams) -> Self {
+        let weight = if params.relative_loss {
+            let mean_square = value.square().mean(Kind::Double).double_value(&[]);
+            // A target of zeros (a black photo's deep features) has no size to be
+            // relative to: its error stays absolute.
+            if mean_square > 0.0 {
+                weight / mean_square
+            } else {
+                weight
+            }
+        } else {
+            weight
+        };
+        Target {
+            layer,
+            weight,
+            value,
+        }
+    }
+}
+
 /// Targets for one resolution, computed once without gradients.
 pub struct Objective {
     content: Vec<Target>,
@@ -92,11 +116,7 @@ impl Objective {
         let content = content_layers
             .iter()
             .zip(content_features)
-            .map(|(&(layer, weight), value)| Target {
-                layer,
-                weight,
-                value,
-            })
+            .map(|(&(layer, weight), value)| Target::new(layer, weight, value, params))
             .collect();
 
         let style_indices: Vec<usize> = style_layers.iter().map(|(l, _)| *l).collect();
@@ -114,10 +134,13 @@ impl Objective {
         let style = style_layers
             .iter()
             .zip(blended)
-            .map(|(&(layer, weight), value)| Target {
-                layer,
-                weight,
-                value: value.expect("at least one style image"),
+            .map(|(&(layer, weight), value)| {
+                Target::new(
+                    layer,
+                    weight,
+                    value.expect("at least one style image"),
+                    params,
+                )
             })
             .collect();
 

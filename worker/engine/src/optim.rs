@@ -9,6 +9,9 @@ pub trait Optimizer {
     fn step(&mut self, x: &mut Tensor, grad: &Tensor);
 }
 
+/// The least cosine between a step and its gradient change for L-BFGS to keep the pair.
+const CURVATURE_COSINE: f64 = 1e-8;
+
 /// Limited-memory BFGS without line search, as neural-style and torch.optim.LBFGS run it
 /// for this problem: the last `history` curvature pairs, a first step scaled by the
 /// gradient's size, then whole steps of `learning_rate`. The inverse-Hessian product
@@ -57,15 +60,20 @@ impl<M: InverseHessian> Optimizer for Lbfgs<M> {
             }
             Some((last_step, last_grad)) => {
                 let y = &grad - last_grad;
-                // The one wait on the device in a step: both products in one transfer.
-                let products: Vec<f64> = Tensor::stack(&[y.dot(&last_step), y.dot(&y)], 0)
-                    .to_kind(Kind::Double)
-                    .to_device(tch::Device::Cpu)
-                    .try_into()
-                    .expect("two products");
-                let (ys, yy) = (products[0], products[1]);
-                // Keep a pair only when it shows positive curvature.
-                if ys > 1e-10 {
+                // The one wait on the device in a step: the products in one transfer.
+                let products: Vec<f64> = Tensor::stack(
+                    &[y.dot(&last_step), y.dot(&y), last_step.dot(&last_step)],
+                    0,
+                )
+                .to_kind(Kind::Double)
+                .to_device(tch::Device::Cpu)
+                .try_into()
+                .expect("three products");
+                let (ys, yy, ss) = (products[0], products[1], products[2]);
+                // Keep a pair only when it shows positive curvature, judged by the angle
+                // between s and y: a threshold on yᵀs itself would depend on the loss's
+                // scale, and refuse every pair of a loss of relative errors (near 1).
+                if ys > CURVATURE_COSINE * (yy * ss).sqrt() {
                     self.memory.push(last_step, y, ys, yy);
                 }
                 self.learning_rate
@@ -376,6 +384,25 @@ mod tests {
     fn lbfgs_solves_a_quadratic_bowl() {
         let loss = run(&mut Lbfgs::new(1.0, 10), 30);
         assert!(loss < 1e-10, "loss {loss}");
+    }
+
+    /// The same bowl scaled down by 1e-12, as a loss of relative errors is small next to
+    /// one of absolute errors: L-BFGS takes the same steps and solves it alike.
+    #[test]
+    fn lbfgs_does_not_depend_on_the_scale_of_the_loss() {
+        let solve = |scale: f64| {
+            let scales = Tensor::from_slice(&[1.0f64, 10.0, 100.0, 1000.0]) * scale;
+            let mut x = Tensor::ones([4], (Kind::Double, tch::Device::Cpu));
+            let mut optimizer = Lbfgs::new(1.0, 10);
+            for _ in 0..30 {
+                let grad = &scales * &x;
+                optimizer.step(&mut x, &grad);
+            }
+            x.abs().max().double_value(&[])
+        };
+        let (plain, tiny) = (solve(1.0), solve(1e-12));
+        assert!(plain < 1e-5, "{plain}");
+        assert!(tiny < 1e-5, "{tiny}");
     }
 
     #[test]

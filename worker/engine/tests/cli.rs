@@ -52,6 +52,15 @@ fn assert_refused(output: &Output, needle: &str) {
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
 }
 
+/// Runs stylize on the sample photo with the preset painting `style`, writing `out`.
+fn paint(style: &str, out: &str, options: &[&str]) -> Output {
+    let content = path_str(&asset("content/tubingen.jpg"));
+    let style = path_str(&asset(&format!("styles/{style}.jpg")));
+    let mut args = vec!["-c", content.as_str(), "-s", style.as_str(), "-o", out];
+    args.extend_from_slice(options);
+    stylize(&args)
+}
+
 #[test]
 fn bad_images_are_refused_with_one_clear_line() {
     let scratch = Scratch::new("images");
@@ -100,6 +109,13 @@ fn bad_numbers_are_refused() {
         (&["--tv-weight", "NaN"][..], "tv_weight"),
         (&["--style-layers", "conv9_9"][..], "unknown layer"),
         (&["--style-blend", "1,2"][..], "style_blend_weights"),
+        (&["--quality", "best"][..], "unknown quality \"best\""),
+        (&["--scale-factor", "3"][..], "scale_factor"),
+        (&["--average", "1"][..], "average"),
+        (
+            &["--scales", "2", "--start-size", "64"][..],
+            "cannot be used with",
+        ),
     ] {
         let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
         assert_refused(&stylize(&args), needle);
@@ -114,22 +130,20 @@ fn a_tiny_run_writes_the_image() {
     let scratch = Scratch::new("run");
     let out = scratch.path("out.jpg");
     let previews = scratch.path("previews");
-    let output = stylize(&[
-        "-c",
-        &path_str(&asset("content/tubingen.jpg")),
-        "-s",
-        &path_str(&asset("styles/the-scream.jpg")),
-        "-o",
+    let output = paint(
+        "the-scream",
         &out,
-        "--size",
-        "48",
-        "-n",
-        "4",
-        "--preview-dir",
-        &previews,
-        "--preview-every",
-        "2",
-    ]);
+        &[
+            "--size",
+            "48",
+            "-n",
+            "4",
+            "--preview-dir",
+            &previews,
+            "--preview-every",
+            "2",
+        ],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("done: 4 iterations"), "{stderr}");
@@ -139,23 +153,53 @@ fn a_tiny_run_writes_the_image() {
 }
 
 #[test]
+fn a_quality_runs_its_scales_and_says_which() {
+    let scratch = Scratch::new("quality");
+    let out = scratch.path("out.png");
+    let output = paint(
+        "the-scream",
+        &out,
+        &[
+            "--quality",
+            "draft",
+            "--size",
+            "64",
+            "--start-size",
+            "32",
+            "-n",
+            "6",
+            "--log-every",
+            "1",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // 32, 45 and 64 px: two iterations each.
+    let scale_of = |iteration: u32| {
+        let line = stderr
+            .lines()
+            .find(|line| line.starts_with(&format!("iteration {iteration} ")))
+            .unwrap_or_else(|| panic!("no line for iteration {iteration} in {stderr}"));
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    let scales: Vec<String> = (1..=6).map(scale_of).collect();
+    assert_eq!(
+        scales,
+        ["1/3", "1/3", "2/3", "2/3", "3/3", "3/3"],
+        "{stderr}"
+    );
+    assert!(stderr.contains("done: 6 iterations"), "{stderr}");
+}
+
+#[test]
 fn init_fast_starts_from_the_fast_picture() {
     let scratch = Scratch::new("init-fast");
     let out = scratch.path("out.png");
-    let output = stylize(&[
-        "-c",
-        &path_str(&asset("content/tubingen.jpg")),
-        "-s",
-        &path_str(&asset("styles/starry-night.jpg")),
-        "-o",
+    let output = paint(
+        "starry-night",
         &out,
-        "--size",
-        "48",
-        "-n",
-        "3",
-        "--init",
-        "fast",
-    ]);
+        &["--size", "48", "-n", "3", "--init", "fast"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     for line in ["start image: fast pass", "transform", "done: 3 iterations"] {

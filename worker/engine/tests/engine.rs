@@ -7,10 +7,11 @@ use sha2::{Digest, Sha256};
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use stylize_engine::{
-    self as engine, loss::Objective, pixels, EngineError, Event, Inputs, LossTerms, RunOptions,
-    Vgg19,
+    self as engine,
+    loss::{gram, Objective},
+    pixels, EngineError, Event, Inputs, LossTerms, RunOptions, Vgg19,
 };
-use stylize_shared::params::{Init, LayerWeight, Optimizer, StyleParams};
+use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, StyleParams};
 use tch::{Device, Kind, Tensor};
 
 /// One model for all tests; holding it also keeps the tests from running at once and
@@ -38,8 +39,12 @@ fn images() -> &'static Images {
     })
 }
 
-/// Runs the engine and returns the outcome plus the loss seen at every iteration.
-fn run(params: &StyleParams) -> (engine::Stylized, Vec<LossTerms>) {
+/// Runs the engine and returns the outcome, the loss seen at every iteration, and a
+/// preview every `preview_every` iterations (0: none).
+fn run_with_previews(
+    params: &StyleParams,
+    preview_every: u32,
+) -> (engine::Stylized, Vec<LossTerms>, Vec<image::RgbImage>) {
     let images = images();
     let styles = [images.style.clone()];
     let inputs = Inputs {
@@ -47,20 +52,27 @@ fn run(params: &StyleParams) -> (engine::Stylized, Vec<LossTerms>) {
         styles: &styles,
         init_image: None,
     };
-    let mut losses = Vec::new();
+    let (mut losses, mut previews) = (Vec::new(), Vec::new());
     let outcome = engine::stylize(
         &model(),
         &inputs,
         params,
-        RunOptions::default(),
+        RunOptions { preview_every },
         &mut |event| {
-            if let Event::Iteration(progress) = event {
-                losses.push(progress.loss);
+            match event {
+                Event::Iteration(progress) => losses.push(progress.loss),
+                Event::Preview { image, .. } => previews.push(image),
             }
             ControlFlow::Continue(())
         },
     )
     .unwrap();
+    (outcome, losses, previews)
+}
+
+/// Runs the engine and returns the outcome plus the loss seen at every iteration.
+fn run(params: &StyleParams) -> (engine::Stylized, Vec<LossTerms>) {
+    let (outcome, losses, _) = run_with_previews(params, 0);
     (outcome, losses)
 }
 
@@ -146,6 +158,49 @@ fn gradient_matches_finite_differences() {
             "pixel {index}: finite difference {numeric}, autograd {analytic}"
         );
     }
+}
+
+#[test]
+fn a_relative_loss_is_each_layers_squared_error_over_its_targets_square() {
+    let model = model().to_kind(Kind::Double);
+    tch::manual_seed(11);
+    let shape = [1, 3, 24, 24];
+    let options = (Kind::Double, Device::Cpu);
+    let [content, style, image] = [(); 3].map(|_| Tensor::randn(shape, options) * 40.0);
+    let params = StyleParams {
+        content_layers: vec![LayerWeight::new("conv2_1", 1.0)],
+        style_layers: vec![LayerWeight::new("conv1_1", 1.0)],
+        relative_loss: true,
+        content_weight: 1.0,
+        style_weight: 1.0,
+        tv_weight: 0.0,
+        ..StyleParams::default()
+    };
+    let objective = Objective::new(&model, &content, &[(style.shallow_clone(), 1.0)], &params);
+    let terms = Objective::terms(&objective.evaluate(&model, &image).1);
+    let features = |image: &Tensor, layer: &str| {
+        let index = stylize_shared::vgg::layer_index(layer).unwrap();
+        model.features(image, &[index], Pooling::Max).remove(0)
+    };
+    let squared_relative = |a: &Tensor, b: &Tensor| {
+        let sum = |t: Tensor| t.square().sum(Kind::Double).double_value(&[]);
+        sum(a - b) / sum(b.shallow_clone())
+    };
+    let content_expected =
+        squared_relative(&features(&image, "conv2_1"), &features(&content, "conv2_1"));
+    let style_expected = squared_relative(
+        &gram(&features(&image, "conv1_1")),
+        &gram(&features(&style, "conv1_1")),
+    );
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+    assert!(
+        close(terms.content, content_expected),
+        "{terms:?} vs {content_expected}"
+    );
+    assert!(
+        close(terms.style, style_expected),
+        "{terms:?} vs {style_expected}"
+    );
 }
 
 #[test]
@@ -239,11 +294,13 @@ fn options_beyond_the_seed_run() {
     let params = StyleParams {
         size: 128,
         iterations: 6,
-        scales: 2,
+        scales: 3,
+        start_size: None,
         preserve_colors: true,
         style_scale: 0.5,
         style_blend_weights: vec![0.7, 0.3],
         init: Init::Image,
+        average: 0.5,
         ..StyleParams::default()
     };
     let inputs = Inputs {
@@ -252,7 +309,7 @@ fn options_beyond_the_seed_run() {
         init_image: Some(&images.style),
     };
     let mut previews = Vec::new();
-    let mut iterations = Vec::new();
+    let mut progress_seen = Vec::new();
     let outcome = engine::stylize(
         &model(),
         &inputs,
@@ -260,17 +317,97 @@ fn options_beyond_the_seed_run() {
         RunOptions { preview_every: 2 },
         &mut |event| {
             match event {
-                Event::Iteration(progress) => iterations.push(progress.iteration),
+                Event::Iteration(progress) => progress_seen.push(progress),
                 Event::Preview { iteration, image } => previews.push((iteration, image.width())),
             }
             ControlFlow::Continue(())
         },
     )
     .unwrap();
+    let iterations: Vec<u32> = progress_seen.iter().map(|p| p.iteration).collect();
     assert_eq!(iterations, (1..=6).collect::<Vec<_>>());
-    // Three iterations at 64 px, then three at 128 px; no preview of the final iteration.
-    assert_eq!(previews, vec![(2, 64), (4, 128)]);
+    // Two iterations at each of 64, 91 (128 / √2) and 128 px; no preview of the last.
+    assert_eq!(previews, vec![(2, 64), (4, 91)]);
+    let scales: Vec<(u32, u32)> = progress_seen.iter().map(|p| (p.scale, p.scales)).collect();
+    assert_eq!(scales, vec![(1, 3), (1, 3), (2, 3), (2, 3), (3, 3), (3, 3)]);
+    // The share done weighs each iteration by its pixels: the coarsest level's two are
+    // (64/128)² each of the 2·(0.25 + 0.505 + 1) in all.
+    let total = 2.0 * (0.25 + (91.0f64 / 128.0).powi(2) + 1.0);
+    let fractions: Vec<f64> = progress_seen.iter().map(|p| p.fraction).collect();
+    assert!((fractions[1] - 0.5 / total).abs() < 1e-9, "{fractions:?}");
+    assert!((fractions[5] - 1.0).abs() < 1e-9, "{fractions:?}");
     assert_eq!(outcome.image.width(), 128);
+}
+
+/// The pictures a run shows at each iteration.
+fn previews_of(params: &StyleParams) -> Vec<image::RgbImage> {
+    let (outcome, _, mut previews) = run_with_previews(params, 1);
+    previews.push(outcome.image);
+    previews
+}
+
+#[test]
+fn averaging_shows_the_bias_corrected_mean_of_the_iterates() {
+    let plain = previews_of(&StyleParams {
+        average: 0.0,
+        ..small(4)
+    });
+    let averaged = previews_of(&StyleParams {
+        average: 0.5,
+        ..small(4)
+    });
+    // Bias-corrected, the average of one iterate is that iterate.
+    assert_eq!(plain[0], averaged[0]);
+    // After two it is (0.5·x₁ + x₂) / 1.5: between them, so unlike the second iterate.
+    assert_ne!(plain[1], averaged[1]);
+    let pixel = |image: &image::RgbImage| f64::from(image.get_pixel(20, 20)[0]);
+    let expected = (0.5 * pixel(&plain[0]) + pixel(&plain[1])) / 1.5;
+    assert!(
+        (pixel(&averaged[1]) - expected).abs() <= 1.0,
+        "{} vs {expected}",
+        pixel(&averaged[1])
+    );
+    assert_ne!(plain.last(), averaged.last());
+}
+
+#[test]
+fn the_scorer_gives_the_photo_content_error_0_and_the_painting_style_error_0() {
+    let images = images();
+    let model = model();
+    let photo = engine::quality::score(&model, &images.content, &images.content, &images.style);
+    assert_eq!(photo.content, 0.0);
+    assert!(photo.style > 0.5, "{photo:?}");
+    let painting = engine::quality::score(&model, &images.style, &images.content, &images.style);
+    assert_eq!(painting.style, 0.0);
+    assert!(painting.content > 0.5, "{painting:?}");
+}
+
+#[test]
+fn the_scorer_reproduces_the_published_scores_of_the_reference_outputs() {
+    let model = model();
+    let photo = &images().content;
+    // (painting, picture, style error, content error), as the quality issue measured
+    // them with the same definition.
+    let published = [
+        ("starry-night", "tubingen_starry", 0.271, 1.000),
+        ("the-scream", "tubingen_scream", 0.181, 0.815),
+        (
+            "shipwreck-of-the-minotaur",
+            "tubingen_shipwreck",
+            0.216,
+            0.725,
+        ),
+    ];
+    for (painting, picture, style, content) in published {
+        let painting = load_asset(&format!("styles/{painting}.jpg"));
+        let picture = load_asset(&format!("reference/{picture}.png"));
+        let scores = engine::quality::score(&model, &picture, photo, &painting);
+        let close = |a: f64, b: f64| (a - b).abs() <= 0.02 * b;
+        assert!(
+            close(scores.style, style) && close(scores.content, content),
+            "{picture:?}: {scores:?}, published {style} / {content}"
+        );
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use stylize_engine::fast::{self, fast_stylize};
 use stylize_engine::{self as engine, Event, FastStylizer, Inputs, RunOptions, Vgg19};
 use stylize_shared::images::{self, ImageLimits, OutputFormat};
-use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, StyleParams};
+use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, Quality, StyleParams};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,9 +45,13 @@ struct Args {
     style_weight: Option<f64>,
     #[arg(long)]
     tv_weight: Option<f64>,
-    /// Content layers as LAYER[:WEIGHT], comma-separated (default conv4_4).
+    /// Content layers as LAYER[:WEIGHT], comma-separated (default conv4_2).
     #[arg(long, value_delimiter = ',')]
     content_layers: Vec<String>,
+    /// Weigh each layer's error relative to its target (true: the qualities draft and
+    /// fine) or absolutely (false: classic, the seed's).
+    #[arg(long)]
+    relative_loss: Option<bool>,
     /// Style layers as LAYER[:WEIGHT], comma-separated (default conv1_1…conv5_1).
     #[arg(long, value_delimiter = ',')]
     style_layers: Vec<String>,
@@ -63,9 +67,22 @@ struct Args {
     init: Option<String>,
     #[arg(long, value_enum)]
     pooling: Option<PoolingArg>,
-    /// Coarse-to-fine levels (1 = full size only).
+    /// Named settings to start from: draft, fine (the default) or classic (the seed's);
+    /// the options below go over them.
+    #[arg(long)]
+    quality: Option<Quality>,
+    /// Coarse-to-fine levels (1 = full size only); replaces the quality's --start-size.
     #[arg(long)]
     scales: Option<u32>,
+    /// The coarsest level's side: levels grow from it to --size by --scale-factor.
+    #[arg(long, conflicts_with = "scales")]
+    start_size: Option<u32>,
+    /// The ratio between one level's side and the next (default √2).
+    #[arg(long)]
+    scale_factor: Option<f64>,
+    /// Average the iterates with this decay (0 = off, 0.9 ≈ the last ten).
+    #[arg(long)]
+    average: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
     /// auto, cpu, cuda or cuda:N.
@@ -132,7 +149,15 @@ fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
 impl Args {
     /// Defaults overlaid with whatever the command line set.
     fn params(&self) -> anyhow::Result<StyleParams> {
-        let mut params = StyleParams::default();
+        let mut params = self
+            .quality
+            .map_or_else(StyleParams::default, Quality::params);
+        if self.scales.is_some() {
+            params.start_size = None;
+        }
+        if self.start_size.is_some() {
+            params.start_size = self.start_size;
+        }
         macro_rules! set {
             ($($field:ident),*) => { $(if let Some(v) = self.$field { params.$field = v; })* };
         }
@@ -144,9 +169,14 @@ impl Args {
             tv_weight,
             style_scale,
             scales,
+            scale_factor,
+            average,
+            relative_loss,
             seed
         );
-        params.learning_rate = self.learning_rate;
+        if self.learning_rate.is_some() {
+            params.learning_rate = self.learning_rate;
+        }
         if let Some(optimizer) = self.optimizer {
             params.optimizer = match optimizer {
                 OptimizerArg::Lbfgs => Optimizer::Lbfgs,
@@ -166,9 +196,10 @@ impl Args {
             params.style_layers = parse_layers(&self.style_layers)?;
         }
         params.style_blend_weights = self.style_blend.clone();
-        params.preserve_colors = self.preserve_colors;
+        params.preserve_colors |= self.preserve_colors;
         params.init = match self.init.as_deref() {
-            None | Some("content") => Init::Content,
+            None => params.init,
+            Some("content") => Init::Content,
             Some("noise") => Init::Noise,
             Some("fast") => Init::Fast,
             Some(_) => Init::Image,
@@ -238,17 +269,22 @@ fn run(args: Args) -> anyhow::Result<()> {
         match event {
             Event::Iteration(progress) => {
                 bar.set_position(u64::from(progress.iteration));
-                bar.set_message(format!("loss {:.4e}", progress.loss.total));
+                bar.set_message(format!(
+                    "scale {}/{} loss {:.4e}",
+                    progress.scale, progress.scales, progress.loss.total
+                ));
                 if args.log_every > 0 && progress.iteration % args.log_every == 0 {
                     bar.suspend(|| {
                         eprintln!(
-                            "iteration {} elapsed {:.2}s loss {:.6e} content {:.4e} style {:.4e} tv {:.4e}",
+                            "iteration {} elapsed {:.2}s loss {:.6e} content {:.4e} style {:.4e} tv {:.4e} scale {}/{}",
                             progress.iteration,
                             progress.elapsed.as_secs_f64(),
                             progress.loss.total,
                             progress.loss.content,
                             progress.loss.style,
-                            progress.loss.tv
+                            progress.loss.tv,
+                            progress.scale,
+                            progress.scales
                         )
                     });
                 }
