@@ -57,6 +57,7 @@ started=$SECONDS
 compose up -d --no-build >/dev/null 2>&1
 wait_ready 300
 warm=$((SECONDS - started))
+stack_key
 wait_workers 1 180
 time_jobs > "$CONTAINERS_DIR/bench-container"
 echo "container worker: $(tr '\n' ' ' < "$CONTAINERS_DIR/bench-container")s"

@@ -31,14 +31,23 @@ stack_cleanup() {
   podman_stop_helpers
 }
 
-# A fresh .env: random secrets, the stack's ports and an admin token ($admin_token).
+# A fresh .env: random secrets (the admin token among them: $admin_token) and the
+# stack's ports.
 stack_env() {
   rm -f "$env_file"
   deploy/compose/make-env.sh "$env_file" >/dev/null
-  admin_token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-  printf 'STYLIZE_PORT=%s\nRABBITMQ_MANAGEMENT_PORT=%s\nSTYLIZE_TEST_ADMIN_TOKEN=%s\n' \
-    "$PORT" "$((PORT + 1))" "$admin_token" >> "$env_file"
+  admin_token="$(grep ^STYLIZE_ADMIN_TOKEN= "$env_file" | cut -d= -f2)"
+  printf 'STYLIZE_PORT=%s\nRABBITMQ_MANAGEMENT_PORT=%s\n' "$PORT" "$((PORT + 1))" >> "$env_file"
 }
+# The stack runs with API keys on: the helpers below send $api_key, which stack_key
+# makes with the admin token once the api is ready.
+api_key=""
+stack_key() {
+  api_key="$(curl -fsS -X POST -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' \
+    -d '{"name": "container tests"}' "$API/v1/admin/keys" | jq -r '.key // empty')"
+  [ -n "$api_key" ]
+}
+api() { curl -H "Authorization: Bearer $api_key" "$@"; } # CURL-ARGS...: with the stack's key
 
 # Every image the stack runs: the base, the stand-ins, garage-init, and stylize's api
 # and CPU worker from this checkout's release build (deploy/docker/dist.sh). Layers
@@ -81,10 +90,10 @@ ready() { curl -fs -o /dev/null "$API/readyz"; }
 wait_ready() { within "$1" ready; } # SECONDS
 # (Both answer nothing, and succeed, when the api refuses or is away: the callers count.)
 submit() { # PARAMS [PRESET]: the new job's id on stdout, nothing if not accepted
-  curl -fsS --max-time 30 -F "content=@$PHOTO" -F "preset=${2:-starry-night}" \
+  api -fsS --max-time 30 -F "content=@$PHOTO" -F "preset=${2:-starry-night}" \
     --form-string "params=$1" "$API/v1/jobs" 2>/dev/null | jq -r '.id // empty' || true
 }
-state() { curl -fsS --max-time 10 "$API/v1/jobs/$1" 2>/dev/null | jq -r '.state // empty' || true; }
+state() { api -fsS --max-time 10 "$API/v1/jobs/$1" 2>/dev/null | jq -r '.state // empty' || true; }
 terminal() { case "$(state "$1")" in succeeded | failed | canceled) return 0 ;; *) return 1 ;; esac; }
 wait_terminal() { # SECONDS ID...: all terminal in time
   local deadline=$((SECONDS + $1)); shift
@@ -96,7 +105,7 @@ succeed() { # SECONDS ID...: all end, and all succeeded
 }
 accepted() { for id in "$@"; do [ -n "$id" ] || return 1; done; }
 result_is_png() { # ID
-  curl -fsS --max-time 30 "$API/v1/jobs/$1/result" -o "$CONTAINERS_DIR/result.png" \
+  api -fsS --max-time 30 "$API/v1/jobs/$1/result" -o "$CONTAINERS_DIR/result.png" \
     && [ "$(head -c 8 "$CONTAINERS_DIR/result.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
 }
 worker_of() { sql "SELECT worker FROM jobs WHERE id = '$1'"; }
@@ -108,11 +117,11 @@ crash() { # CONTAINER: SIGKILL to its main process, as a crash (podman kill woul
   kill -s KILL "$(podman inspect --format '{{.State.Pid}}' "$1")"
 }
 workers_at_least() { # N
-  [ "$(curl -fsS "$API/v1/queue" 2>/dev/null | jq '.workers | length' || echo 0)" -ge "$1" ]
+  [ "$(api -fsS "$API/v1/queue" 2>/dev/null | jq '.workers | length' || echo 0)" -ge "$1" ]
 }
 wait_workers() { within "$2" workers_at_least "$1"; } # N SECONDS
 running() { # ID: running with a few iterations done
-  [ "$(curl -fsS "$API/v1/jobs/$1" 2>/dev/null | jq -r '.progress.iteration // 0' || echo 0)" -gt 2 ]
+  [ "$(api -fsS "$API/v1/jobs/$1" 2>/dev/null | jq -r '.progress.iteration // 0' || echo 0)" -gt 2 ]
 }
 wait_running() { within "$1" running "$2"; } # SECONDS ID
 

@@ -82,6 +82,10 @@ page="$(curl -fsS "$API/" || true)"
 check "the page is served on :$PORT" grep -qi '<html' <<<"$page"
 check "the preset paintings are in the api image" \
   bash -c "[ \"\$(curl -fsS '$API/v1/styles' | jq '.styles | length')\" -ge 6 ]"
+status_of() { curl -s -o /dev/null -w '%{http_code}' "$API$1"; } # PATH: its status, no key sent
+check "keys are on: the jobs refuse a caller without a key (401)" [ "$(status_of /v1/jobs)" = 401 ]
+check "/metrics is not on the public port (404)" [ "$(status_of /metrics)" = 404 ]
+check "the admin token makes an API key" stack_key
 
 phase "a full job and a fast job"
 wait_workers 1 120 || fail "a worker reports itself in /v1/queue"
@@ -112,7 +116,7 @@ job="$(submit "$long")"
 if wait_running 120 "$job"; then
   victim="$(worker_of "$job")"
   crash "$(container_of_worker "$victim")"
-  echo "containers: killed $victim (SIGKILL) at iteration $(curl -fsS "$API/v1/jobs/$job" | jq .progress.iteration)"
+  echo "containers: killed $victim (SIGKILL) at iteration $(api -fsS "$API/v1/jobs/$job" | jq .progress.iteration)"
   check "the killed worker's job succeeds" succeed 600 "$job"
   rescuer="$(worker_of "$job")"
   check "on another worker ($rescuer)" [ "$rescuer" != "$victim" ]

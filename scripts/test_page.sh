@@ -6,10 +6,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
 export STYLIZE__WORKER__DEVICE=cpu
-# With API keys on: the page works with the key the operator gives it.
+# With API keys on: the page works with the visitor's own key, minted for its browser.
 export STYLIZE__AUTH__REQUIRED=true
-STYLIZE__AUTH__PAGE_KEY="page-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export STYLIZE__AUTH__PAGE_KEY
+# The tests' one browser submits faster than a visitor may; the limits have their own
+# tests (tests/tests/access.rs).
+export STYLIZE__AUTH__VISITOR_SUBMISSIONS_PER_MINUTE=1000 STYLIZE__AUTH__VISITOR_MAX_ACTIVE_JOBS=100
+export STYLIZE__AUTH__ADDRESS_SUBMISSIONS_PER_MINUTE=1000 STYLIZE__AUTH__ADDRESS_SESSIONS_PER_MINUTE=1000
 # The page's photo-by-address test serves its photo from 127.0.0.2.
 export STYLIZE__FETCH__ALLOWED_NETWORKS=127.0.0.2/32
 source scripts/stack.sh page 8096

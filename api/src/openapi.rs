@@ -4,9 +4,9 @@
 //! once in `http::answers`. This is the only module that imports the routes' handlers.
 
 use crate::http::answers::{
-    submission_form, BadRequest, BodyTimeout, Conflict, CrossSite, EventStream, Gone, JpegImage,
-    NotFound, PayloadTooLarge, PngImage, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
-    UnsupportedImage,
+    submission_form, BadRequest, BodyTimeout, Conflict, CrossSite, EventStream, Forbidden, Gone,
+    JpegImage, NotFound, PayloadTooLarge, PngImage, TooManyRequests, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedImage,
 };
 use crate::http::auth::COOKIE;
 use crate::http::routing::{get, resource};
@@ -36,7 +36,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
     components(
         schemas(Problem),
         responses(
-            BadRequest, Unauthorized, CrossSite, NotFound, BodyTimeout, Conflict, Gone,
+            BadRequest, Unauthorized, CrossSite, Forbidden, NotFound, BodyTimeout, Conflict, Gone,
             PayloadTooLarge, UnsupportedImage, Unprocessable, TooManyRequests, Unavailable,
             PngImage, JpegImage, EventStream,
         ),
@@ -130,7 +130,7 @@ impl Modify for SecuritySchemes {
             "page_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 COOKIE,
-                "The page's key, handed over by POST /v1/session",
+                "A page visitor's own key, minted by POST /v1/session",
             ))),
         );
     }

@@ -27,6 +27,8 @@ pub enum ApiError {
     UrlFailed { field: String, reason: String },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the form field {field:?} is larger than {limit} bytes")]
+    PartTooLarge { field: String, limit: usize },
     #[error("the request body did not arrive within {seconds} s")]
     BodyTimeout { seconds: u64 },
     #[error("this Idempotency-Key already made job {job} from a different request; use a new key")]
@@ -37,6 +39,9 @@ pub enum ApiError {
     TooManyRequests { detail: String, retry_after: u64 },
     #[error("{0}")]
     CrossSite(String),
+    /// Known, but not allowed this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no {0} here")]
     NotFound(String),
     #[error("{method} is not a method this resource takes; it takes {allowed}")]
@@ -142,12 +147,13 @@ impl ApiError {
             },
             ApiError::UrlRefused { .. } => "url-refused",
             ApiError::UrlFailed { .. } => "url-fetch-failed",
-            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => "payload-too-large",
             ApiError::BodyTimeout { .. } => "request-timeout",
             ApiError::IdempotencyKeyReused { .. } => "idempotency-key-reused",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::CrossSite(_) => "cross-site-refused",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::NotReady(_) => "not-ready",
@@ -172,12 +178,13 @@ impl ApiError {
             ApiError::InvalidImage { .. } => "Invalid image",
             ApiError::UrlRefused { .. } => "URL refused",
             ApiError::UrlFailed { .. } => "URL fetch failed",
-            ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => "Payload too large",
             ApiError::BodyTimeout { .. } => "Request timeout",
             ApiError::IdempotencyKeyReused { .. } => "Idempotency key reused",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::CrossSite(_) => "Cross-site request refused",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::NotReady(_) => "Not ready",
@@ -200,7 +207,8 @@ impl ApiError {
             ApiError::InvalidParameter { field, .. }
             | ApiError::InvalidImage { field, .. }
             | ApiError::UrlRefused { field, .. }
-            | ApiError::UrlFailed { field, .. } => Some(field),
+            | ApiError::UrlFailed { field, .. }
+            | ApiError::PartTooLarge { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -230,12 +238,14 @@ impl ResponseError for ApiError {
             ApiError::UrlRefused { .. } | ApiError::UrlFailed { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::CrossSite(_) => StatusCode::FORBIDDEN,
+            ApiError::CrossSite(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady(_) | ApiError::AlreadyFinished(_) | ApiError::Conflict(_) => {

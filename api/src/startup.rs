@@ -7,29 +7,31 @@ use crate::http::{edge, request_metrics};
 use crate::openapi;
 use crate::problem::{self, ApiError};
 use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
-use crate::services::access;
 use crate::services::catalogue::Catalogue;
 use crate::services::deliverer::Deliverer;
 use crate::services::fetch::Fetcher;
+use crate::services::live::{Hub, StreamSlots};
 use crate::services::metrics::ApiMetrics;
 use crate::services::queue_view::QueueView;
 use crate::services::readiness::Startup;
 use crate::services::signing::SigningKey;
 use crate::services::state::AppState;
+use crate::services::uploads::{self, UploadRoom};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{guard, web, App, HttpResponse, HttpServer};
-use std::net::TcpListener;
+use ipnet::IpNet;
+use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 use stylize_shared::config::Settings;
-use stylize_shared::db;
 use stylize_shared::lazy_redis::Redis;
 use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::JobQueue;
 use stylize_shared::rate_limit::RateLimiter;
 use stylize_shared::storage::Storage;
 use stylize_shared::workers::WorkerRegistry;
+use stylize_shared::{db, exposure};
 use tokio::sync::Semaphore;
 
 /// Headers on every answer: the page loads only its own script, styles and images
@@ -61,13 +63,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        exposure::check(&settings, exposure::Process::Api).map_err(anyhow::Error::msg)?;
         // Nothing here waits for a service: they connect at their first call, and
-        // `startup` prepares them (migrations, presets, the page's key) once they answer.
+        // `startup` prepares them (migrations, presets) once they answer.
         let pool = db::connect_lazy(&settings.database)?;
         let storage = Storage::new(&settings.s3);
         let (catalogue, preset_files) = Catalogue::read(&settings.presets.dir)?;
-        let page_key_hash = (!settings.auth.page_key.is_empty())
-            .then(|| access::hash(settings.auth.page_key.expose()));
         let webhook_secret = match settings.webhooks.secret.expose() {
             "" => None,
             secret => Some(SigningKey::parse(secret)?),
@@ -75,13 +76,18 @@ impl Application {
         // One Redis connection for every Redis user of the process (subscriptions open
         // their own).
         let redis = Redis::open(&settings.redis)?;
+        let progress = ProgressStore::on(&redis, &settings.redis);
+        let limits = &settings.limits;
         let state = Arc::new(AppState {
             pool,
             storage,
             queue: JobQueue::new(&settings.amqp),
-            progress: ProgressStore::on(&redis, &settings.redis),
+            live: Hub::start(progress.clone()),
+            streams: StreamSlots::new(limits.max_event_streams_per_owner, limits.max_event_streams),
+            stream_lifetime: Duration::from_secs(limits.event_stream_seconds),
+            progress,
             queue_view: QueueView::new(WorkerRegistry::on(&redis, &settings.amqp.queue)),
-            rate_limiter: RateLimiter::on(&redis),
+            rate_limiter: RateLimiter::on(&redis, &settings.amqp.queue),
             catalogue,
             fetcher: Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
             image_limits: settings.image_limits(),
@@ -89,9 +95,12 @@ impl Application {
             device_memory_bytes: settings.worker.device_memory_bytes,
             submission_read: Duration::from_secs(settings.limits.submission_read_seconds),
             decodes: Semaphore::new(settings.limits.max_concurrent_decodes.max(1)),
+            uploads: UploadRoom::new(limits.max_inflight_upload_bytes, uploads::WAIT),
+            max_form_parts: limits.max_form_parts,
             metrics: ApiMetrics::new(),
             auth: settings.auth.clone(),
             allowed_origins: settings.http.allowed_origins.clone(),
+            trusted_proxies: trusted_proxies(&settings.http.trusted_proxies)?,
             webhook_secret,
         });
         let presets: Vec<&str> = state
@@ -101,7 +110,7 @@ impl Application {
             .map(|p| p.id.as_str())
             .collect();
         let document = web::Data::new(openapi::Document::new(&presets));
-        let startup = web::Data::from(Startup::begin(state.clone(), preset_files, page_key_hash));
+        let startup = web::Data::from(Startup::begin(state.clone(), preset_files));
         // Webhooks go out once the services answer (the outbox is made by the migrations).
         let deliverer = Deliverer::new(state.clone(), settings.webhooks.clone())?;
         let state = web::Data::from(state);
@@ -160,6 +169,9 @@ impl Application {
                 )
                 .default_service(web::to(no_route))
         })
+        // A client that closes its side ends its request: an event stream's slot is freed
+        // at once, not at the next keep-alive that fails to be written.
+        .h1_allow_half_closed(false)
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
@@ -191,6 +203,21 @@ impl Application {
             Some((metrics, _)) => tokio::try_join!(self.server, metrics).map(|_| ()),
         }
     }
+}
+
+/// `http.trusted_proxies`: networks, or single addresses.
+fn trusted_proxies(entries: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    entries
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("http.trusted_proxies: {entry:?} is no address or network")
+                })
+        })
+        .collect()
 }
 
 /// `/metrics` alone on its own listener.

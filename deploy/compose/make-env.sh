@@ -15,5 +15,6 @@ GARAGE_RPC_SECRET=$(hex 32)
 GARAGE_ADMIN_TOKEN=$(hex 32)
 S3_ACCESS_KEY=GK$(hex 12)
 S3_SECRET_KEY=$(hex 32)
+STYLIZE_ADMIN_TOKEN=$(hex 32)
 ENV
 echo "make-env.sh: wrote $file"

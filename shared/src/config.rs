@@ -67,22 +67,33 @@ impl RetentionSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthSettings {
-    /// Off (a development machine): anyone may submit and see every job. On: every job
-    /// request carries an API key (`Authorization: Bearer KEY`), and a key sees only its
-    /// own jobs.
+    /// Off (a development machine): a request without a key is the one anonymous owner
+    /// of an open deployment. On: every job request carries a key (a program's
+    /// `Authorization: Bearer KEY`, or a page visitor's cookie). Either way each key sees
+    /// only its own jobs.
     pub required: bool,
+    /// Keys off on a non-loopback address is refused at start-up unless this says the
+    /// deployment is open to everyone on purpose.
+    pub open: bool,
     /// Bearer token for `/v1/admin/keys` (create, list, revoke keys); empty turns the
     /// admin path off.
     pub admin_token: Secret,
-    /// A key the page uses (registered at start-up and handed to the page's visitors in
-    /// a cookie); empty: the page sends none.
-    pub page_key: Secret,
+    /// Page visitors get an identity of their own from `POST /v1/session` (a key in a
+    /// cookie); off: the page works only where keys are off.
+    pub visitors: bool,
     /// Mark that cookie `Secure` (sent over HTTPS only): on wherever the page is served
     /// through TLS, as in deploy/k8s; off by default for plain-HTTP development.
     pub secure_cookie: bool,
-    /// Per key: submissions a minute, and jobs queued or running at once.
+    /// Per program key: submissions a minute, and jobs queued or running at once.
     pub submissions_per_minute: u64,
     pub max_active_jobs: i64,
+    /// Per visitor: the same two limits, lower.
+    pub visitor_submissions_per_minute: u64,
+    pub visitor_max_active_jobs: i64,
+    /// Per client address, over all its visitors: identities minted and submissions,
+    /// a minute.
+    pub address_sessions_per_minute: u64,
+    pub address_submissions_per_minute: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,8 +135,16 @@ pub struct WorkerSettings {
     /// and cancel; the model is shared. Capacity is workers × concurrency.
     pub concurrency: usize,
     /// The device's memory for the memory guard: a job whose estimated need exceeds it
-    /// fails at once. 0: unknown, no guard (libtorch does not report a GPU's memory).
+    /// fails at once, and jobs running at once share it by their estimates. 0: unknown,
+    /// and the guard assumes a conservative figure (three quarters of the machine's
+    /// memory for a CPU, 8 GiB for a GPU, whose memory libtorch does not report).
     pub device_memory_bytes: u64,
+    /// A run that goes on longer than this from its claim ends `failed`, saying so.
+    pub max_run_seconds: u64,
+    /// Jobs one owner (a key, a visitor, or the anonymous owner) may have running at
+    /// once across all workers; the others wait their turn even with workers idle.
+    /// 0: no cap (turns still go round the owners fairly).
+    pub max_running_per_owner: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +167,10 @@ pub struct HttpSettings {
     /// always may.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the
+    /// client; from any other peer the header is ignored and the peer is the client.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -268,6 +291,17 @@ pub struct LimitSettings {
     /// Images the api decodes at once (each may take a second and a few hundred MiB);
     /// further submissions wait their turn.
     pub max_concurrent_decodes: usize,
+    /// Submission bodies the api holds at once, in bytes, over all requests: each takes
+    /// its declared length (`max_body_bytes` when chunked) before its body is read, and
+    /// waits its turn while the budget is spent.
+    pub max_inflight_upload_bytes: usize,
+    /// Parts a submission's form may have.
+    pub max_form_parts: usize,
+    /// Event streams (`GET /v1/jobs/{id}/events`) one api holds open, per owner and in
+    /// all, and how long each lasts before the client reconnects.
+    pub max_event_streams_per_owner: usize,
+    pub max_event_streams: usize,
+    pub event_stream_seconds: u64,
 }
 
 const DEFAULTS: &str = r#"
@@ -276,6 +310,7 @@ host = "127.0.0.1"
 port = 8080
 metrics_address = ""
 allowed_origins = []
+trusted_proxies = []
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/stylize"
@@ -306,11 +341,16 @@ dir = "web/static"
 
 [auth]
 required = false
+open = false
 admin_token = ""
-page_key = ""
+visitors = true
 secure_cookie = false
 submissions_per_minute = 60
 max_active_jobs = 10
+visitor_submissions_per_minute = 10
+visitor_max_active_jobs = 3
+address_sessions_per_minute = 20
+address_submissions_per_minute = 30
 
 [worker]
 device = "auto"
@@ -327,6 +367,8 @@ storage_retry_seconds = 15
 metrics_address = "127.0.0.1:9101"
 concurrency = 1
 device_memory_bytes = 0
+max_run_seconds = 14400
+max_running_per_owner = 0
 
 [webhooks]
 secret = ""
@@ -355,9 +397,22 @@ max_image_pixels = 50000000
 max_image_side = 12000
 submission_read_seconds = 60
 max_concurrent_decodes = 2
+max_inflight_upload_bytes = 268435456
+max_form_parts = 16
+max_event_streams_per_owner = 16
+max_event_streams = 4096
+event_stream_seconds = 600
 "#;
 
 impl Settings {
+    /// The built-in defaults alone: a development machine's.
+    pub fn defaults() -> Result<Self, config::ConfigError> {
+        config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()
+    }
+
     /// Defaults, then the `STYLIZE_CONFIG` file if set, then `STYLIZE__*` variables.
     pub fn load() -> Result<Self, config::ConfigError> {
         let mut builder = config::Config::builder()
@@ -428,7 +483,7 @@ mod tests {
         written.worker.threads = 3;
         written.worker.device = "cuda:1".into();
         written.fetch.allowed_networks = vec!["10.1.0.0/16".into()];
-        written.auth.page_key = "a page key".into();
+        written.auth.admin_token = "an admin token".into();
         let path = std::env::temp_dir().join(format!("stylize-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(&path, toml::to_string(&written).unwrap()).unwrap();
         std::env::set_var("STYLIZE_CONFIG", &path);
@@ -442,7 +497,7 @@ mod tests {
         assert_eq!(loaded.worker.threads, 3);
         assert_eq!(loaded.worker.device, "cpu");
         // The file carries the secret itself, not its redaction.
-        assert_eq!(loaded.auth.page_key.expose(), "a page key");
+        assert_eq!(loaded.auth.admin_token.expose(), "an admin token");
         // Everything else comes back as it was written.
         written.worker.device = "cpu".into();
         assert_eq!(
@@ -456,7 +511,6 @@ mod tests {
         let _turn = environment_turn();
         let mut settings = Settings::load().unwrap();
         settings.auth.admin_token = "the-admin-token".into();
-        settings.auth.page_key = "the-page-key".into();
         let printed = format!("{settings:?}");
         for secret in [
             &settings.database.url,
@@ -464,7 +518,6 @@ mod tests {
             &settings.redis.url,
             &settings.s3.secret_key,
             &settings.auth.admin_token,
-            &settings.auth.page_key,
         ] {
             assert!(!printed.contains(secret.expose()), "{printed}");
         }

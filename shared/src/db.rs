@@ -92,9 +92,37 @@ pub struct NewJob<'a> {
     pub webhook_events: &'a [String],
 }
 
-/// Inserts a queued job. With an idempotency key its owner already used, inserts
-/// nothing and returns the earlier job instead (`false` says so).
-pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool), sqlx::Error> {
+/// What [`insert_job`] made of a new job.
+#[derive(Debug)]
+pub enum Insertion {
+    /// Queued.
+    Created(JobRow),
+    /// The job the owner's idempotency key already made: nothing was inserted.
+    Existing(JobRow),
+    /// The owner already has `active` jobs queued or running, its limit.
+    OverQuota { active: i64 },
+}
+
+/// Inserts a queued job, if its owner has fewer than `max_active` jobs queued or
+/// running (`None`: no limit); the count and the insert are one transaction under a
+/// lock on the owner, so parallel submissions cannot all slip under the limit. With an
+/// idempotency key its owner already used, inserts nothing and returns the earlier job.
+pub async fn insert_job(
+    pool: &PgPool,
+    job: &NewJob<'_>,
+    max_active: Option<i64>,
+) -> Result<Insertion, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    if let (Some(owner), Some(limit)) = (job.owner, max_active) {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+            .bind(owner)
+            .execute(&mut *transaction)
+            .await?;
+        let active = count_active_jobs(&mut *transaction, owner).await?;
+        if active >= limit {
+            return Ok(Insertion::OverQuota { active });
+        }
+    }
     let inserted: Option<JobRow> = sqlx::query_as(
         "INSERT INTO jobs
              (id, state, params, styles, width, height, idempotency_key, owner, request_hash,
@@ -115,13 +143,16 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>) -> Result<(JobRow, bool
     .bind(job.request_hash)
     .bind(job.webhook)
     .bind(job.webhook_events)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *transaction)
     .await?;
+    transaction.commit().await?;
     match (inserted, job.idempotency_key) {
-        (Some(row), _) => Ok((row, true)),
+        (Some(row), _) => Ok(Insertion::Created(row)),
         (None, Some(key)) => {
             let earlier = find_by_idempotency_key(pool, job.owner, key).await?;
-            Ok((earlier.ok_or(sqlx::Error::RowNotFound)?, false))
+            Ok(Insertion::Existing(
+                earlier.ok_or(sqlx::Error::RowNotFound)?,
+            ))
         }
         (None, None) => Err(sqlx::Error::RowNotFound),
     }
@@ -142,40 +173,96 @@ pub async fn find_by_idempotency_key(
     .await
 }
 
+/// How many queued jobs come before the queued job `$1` in the fair order
+/// (`fair_queue`, the order `claim_next` takes them in), at most `$2`.
+pub(crate) const QUEUED_AHEAD: &str = "(
+    WITH fair AS (SELECT * FROM fair_queue)
+    SELECT LEAST(count(*), $2) FROM fair AS ahead, fair AS me
+    WHERE me.id = $1
+      AND (ahead.turn, ahead.served_at, ahead.updated_at, ahead.id)
+        < (me.turn, me.served_at, me.updated_at, me.id)
+)";
+
 /// The job, and for a queued one its place in the queue (see
 /// [`crate::stats::queued_ahead`], the same count).
 pub async fn get_job(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT jobs.*,
-             CASE WHEN jobs.state = 'queued' THEN (
-                 SELECT count(*) FROM (
-                     SELECT 1 FROM jobs AS ahead
-                     WHERE ahead.state = 'queued'
-                       AND (ahead.updated_at, ahead.id) < (jobs.updated_at, jobs.id)
-                     LIMIT $2
-                 ) AS counted
-             ) END AS queued_ahead
-         FROM jobs WHERE id = $1",
-    )
+             CASE WHEN jobs.state = 'queued' THEN {QUEUED_AHEAD} END AS queued_ahead
+         FROM jobs WHERE id = $1"
+    ))
     .bind(id)
     .bind(crate::stats::MAX_COUNTED_AHEAD)
     .fetch_optional(pool)
     .await
 }
 
-/// Takes a queued job for `worker`, counting the attempt; `None` when the job is not
-/// queued (canceled, finished, or taken by another worker).
-pub async fn claim(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE jobs SET state = 'running', worker = $2, attempts = attempts + 1,
-             started_at = now(), updated_at = now()
-         WHERE id = $1 AND state = 'queued'
-         RETURNING *",
+/// Takes the job `chosen` names (a CTE of one `id`, or none) for `worker` (`$2`) if it
+/// is still queued, counting the attempt and its owner's turn.
+const CLAIM_CHOSEN: &str = "claimed AS (
+        UPDATE jobs SET state = 'running', worker = $2, attempts = attempts + 1,
+            started_at = now(), updated_at = now()
+        FROM chosen
+        WHERE jobs.id = chosen.id AND jobs.state = 'queued'
+        RETURNING jobs.*
+    ), turn AS (
+        INSERT INTO owner_turns (owner, served_at)
+        SELECT COALESCE(owner, '00000000-0000-0000-0000-000000000000'), clock_timestamp()
+        FROM claimed
+        ON CONFLICT (owner) DO UPDATE SET served_at = excluded.served_at
     )
+    SELECT * FROM claimed";
+
+/// Takes the queued job `id` for `worker`, counting the attempt and its owner's turn;
+/// `None` when the job is not queued (canceled, finished, or taken by another worker).
+pub async fn claim(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH chosen AS (SELECT $1::uuid AS id), {CLAIM_CHOSEN}"
+    ))
     .bind(id)
     .bind(worker)
     .fetch_optional(pool)
     .await
+}
+
+/// Claims for `worker` the job whose turn it is (`fair_queue`'s first), among owners
+/// with fewer than `max_running_per_owner` jobs running (0: no cap); `None` when no
+/// queued job may start now. Workers claiming at once skip each other's choice (`SKIP
+/// LOCKED`); with a cap they take turns at choosing, so that two cannot both start an
+/// owner's last allowed job.
+pub async fn claim_next(
+    pool: &PgPool,
+    worker: &str,
+    max_running_per_owner: u32,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    if max_running_per_owner > 0 {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('stylize claims', 0))")
+            .execute(&mut *transaction)
+            .await?;
+    }
+    let claimed = sqlx::query_as(&format!(
+        "WITH chosen AS (
+             SELECT jobs.id FROM fair_queue JOIN jobs USING (id)
+             WHERE jobs.state = 'queued' AND ($1 = 0 OR fair_queue.running < $1)
+             ORDER BY fair_queue.turn, fair_queue.served_at, fair_queue.updated_at, jobs.id
+             LIMIT 1
+             FOR UPDATE OF jobs SKIP LOCKED
+         ), {CLAIM_CHOSEN}"
+    ))
+    .bind(i64::from(max_running_per_owner))
+    .bind(worker)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Ok(claimed)
+}
+
+/// Whether any job waits in the queue.
+pub async fn any_queued(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')")
+        .fetch_one(pool)
+        .await
 }
 
 /// Renews `worker`'s lease on a running job; answers whether a cancel was asked for,
@@ -193,25 +280,35 @@ pub async fn heartbeat(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<b
 }
 
 /// Running jobs whose lease ran out (their worker died) go back to `queued`; returns
-/// their ids for re-publishing. One whose cancel was asked for ends `canceled` instead,
-/// as its worker would have ended it: running it again would only be stopped again.
-pub async fn requeue_expired(pool: &PgPool, lease: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH reaped AS (
-             UPDATE jobs SET
-                 state = CASE WHEN cancel_requested THEN 'canceled' ELSE 'queued' END,
-                 finished_at = CASE WHEN cancel_requested THEN now() END,
-                 worker = CASE WHEN cancel_requested THEN worker END,
-                 published = cancel_requested AND published,
-                 updated_at = now()
-             WHERE state = 'running' AND updated_at < now() - make_interval(secs => $1)
-             RETURNING id, state
-         )
-         SELECT id FROM reaped WHERE state = 'queued'",
+/// each with the state it is in now: a queued one to publish again, and those ended
+/// to announce. One whose cancel was asked for ends `canceled` instead, as its worker
+/// would have ended it: running it again would only be stopped again.
+pub async fn requeue_expired(
+    pool: &PgPool,
+    lease: Duration,
+) -> Result<Vec<(Uuid, JobState)>, sqlx::Error> {
+    let reaped: Vec<(Uuid, String)> = sqlx::query_as(
+        "UPDATE jobs SET
+             state = CASE WHEN cancel_requested THEN 'canceled' ELSE 'queued' END,
+             finished_at = CASE WHEN cancel_requested THEN now() END,
+             worker = CASE WHEN cancel_requested THEN worker END,
+             published = cancel_requested AND published,
+             updated_at = now()
+         WHERE state = 'running' AND updated_at < now() - make_interval(secs => $1)
+         RETURNING id, state",
     )
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(reaped
+        .into_iter()
+        .map(|(id, state)| {
+            let state = state
+                .parse()
+                .expect("the CHECK constraint admits only known states");
+            (id, state)
+        })
+        .collect())
 }
 
 /// Notes that RabbitMQ took the job's message.
@@ -286,8 +383,8 @@ pub async fn request_cancel<'e>(
     .await
 }
 
-/// A page of jobs, newest first, after the job `after` (keyset pagination); only
-/// `owner`'s when given; deleted jobs are left out.
+/// A page of `owner`'s jobs (those without an owner for `None`), newest first, after
+/// the job `after` (keyset pagination); deleted jobs are left out.
 pub async fn list_jobs(
     pool: &PgPool,
     owner: Option<Uuid>,
@@ -296,7 +393,7 @@ pub async fn list_jobs(
 ) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT * FROM jobs
-         WHERE ($3::uuid IS NULL OR owner = $3)
+         WHERE owner IS NOT DISTINCT FROM $3
            AND deleted_at IS NULL
            AND ($2::uuid IS NULL
                 OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2))
@@ -370,12 +467,15 @@ pub async fn finish_run(
 }
 
 /// Jobs of `owner` still queued or running.
-pub async fn count_active_jobs(pool: &PgPool, owner: Uuid) -> Result<i64, sqlx::Error> {
+pub async fn count_active_jobs(
+    executor: impl sqlx::PgExecutor<'_>,
+    owner: Uuid,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM jobs WHERE owner = $1 AND state IN ('queued', 'running')",
     )
     .bind(owner)
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await
 }
 
@@ -387,34 +487,60 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Stores a key by its hash; with `ON CONFLICT` the existing key of that hash is kept
-/// (the page's key, registered at every start).
+/// Whose a key is: a program's, made on the admin path, or a page visitor's, minted by
+/// `POST /v1/session` (the visitors' limits, no webhooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Program,
+    Visitor,
+}
+
+impl KeyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Program => "program",
+            KeyKind::Visitor => "visitor",
+        }
+    }
+}
+
+/// Stores a key by its hash.
 pub async fn insert_key(
     pool: &PgPool,
     name: &str,
+    kind: KeyKind,
     key_hash: &[u8],
-) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+) -> Result<ApiKeyRow, sqlx::Error> {
     sqlx::query_as(
-        "INSERT INTO api_keys (id, name, key_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (key_hash) DO NOTHING
+        "INSERT INTO api_keys (id, name, kind, key_hash) VALUES ($1, $2, $3, $4)
          RETURNING id, name, created_at, revoked_at",
     )
     .bind(Uuid::new_v4())
     .bind(name)
+    .bind(kind.as_str())
     .bind(key_hash)
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await
 }
 
-/// The live (not revoked) key with this hash.
-pub async fn find_key(pool: &PgPool, key_hash: &[u8]) -> Result<Option<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, created_at, revoked_at FROM api_keys
-         WHERE key_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(key_hash)
-    .fetch_optional(pool)
-    .await
+/// The live (not revoked) key with this hash: its id and kind.
+pub async fn find_key(
+    pool: &PgPool,
+    key_hash: &[u8],
+) -> Result<Option<(Uuid, KeyKind)>, sqlx::Error> {
+    let found: Option<(Uuid, String)> =
+        sqlx::query_as("SELECT id, kind FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(key_hash)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.map(|(id, kind)| {
+        let kind = if kind == KeyKind::Visitor.as_str() {
+            KeyKind::Visitor
+        } else {
+            KeyKind::Program
+        };
+        (id, kind)
+    }))
 }
 
 /// The key with this id, revoked or not.
@@ -425,10 +551,14 @@ pub async fn get_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, sqlx:
         .await
 }
 
+/// The programs' keys (visitors' keys are many, and managed by nobody).
 pub async fn list_keys(pool: &PgPool) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at")
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(
+        "SELECT id, name, created_at, revoked_at FROM api_keys
+         WHERE kind = 'program' ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// Revokes a key; `None` when there is no such key.

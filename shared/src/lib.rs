@@ -14,6 +14,8 @@ pub mod backoff;
 pub mod config;
 #[cfg(feature = "service")]
 pub mod db;
+#[cfg(feature = "service")]
+pub mod exposure;
 pub mod images;
 pub mod job;
 #[cfg(feature = "service")]

@@ -64,12 +64,33 @@ fn key(job: Uuid) -> String {
 /// Each job's progress is published on `EVENTS_PREFIX` + its id.
 pub const EVENTS_PREFIX: &str = "stylize:events:";
 
-/// Published on a job's channel once the end of its run is recorded, so that a request
-/// waiting for the job (`Prefer: wait`) hears it at once. Whoever follows progress skips
-/// it: it is no [`LiveProgress`].
+/// Published on a job's channel once a change of its state is recorded (claimed, back
+/// in the queue, ended), so that those following the job read its row then rather than
+/// polling it. Whoever follows progress tells the two apart: it is no [`LiveProgress`].
 #[derive(Serialize, Deserialize)]
-struct Ended {
-    ended: JobState,
+struct StateChange {
+    /// (`ended` from workers that announced ends only.)
+    #[serde(alias = "ended")]
+    state: JobState,
+}
+
+/// What a job's channel carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// A snapshot of the running job.
+    Progress(LiveProgress),
+    /// The job's row now records this state.
+    State(JobState),
+}
+
+impl JobEvent {
+    fn parse(json: &str) -> Option<JobEvent> {
+        if let Ok(progress) = serde_json::from_str(json) {
+            return Some(JobEvent::Progress(progress));
+        }
+        let change: StateChange = serde_json::from_str(json).ok()?;
+        Some(JobEvent::State(change.state))
+    }
 }
 
 fn channel(job: Uuid) -> String {
@@ -117,45 +138,34 @@ impl ProgressStore {
         Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    /// The messages of the job's channel of one kind (JSON), from now on.
-    async fn listen<T: serde::de::DeserializeOwned + Send + 'static>(
-        &self,
-        job: Uuid,
-    ) -> redis::RedisResult<BoxStream<'static, T>> {
+    /// Every job's events from now on, on one connection: what one api process fans out
+    /// to all who follow a job (`services::live` in the api).
+    pub async fn all_events(&self) -> redis::RedisResult<BoxStream<'static, (Uuid, JobEvent)>> {
         let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(channel(job)).await?;
+        pubsub.psubscribe(format!("{EVENTS_PREFIX}*")).await?;
         Ok(pubsub
             .into_on_message()
             .filter_map(|message| async move {
+                let job = message
+                    .get_channel_name()
+                    .strip_prefix(EVENTS_PREFIX)?
+                    .parse()
+                    .ok()?;
                 let json: String = message.get_payload().ok()?;
-                serde_json::from_str(&json).ok()
+                Some((job, JobEvent::parse(&json)?))
             })
             .boxed())
     }
 
-    /// Snapshots as the worker publishes them, from now on.
-    pub async fn subscribe(
-        &self,
-        job: Uuid,
-    ) -> redis::RedisResult<BoxStream<'static, LiveProgress>> {
-        self.listen(job).await
-    }
-
-    /// Tells those waiting for `job` that it ended in `state` (PostgreSQL, already
+    /// Tells those following `job` that its row now records `state` (PostgreSQL, already
     /// written, holds it: one who misses this reads it there).
-    pub async fn announce_end(&self, job: Uuid, state: JobState) -> redis::RedisResult<()> {
-        let json = serde_json::to_string(&Ended { ended: state }).expect("a state serialises");
+    pub async fn announce_state(&self, job: Uuid, state: JobState) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(&StateChange { state }).expect("a state serialises");
         redis::cmd("PUBLISH")
             .arg(channel(job))
             .arg(json)
             .query_async::<()>(&mut self.connection.clone())
             .await
-    }
-
-    /// Yields the state of each end announced for `job` from now on.
-    pub async fn endings(&self, job: Uuid) -> redis::RedisResult<BoxStream<'static, JobState>> {
-        let ended: BoxStream<'static, Ended> = self.listen(job).await?;
-        Ok(ended.map(|ended| ended.ended).boxed())
     }
 
     /// Tells the worker running `job` that a cancel was accepted (PostgreSQL holds the
@@ -189,13 +199,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_end_is_no_snapshot_and_a_snapshot_no_end() {
-        let end = serde_json::to_string(&Ended {
-            ended: JobState::Succeeded,
+    fn a_state_change_is_no_snapshot_and_a_snapshot_no_state_change() {
+        let change = serde_json::to_string(&StateChange {
+            state: JobState::Succeeded,
         })
         .unwrap();
-        assert_eq!(end, r#"{"ended":"succeeded"}"#);
-        assert!(serde_json::from_str::<LiveProgress>(&end).is_err());
+        assert_eq!(change, r#"{"state":"succeeded"}"#);
+        assert_eq!(
+            JobEvent::parse(&change),
+            Some(JobEvent::State(JobState::Succeeded))
+        );
+        // As workers before state changes announced their ends.
+        assert_eq!(
+            JobEvent::parse(r#"{"ended":"failed"}"#),
+            Some(JobEvent::State(JobState::Failed))
+        );
         let snapshot = LiveProgress {
             phase: Phase::Fast,
             iteration: 1,
@@ -208,7 +226,8 @@ mod tests {
             eta_seconds: None,
             preview_iteration: Some(0),
         };
-        let snapshot = serde_json::to_string(&snapshot).unwrap();
-        assert!(serde_json::from_str::<Ended>(&snapshot).is_err());
+        let json = serde_json::to_string(&snapshot).unwrap();
+        assert_eq!(JobEvent::parse(&json), Some(JobEvent::Progress(snapshot)));
+        assert_eq!(JobEvent::parse("cancel"), None);
     }
 }

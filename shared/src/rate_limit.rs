@@ -4,13 +4,18 @@ use crate::lazy_redis::{LazyConnection, Redis};
 
 pub struct RateLimiter {
     connection: LazyConnection,
+    /// Whose counts these are: the deployment's queue, so that deployments (and test
+    /// stacks) sharing one Redis count apart.
+    namespace: String,
 }
 
 impl RateLimiter {
-    /// A limiter on the process's shared connection.
-    pub fn on(redis: &Redis) -> Self {
+    /// A limiter on the process's shared connection, counting for the deployment of
+    /// `namespace`.
+    pub fn on(redis: &Redis, namespace: &str) -> Self {
         RateLimiter {
             connection: redis.connection.clone(),
+            namespace: namespace.to_owned(),
         }
     }
 
@@ -26,7 +31,7 @@ impl RateLimiter {
             .unwrap_or_default()
             .as_secs();
         let window = now / window_seconds;
-        let key = format!("stylize:rate:{name}:{window}");
+        let key = format!("stylize:rate:{}:{name}:{window}", self.namespace);
         let (hits,): (u64,) = redis::pipe()
             .incr(&key, 1)
             .expire(&key, window_seconds as i64)

@@ -58,24 +58,12 @@ pub struct QueuePlace {
 /// this many plus one, and counting stays a bounded range of the queue's index.
 pub const MAX_COUNTED_AHEAD: i64 = 10_000;
 
-/// How many queued jobs are ahead of the queued job `id`, which entered the queue at
-/// `queued_at` (its `updated_at`: a retried or handed-back job goes to the back, as its
-/// message does), up to [`MAX_COUNTED_AHEAD`]. One range of the index `jobs_queue_order`.
-pub async fn queued_ahead(
-    pool: &PgPool,
-    id: uuid::Uuid,
-    queued_at: chrono::DateTime<chrono::Utc>,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM (
-             SELECT 1 FROM jobs
-             WHERE state = 'queued' AND (updated_at, id) < ($1, $2)
-             LIMIT $3
-         ) AS ahead",
-    )
-    .bind(queued_at)
-    .bind(id)
-    .bind(MAX_COUNTED_AHEAD)
-    .fetch_one(pool)
-    .await
+/// How many queued jobs are ahead of the queued job `id` in the order workers take
+/// them (fair across owners: see the view `fair_queue`), up to [`MAX_COUNTED_AHEAD`].
+pub async fn queued_ahead(pool: &PgPool, id: uuid::Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT {}", crate::db::QUEUED_AHEAD))
+        .bind(id)
+        .bind(MAX_COUNTED_AHEAD)
+        .fetch_one(pool)
+        .await
 }

@@ -5,6 +5,8 @@ use crate::config::S3Settings;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +15,42 @@ pub struct StorageError {
     pub operation: &'static str,
     pub key: String,
     pub message: String,
+}
+
+/// An object being read from the store.
+pub struct Object {
+    key: String,
+    /// Its size, as the store declared it.
+    pub length: Option<u64>,
+    body: ByteStream,
+}
+
+impl Object {
+    /// All of it.
+    pub async fn bytes(self) -> Result<Vec<u8>, StorageError> {
+        let body = self
+            .body
+            .collect()
+            .await
+            .map_err(|e| failure("get", &self.key, e))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// Its chunks as they arrive, never more than one in memory.
+    pub fn chunks(self) -> BoxStream<'static, Result<Bytes, StorageError>> {
+        let Object { key, body, .. } = self;
+        futures_util::stream::try_unfold(body, move |mut body| {
+            let key = key.clone();
+            async move {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => Ok(Some((chunk, body))),
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(failure("get", &key, error)),
+                }
+            }
+        })
+        .boxed()
+    }
 }
 
 #[derive(Clone)]
@@ -83,7 +121,15 @@ impl Storage {
 
     /// The object's bytes, or `None` when there is no such key.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let response = match self
+        match self.open(key).await? {
+            Some(object) => object.bytes().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The object, to be read as it arrives, or `None` when there is no such key.
+    pub async fn open(&self, key: &str) -> Result<Option<Object>, StorageError> {
+        match self
             .client
             .get_object()
             .bucket(&self.bucket)
@@ -91,18 +137,16 @@ impl Storage {
             .send()
             .await
         {
-            Ok(response) => response,
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(None)
-            }
-            Err(error) => return Err(failure("get", key, error)),
-        };
-        let body = response
-            .body
-            .collect()
-            .await
-            .map_err(|e| failure("get", key, e))?;
-        Ok(Some(body.into_bytes().to_vec()))
+            Ok(response) => Ok(Some(Object {
+                key: key.to_owned(),
+                length: response
+                    .content_length
+                    .and_then(|length| u64::try_from(length).ok()),
+                body: response.body,
+            })),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) => Err(failure("get", key, error)),
+        }
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {

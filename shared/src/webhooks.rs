@@ -35,6 +35,9 @@ pub struct Message {
     pub lease: Uuid,
 }
 
+/// Attempts under way to one URL at once, over all deliverers.
+pub const MAX_IN_FLIGHT_PER_RECEIVER: i64 = 4;
+
 /// Claims up to `limit` due messages for `lease`: each is due again when the lease ends,
 /// so a message whose deliverer died is taken by another.
 pub async fn claim_due(
@@ -46,7 +49,23 @@ pub async fn claim_due(
         "UPDATE webhook_messages m
          SET lease = gen_random_uuid(), next_attempt_at = now() + make_interval(secs => $1)
          FROM (SELECT id FROM webhook_messages
-               WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= now()
+               WHERE id IN (
+                   -- A receiver has at most MAX_IN_FLIGHT_PER_RECEIVER attempts under
+                   -- way, from all deliverers: a slow one cannot hold every turn. Its
+                   -- due messages are ranked, and only as many as it has room for taken.
+                   SELECT id FROM (
+                       SELECT id, url, row_number() OVER (
+                                  PARTITION BY url ORDER BY next_attempt_at, id) AS nth
+                       FROM webhook_messages
+                       WHERE delivered_at IS NULL AND gave_up_at IS NULL
+                         AND next_attempt_at <= now()
+                   ) AS due
+                   WHERE nth + (SELECT count(*) FROM webhook_messages AS busy
+                                WHERE busy.url = due.url AND busy.lease IS NOT NULL
+                                  AND busy.next_attempt_at > now()
+                                  AND busy.delivered_at IS NULL
+                                  AND busy.gave_up_at IS NULL) <= $3
+               )
                ORDER BY next_attempt_at
                LIMIT $2
                FOR UPDATE SKIP LOCKED) due
@@ -56,6 +75,7 @@ pub async fn claim_due(
     )
     .bind(lease.as_secs_f64())
     .bind(limit)
+    .bind(MAX_IN_FLIGHT_PER_RECEIVER)
     .fetch_all(pool)
     .await
 }
@@ -104,6 +124,14 @@ pub async fn record_attempt(
                  next_attempt_at = COALESCE(now() + make_interval(secs => $6), now())
              WHERE id = $1 AND lease = $2
              RETURNING id, attempts
+         ), receiver_backs_off AS (
+             -- A receiver that failed waits as long before its other messages are tried
+             -- (each still keeps its own count of attempts).
+             UPDATE webhook_messages SET
+                 next_attempt_at = GREATEST(next_attempt_at, now() + make_interval(secs => $6))
+             WHERE $6::float8 IS NOT NULL AND url = $8 AND id <> $1 AND lease IS NULL
+               AND delivered_at IS NULL AND gave_up_at IS NULL
+               AND EXISTS (SELECT 1 FROM message)
          )
          INSERT INTO webhook_attempts (message_id, attempt, status, error)
          SELECT id, attempts, $4, $5 FROM message",
@@ -115,6 +143,7 @@ pub async fn record_attempt(
     .bind(attempt.error)
     .bind(retry_in)
     .bind(attempt.give_up_after.as_secs_f64())
+    .bind(&message.url)
     .execute(pool)
     .await?;
     Ok(recorded.rows_affected() == 1)
@@ -148,24 +177,37 @@ pub async fn count_pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Adds a `progress` message for a running job that asked for them, with its row as it
-/// is now; `false` when the job did not ask (or no longer runs).
+/// is now; `false` when the job did not ask (or no longer runs). The job's earlier
+/// progress messages not yet delivered, and not being attempted now, are given up in the
+/// same statement: only the latest progress is worth sending, so a receiver that does not
+/// answer is owed one message per job, not one every few seconds for a day.
 pub async fn add_progress(
     pool: &PgPool,
     job: Uuid,
     progress: &LiveProgress,
 ) -> Result<bool, sqlx::Error> {
     let added = sqlx::query(
-        "INSERT INTO webhook_messages (id, job_id, event, url, job, progress)
-         SELECT gen_random_uuid(), id, 'progress', webhook, to_jsonb(jobs), $2
-         FROM jobs
-         WHERE id = $1 AND state = 'running' AND webhook IS NOT NULL
-           AND 'progress' = ANY (webhook_events)",
+        "WITH added AS (
+             INSERT INTO webhook_messages (id, job_id, event, url, job, progress)
+             SELECT gen_random_uuid(), id, 'progress', webhook, to_jsonb(jobs), $2
+             FROM jobs
+             WHERE id = $1 AND state = 'running' AND webhook IS NOT NULL
+               AND 'progress' = ANY (webhook_events)
+             RETURNING id
+         ), superseded AS (
+             UPDATE webhook_messages SET gave_up_at = now()
+             WHERE job_id = $1 AND event = 'progress' AND EXISTS (SELECT 1 FROM added)
+               AND delivered_at IS NULL AND gave_up_at IS NULL
+               AND (lease IS NULL OR next_attempt_at <= now())
+         )
+         SELECT count(*) FROM added",
     )
     .bind(job)
     .bind(sqlx::types::Json(progress))
-    .execute(pool)
-    .await?;
-    Ok(added.rows_affected() == 1)
+    .fetch_one(pool)
+    .await;
+    let added: i64 = sqlx::Row::try_get(&added?, 0)?;
+    Ok(added == 1)
 }
 
 /// The signing key of `key`'s webhooks, `fresh` made its key if it had none yet; `None`

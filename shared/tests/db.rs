@@ -61,6 +61,11 @@ impl Drop for Scratch {
 }
 
 async fn submit(pool: &PgPool) -> Uuid {
+    submit_for(pool, None).await
+}
+
+/// Queues a job of `owner`'s.
+async fn submit_for(pool: &PgPool, owner: Option<Uuid>) -> Uuid {
     let id = Uuid::new_v4();
     let params = StyleParams::default();
     let job = NewJob {
@@ -71,11 +76,11 @@ async fn submit(pool: &PgPool) -> Uuid {
         height: 48,
         idempotency_key: None,
         request_hash: &[],
-        owner: None,
+        owner,
         webhook: None,
         webhook_events: &[],
     };
-    db::insert_job(pool, &job).await.unwrap();
+    db::insert_job(pool, &job, None).await.unwrap();
     id
 }
 
@@ -261,7 +266,7 @@ async fn only_the_worker_holding_a_run_may_finish_it() {
         db::requeue_expired(pool, std::time::Duration::from_secs(30))
             .await
             .unwrap(),
-        [id]
+        [(id, JobState::Queued)]
     );
     db::claim(pool, id, "w2").await.unwrap().unwrap();
     for to in [JobState::Succeeded, JobState::Failed, JobState::Queued] {
@@ -333,7 +338,10 @@ async fn requeue_expired_takes_back_only_runs_whose_lease_ran_out() {
     }
     age(pool, live, 20.0).await;
 
-    assert_eq!(db::requeue_expired(pool, lease).await.unwrap(), [expired]);
+    assert_eq!(
+        db::requeue_expired(pool, lease).await.unwrap(),
+        [(expired, JobState::Queued)]
+    );
     let requeued = row(pool, expired).await;
     assert_eq!(requeued.state(), JobState::Queued);
     assert_eq!(requeued.worker, None);
@@ -362,7 +370,12 @@ async fn an_expired_run_with_a_cancel_asked_for_ends_canceled_not_queued() {
         age(pool, id, 60.0).await;
     }
 
-    assert_eq!(db::requeue_expired(pool, lease).await.unwrap(), [requeued]);
+    let mut reaped = db::requeue_expired(pool, lease).await.unwrap();
+    reaped.sort_by_key(|(id, _)| *id == canceled);
+    assert_eq!(
+        reaped,
+        [(requeued, JobState::Queued), (canceled, JobState::Canceled)]
+    );
     let ended = row(pool, canceled).await;
     assert_eq!(ended.state(), JobState::Canceled);
     assert!(ended.finished_at.is_some());
@@ -424,7 +437,9 @@ async fn a_jobs_styles_are_stored_as_one_list_in_blend_order() {
         webhook: None,
         webhook_events: &[],
     };
-    let (inserted, _) = db::insert_job(pool, &job).await.unwrap();
+    let db::Insertion::Created(inserted) = db::insert_job(pool, &job, None).await.unwrap() else {
+        panic!("a job with styles is inserted");
+    };
     assert_eq!(inserted.styles.0, styles);
     assert_eq!(row(pool, job.id).await.styles.0, styles);
     // A job blends at least one style.
@@ -433,7 +448,7 @@ async fn a_jobs_styles_are_stored_as_one_list_in_blend_order() {
         styles: &[],
         ..job
     };
-    assert!(db::insert_job(pool, &none).await.is_err());
+    assert!(db::insert_job(pool, &none, None).await.is_err());
 }
 
 /// The migration that made `styles` of `presets` (an upload an empty string) and
@@ -483,4 +498,184 @@ async fn jobs_from_before_the_styles_list_keep_their_styles() {
         ]
     );
     assert_eq!(styles(preset_only).await, [preset("starry-night")]);
+}
+
+/// A program's key, as an owner of jobs.
+async fn owner(pool: &PgPool) -> Uuid {
+    let hash = Uuid::new_v4().as_bytes().to_vec();
+    db::insert_key(pool, "owner", db::KeyKind::Program, &hash)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn position(pool: &PgPool, id: Uuid) -> i64 {
+    row(pool, id).await.queued_ahead.unwrap() + 1
+}
+
+#[tokio::test]
+async fn owners_take_turns_and_positions_follow_the_turns() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let (busy, other) = (owner(pool).await, owner(pool).await);
+    let mut backlog = Vec::new();
+    for _ in 0..5 {
+        backlog.push(submit_for(pool, Some(busy)).await);
+    }
+    let newcomer = submit_for(pool, Some(other)).await;
+    let anonymous = submit_for(pool, None).await;
+    // Before anything runs: each owner's first job, oldest first, then the backlog.
+    assert_eq!(position(pool, backlog[0]).await, 1);
+    assert_eq!(position(pool, newcomer).await, 2);
+    assert_eq!(position(pool, anonymous).await, 3);
+    assert_eq!(position(pool, backlog[1]).await, 4);
+    assert_eq!(position(pool, backlog[4]).await, 7);
+
+    let first = db::claim_next(pool, "w1", 0).await.unwrap().unwrap();
+    assert_eq!(first.id, backlog[0]);
+    // The busy owner has a job running: the others' first jobs come before its next.
+    assert_eq!(position(pool, newcomer).await, 1);
+    assert_eq!(position(pool, backlog[1]).await, 3);
+    let second = db::claim_next(pool, "w2", 0).await.unwrap().unwrap();
+    assert_eq!(second.id, newcomer);
+    let third = db::claim_next(pool, "w3", 0).await.unwrap().unwrap();
+    assert_eq!(third.id, anonymous);
+
+    // Both others' jobs end; the busy owner's first too: with as many running, the
+    // owner served longest ago goes first, and only the busy owner has jobs left.
+    for (job, worker) in [(&first, "w1"), (&second, "w2"), (&third, "w3")] {
+        db::finish_run(pool, job.id, worker, JobState::Succeeded, None, true)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let other_again = submit_for(pool, Some(other)).await;
+    // Equal turns (nothing running for either): the newcomer was served after the
+    // busy owner, so the busy owner's next job goes first.
+    assert_eq!(position(pool, backlog[1]).await, 1);
+    assert_eq!(position(pool, other_again).await, 2);
+    assert_eq!(
+        db::claim_next(pool, "w1", 0).await.unwrap().unwrap().id,
+        backlog[1]
+    );
+    assert_eq!(
+        db::claim_next(pool, "w2", 0).await.unwrap().unwrap().id,
+        other_again
+    );
+}
+
+#[tokio::test]
+async fn a_cap_on_running_jobs_holds_an_owner_back() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let busy = owner(pool).await;
+    let jobs = [
+        submit_for(pool, Some(busy)).await,
+        submit_for(pool, Some(busy)).await,
+    ];
+    assert_eq!(
+        db::claim_next(pool, "w1", 1).await.unwrap().unwrap().id,
+        jobs[0]
+    );
+    assert!(db::claim_next(pool, "w2", 1).await.unwrap().is_none());
+    // Another owner's job is not held back by the first's cap.
+    let other = submit_for(pool, None).await;
+    assert_eq!(
+        db::claim_next(pool, "w2", 1).await.unwrap().unwrap().id,
+        other
+    );
+    // Without a cap the owner's second job runs too.
+    assert_eq!(
+        db::claim_next(pool, "w3", 0).await.unwrap().unwrap().id,
+        jobs[1]
+    );
+}
+
+#[tokio::test]
+async fn parallel_inserts_take_exactly_the_quota() {
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let owner = owner(pool).await;
+    let params = StyleParams::default();
+    let inserts = (0..30).map(|_| {
+        let params = &params;
+        async move {
+            let job = NewJob {
+                id: Uuid::new_v4(),
+                params,
+                styles: &[StyleSource::Upload],
+                width: 64,
+                height: 48,
+                idempotency_key: None,
+                request_hash: &[],
+                owner: Some(owner),
+                webhook: None,
+                webhook_events: &[],
+            };
+            db::insert_job(pool, &job, Some(7)).await.unwrap()
+        }
+    });
+    let insertions = futures_util::future::join_all(inserts).await;
+    let created = insertions
+        .iter()
+        .filter(|insertion| matches!(insertion, db::Insertion::Created(_)))
+        .count();
+    assert_eq!(created, 7);
+    assert!(insertions.iter().all(|insertion| matches!(
+        insertion,
+        db::Insertion::Created(_) | db::Insertion::OverQuota { active: 7 }
+    )));
+    assert_eq!(db::count_active_jobs(pool, owner).await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn progress_messages_coalesce_to_the_latest() {
+    use stylize_shared::progress::{LiveProgress, Phase};
+    let scratch = Scratch::new().await;
+    let pool = &scratch.pool;
+    let params = StyleParams::default();
+    let events = ["progress".to_owned()];
+    let job = NewJob {
+        id: Uuid::new_v4(),
+        params: &params,
+        styles: &[StyleSource::Upload],
+        width: 64,
+        height: 48,
+        idempotency_key: None,
+        request_hash: &[],
+        owner: None,
+        webhook: Some("https://example.com/hook"),
+        webhook_events: &events,
+    };
+    db::insert_job(pool, &job, None).await.unwrap();
+    db::claim(pool, job.id, "w1").await.unwrap().unwrap();
+    let at = |iteration| LiveProgress {
+        phase: Phase::Optimising,
+        iteration,
+        total: 10,
+        scale: 1,
+        scales: 1,
+        fraction: f64::from(iteration) / 10.0,
+        loss: None,
+        elapsed_seconds: 1.0,
+        eta_seconds: None,
+        preview_iteration: None,
+    };
+    for iteration in 1..=4 {
+        assert!(
+            stylize_shared::webhooks::add_progress(pool, job.id, &at(iteration))
+                .await
+                .unwrap()
+        );
+    }
+    let pending: Vec<sqlx::types::Json<LiveProgress>> = sqlx::query_scalar(
+        "SELECT progress FROM webhook_messages
+         WHERE job_id = $1 AND delivered_at IS NULL AND gave_up_at IS NULL",
+    )
+    .bind(job.id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(pending.len(), 1, "one message owed, the latest");
+    assert_eq!(pending[0].0.iteration, 4);
 }

@@ -7,7 +7,7 @@ use stylize_shared::config::Settings;
 use stylize_shared::db::{self, NewJob};
 use stylize_shared::job::{JobState, StyleSource};
 use stylize_shared::params::StyleParams;
-use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
+use stylize_shared::progress::{JobEvent, LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::queue::{JobMessage, JobQueue};
 use stylize_shared::storage::Storage;
 use uuid::Uuid;
@@ -76,7 +76,12 @@ async fn progress_is_stored_and_published() {
     store.check().await.unwrap();
     let job = Uuid::new_v4();
     assert_eq!(store.get(job).await.unwrap(), None);
-    let mut events = store.subscribe(job).await.unwrap();
+    // Every job's events on one subscription; this test's job picked out (other tests
+    // publish meanwhile).
+    let events = store.all_events().await.unwrap();
+    let mut events = events
+        .filter_map(|(of, event)| async move { (of == job).then_some(event) })
+        .boxed();
     let progress = LiveProgress {
         phase: Phase::Optimising,
         iteration: 3,
@@ -99,7 +104,12 @@ async fn progress_is_stored_and_published() {
     let received = tokio::time::timeout(Duration::from_secs(5), events.next())
         .await
         .unwrap();
-    assert_eq!(received, Some(progress));
+    assert_eq!(received, Some(JobEvent::Progress(progress)));
+    store.announce_state(job, JobState::Running).await.unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap();
+    assert_eq!(received, Some(JobEvent::State(JobState::Running)));
 
     // Cancels have a channel of their own.
     let mut cancels = store.cancels(job).await.unwrap();
@@ -129,14 +139,19 @@ async fn jobs_move_only_along_the_lifecycle() {
         webhook_events: &[],
     };
     let id = Uuid::new_v4();
-    let (row, inserted) = db::insert_job(&pool, &new(id)).await.unwrap();
-    assert!(inserted);
+    let db::Insertion::Created(row) = db::insert_job(&pool, &new(id), None).await.unwrap() else {
+        panic!("the first job is inserted");
+    };
     assert_eq!(row.state(), JobState::Queued);
     assert_eq!(row.params.0, params);
 
     // The same idempotency key answers with the first job, and what it asked for.
-    let (again, inserted) = db::insert_job(&pool, &new(Uuid::new_v4())).await.unwrap();
-    assert!(!inserted);
+    let again = db::insert_job(&pool, &new(Uuid::new_v4()), None)
+        .await
+        .unwrap();
+    let db::Insertion::Existing(again) = again else {
+        panic!("the key's first job answers, got {again:?}");
+    };
     assert_eq!(again.id, id);
     let found = db::find_by_idempotency_key(&pool, None, &key)
         .await
@@ -186,7 +201,7 @@ async fn a_run_canceled_while_it_ends_never_succeeds() {
         (JobState::Failed, JobState::Failed),
     ] {
         let id = Uuid::new_v4();
-        db::insert_job(&pool, &new(id)).await.unwrap();
+        db::insert_job(&pool, &new(id), None).await.unwrap();
         db::claim(&pool, id, "w").await.unwrap().unwrap();
         let canceling = db::request_cancel(&pool, id).await.unwrap().unwrap();
         assert_eq!(canceling.state(), JobState::Running);
@@ -201,7 +216,7 @@ async fn a_run_canceled_while_it_ends_never_succeeds() {
     }
     // Without a cancel, the run's word stands.
     let id = Uuid::new_v4();
-    db::insert_job(&pool, &new(id)).await.unwrap();
+    db::insert_job(&pool, &new(id), None).await.unwrap();
     db::claim(&pool, id, "w").await.unwrap().unwrap();
     let row = db::finish_run(&pool, id, "w", JobState::Succeeded, None, true)
         .await

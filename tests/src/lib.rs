@@ -31,6 +31,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// One of the workspace's binaries, built beside these tests.
+pub fn binary(name: &str) -> PathBuf {
+    binaries().join(name)
+}
+
 /// The release or debug binaries folder these tests were built into.
 fn binaries() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -645,4 +650,17 @@ pub async fn post_job(
         .multipart(form::submission(photo, preset, params))
         .send()
         .await
+}
+
+/// The events of a server-sent event stream's text: each block's `event` and its `data`
+/// as JSON. The `retry` the api's streams open with and keep-alive comments (`:`) are
+/// no events.
+pub fn sse_events(text: &str) -> Vec<(String, serde_json::Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let field = |name: &str| block.lines().find_map(|line| line.strip_prefix(name));
+            let event = field("event: ")?.to_owned();
+            Some((event, serde_json::from_str(field("data: ")?).unwrap()))
+        })
+        .collect()
 }

@@ -1,11 +1,13 @@
-//! Keeping strangers out. API keys: each key sees only its own jobs, a revoked key is
-//! refused, and submissions are limited per key. Image URLs: fetched, but never from an
+//! Keeping strangers out. Owners: each program's key, each page visitor (its own key in
+//! a cookie) and the anonymous owner of an open deployment see only their own jobs; a
+//! revoked key is refused; submissions are limited per key, per visitor and per address,
+//! and the quota holds under a flood; the api will not serve the world with keys off. Image URLs: fetched, but never from an
 //! internal address, directly or by a redirect. Metrics: on a port of their own when
 //! configured, and then not on the public one.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use stylize_e2e::{asset, form, job_routes, Stack};
+use stylize_e2e::{asset, binary, form, job_routes, Stack};
 
 const ADMIN: &str = "admin-token-for-tests";
 
@@ -181,44 +183,280 @@ async fn submissions_are_limited_per_key_with_retry_after() {
     assert_eq!(submit(&stack, &other).await.status(), StatusCode::ACCEPTED);
 }
 
+/// A browser's visitor cookie (`name=value`) from `POST /v1/session`, sent with
+/// `cookie` (its current one) if given.
+async fn session(stack: &Stack, cookie: Option<&str>) -> reqwest::Response {
+    let mut request = stack.client.post(stack.url("/v1/session"));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+fn cookie_pair(response: &reqwest::Response) -> String {
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Whoever calls: a browser with its visitor cookie, a program with its key, or
+/// nobody in particular (keys off).
+enum Who {
+    Visitor(String),
+    Program(String),
+    Anonymous,
+}
+
+impl Who {
+    fn request(&self, stack: &Stack, method: Method, path: &str) -> reqwest::RequestBuilder {
+        match self {
+            Who::Visitor(cookie) => stack
+                .client
+                .request(method, stack.url(path))
+                .header("Cookie", cookie),
+            Who::Program(key) => stack.keyed(method, path, key),
+            Who::Anonymous => stack.keyed(method, path, ""),
+        }
+    }
+
+    async fn submit(&self, stack: &Stack) -> String {
+        let response = self
+            .request(stack, Method::POST, "/v1/jobs")
+            .multipart(form::submission(
+                asset("content/tubingen.jpg"),
+                "udnie",
+                json!({"size": 64, "iterations": 5}),
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let job: Value = response.json().await.unwrap();
+        job["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn listed(&self, stack: &Stack) -> Vec<String> {
+        let body: Value = self
+            .request(stack, Method::GET, "/v1/jobs")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| job["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
 #[tokio::test]
-async fn the_page_gets_its_key_in_a_locked_down_cookie_that_works_for_job_routes() {
+async fn each_visitor_key_and_the_anonymous_owner_reach_only_their_own_jobs() {
     let stack = Stack::start_with(|settings| {
-        settings.auth.required = true;
-        settings.auth.page_key = "page-key-for-tests".into();
+        settings.auth.admin_token = ADMIN.into();
         settings.auth.secure_cookie = true;
+        settings.auth.address_sessions_per_minute = 3;
     })
     .await;
-    let response = stack
-        .client
-        .post(stack.url("/v1/session"))
-        .send()
-        .await
-        .unwrap();
+    let response = session(&stack, None).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let cookie = response.headers()["set-cookie"]
+    let attributes = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .to_owned();
     for part in [
-        "stylize_key=page-key-for-tests",
+        "stylize_key=sv_",
         "HttpOnly",
         "SameSite=Strict",
         "Secure",
         "Path=/v1",
+        "Max-Age=",
     ] {
-        assert!(cookie.contains(part), "{part} missing from {cookie}");
+        assert!(
+            attributes.contains(part),
+            "{part} missing from {attributes}"
+        );
     }
-    let list = |cookie: Option<&str>| {
-        let mut request = stack.client.get(stack.url("/v1/jobs"));
-        if let Some(cookie) = cookie {
-            request = request.header("Cookie", cookie);
+    let first = cookie_pair(&response);
+    let second = cookie_pair(&session(&stack, None).await);
+    assert_ne!(first, second, "two browsers share an identity");
+    // A browser coming back keeps its identity (and mints none).
+    assert_eq!(cookie_pair(&session(&stack, Some(&first)).await), first);
+
+    let (_, a) = stack.new_key(ADMIN, "a").await;
+    let (_, b) = stack.new_key(ADMIN, "b").await;
+    let callers = [
+        Who::Visitor(first.clone()),
+        Who::Visitor(second),
+        Who::Program(a),
+        Who::Program(b),
+        Who::Anonymous,
+    ];
+    let mut jobs = Vec::new();
+    for caller in &callers {
+        jobs.push(caller.submit(&stack).await);
+    }
+    for (owner, (caller, job)) in callers.iter().zip(&jobs).enumerate() {
+        assert_eq!(
+            caller.listed(&stack).await,
+            [job.clone()],
+            "caller {owner} lists"
+        );
+        let own = caller.request(&stack, Method::GET, &format!("/v1/jobs/{job}"));
+        assert_eq!(own.send().await.unwrap().status(), StatusCode::OK);
+        for (other, stranger) in callers.iter().enumerate().filter(|(i, _)| *i != owner) {
+            for (method, path) in job_routes(job) {
+                let answer = stranger
+                    .request(&stack, method, &path)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    answer.status(),
+                    StatusCode::NOT_FOUND,
+                    "caller {other} reached caller {owner}'s {path}"
+                );
+            }
         }
-        request.send()
+    }
+
+    // A visitor has no webhook secret to read or rotate, no webhooks, and no admin path.
+    let visitor = &callers[0];
+    for (method, path) in [
+        (Method::GET, "/v1/webhooks/secret"),
+        (Method::POST, "/v1/webhooks/secret/rotate"),
+    ] {
+        let answer = visitor.request(&stack, method, path).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let with_webhook = visitor
+        .request(&stack, Method::POST, "/v1/jobs")
+        .multipart(
+            form::submission(asset("content/tubingen.jpg"), "udnie", json!({"size": 64}))
+                .text("webhook", "https://example.com/hook"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_webhook.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = with_webhook.json().await.unwrap();
+    assert_eq!(problem["field"], "webhook", "{problem}");
+    let keys = visitor.request(&stack, Method::GET, "/v1/admin/keys");
+    assert_eq!(
+        keys.send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // A cookie no visitor has is refused, not taken as the anonymous owner.
+    let forged = Who::Visitor("stylize_key=sv_forged".into());
+    let answer = forged.request(&stack, Method::GET, "/v1/jobs").send().await;
+    assert_eq!(answer.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // Identities minted from one address are limited (3 a minute here): with two made,
+    // seven more in a row meet the limit whichever minute they fall in (at most two
+    // windows, six identities).
+    let mut refused = 0;
+    for _ in 0..7 {
+        let answer = session(&stack, None).await;
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(answer.headers().contains_key("retry-after"));
+            refused += 1;
+        } else {
+            assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        }
+    }
+    assert!(refused >= 3, "{refused} of 7 refused");
+    // The one coming back still keeps its own.
+    assert_eq!(cookie_pair(&session(&stack, Some(&first)).await), first);
+}
+
+#[tokio::test]
+async fn with_keys_on_a_visitor_gets_in_with_its_limits_and_nobody_else_does() {
+    let stack = Stack::start_with(|settings| {
+        settings.auth.required = true;
+        settings.auth.visitor_max_active_jobs = 2;
+        settings.auth.visitor_submissions_per_minute = 100;
+    })
+    .await;
+    let visitor = Who::Visitor(cookie_pair(&session(&stack, None).await));
+    visitor.submit(&stack).await;
+    visitor.submit(&stack).await;
+    let third = visitor
+        .request(&stack, Method::POST, "/v1/jobs")
+        .multipart(form::submission(
+            asset("content/tubingen.jpg"),
+            "udnie",
+            json!({"size": 64}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let problem: Value = third.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this visitor has 2 jobs"),
+        "{problem}"
+    );
+    let nobody = Who::Anonymous.request(&stack, Method::GET, "/v1/jobs");
+    assert_eq!(
+        nobody.send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn sixty_parallel_submissions_against_a_quota_of_ten_take_exactly_ten() {
+    let stack = keyed_stack(1000, 10).await;
+    let (_, key) = stack.new_key(ADMIN, "flood").await;
+    let answers = futures_util::future::join_all((0..60).map(|_| submit(&stack, &key))).await;
+    let count = |status| answers.iter().filter(|a| a.status() == status).count();
+    assert_eq!(count(StatusCode::ACCEPTED), 10);
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 50);
+    let body: Value = stack
+        .keyed(Method::GET, "/v1/jobs?limit=100", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn the_api_refuses_to_serve_beyond_loopback_with_keys_off_unless_told() {
+    let run = |variables: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(binary("stylize-api"));
+        for (variable, _) in std::env::vars_os() {
+            if variable.to_string_lossy().starts_with("STYLIZE__") {
+                command.env_remove(variable);
+            }
+        }
+        command
+            .env("STYLIZE__HTTP__HOST", "0.0.0.0")
+            .env("STYLIZE__HTTP__PORT", "0")
+            .envs(variables.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .output()
+            .unwrap()
     };
-    let pair = cookie.split(';').next().unwrap();
-    assert_eq!(list(Some(pair)).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(list(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let refused = run(&[]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("refusing to serve on 0.0.0.0 with API keys off")
+            && said.contains("STYLIZE__AUTH__OPEN=true"),
+        "{said}"
+    );
+    // Opened on purpose, the development secrets are the next refusal.
+    let refused = run(&[("STYLIZE__AUTH__OPEN", "true")]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("STYLIZE__S3__SECRET_KEY"), "{said}");
 }
 
 #[tokio::test]

@@ -333,28 +333,21 @@ async fn server_sent_events_follow_a_job_to_its_end() {
     });
     read.await.expect("the stream ends with the job");
 
-    let events: Vec<(&str, serde_json::Value)> = text
-        .split("\n\n")
-        .filter(|block| !block.is_empty())
-        .map(|block| {
-            let (event, data) = block.split_once('\n').unwrap();
-            let data = data.strip_prefix("data: ").unwrap();
-            (
-                event.strip_prefix("event: ").unwrap(),
-                serde_json::from_str(data).unwrap(),
-            )
-        })
-        .collect();
+    assert!(
+        text.starts_with("retry: "),
+        "the stream says when to come back"
+    );
+    let events = stylize_e2e::sse_events(&text);
     assert_eq!(events[0].0, "state");
     assert_eq!(events[0].1["state"], "queued");
     let (last_event, last) = events.last().unwrap();
     assert_eq!(
-        (*last_event, last["state"].as_str()),
+        (last_event.as_str(), last["state"].as_str()),
         ("state", Some("succeeded"))
     );
     let iterations: Vec<i64> = events
         .iter()
-        .filter(|(event, _)| *event == "progress")
+        .filter(|(event, _)| event == "progress")
         .map(|(_, data)| data["iteration"].as_i64().unwrap())
         .collect();
     assert!(iterations.len() > 3, "{iterations:?}");
@@ -364,7 +357,7 @@ async fn server_sent_events_follow_a_job_to_its_end() {
     );
     assert_eq!(*iterations.last().unwrap(), 200);
     // The fast picture, stored as preview 0, is told before the first iteration.
-    let progress = |(event, data): &(&str, serde_json::Value)| match *event {
+    let progress = |(event, data): &(String, serde_json::Value)| match event.as_str() {
         "progress" => data.clone(),
         _ => data["progress"].clone(),
     };

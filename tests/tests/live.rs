@@ -122,16 +122,7 @@ async fn follow(stack: &Stack, id: &str) -> Vec<(String, Value)> {
     })
     .await
     .expect("the stream ends with the job");
-    text.split("\n\n")
-        .filter(|block| !block.is_empty())
-        .map(|block| {
-            let (event, data) = block.split_once('\n').unwrap();
-            (
-                event.strip_prefix("event: ").unwrap().to_owned(),
-                serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap(),
-            )
-        })
-        .collect()
+    stylize_e2e::sse_events(&text)
 }
 
 #[tokio::test]
@@ -199,4 +190,196 @@ async fn status_and_events_give_progress_one_shape_and_each_iteration_once() {
         }
     }
     assert_eq!(told, 60);
+}
+
+/// The process's resident memory, in bytes (`VmRSS`).
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Redis's count of connected clients.
+async fn redis_clients(stack: &Stack) -> i64 {
+    let client = redis::Client::open(stack.settings.redis.url.expose()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Opens one event stream of `path` with `cookie` (if any), returning its status and,
+/// when it opened, the response to read on.
+async fn open_stream(stack: &Stack, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut request = stack.client.get(stack.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+/// 2,000 streams on one job, held open against one api: Redis sees one subscription, not
+/// 2,000; `/healthz` and a submission answer meanwhile; the caps per owner and in all
+/// hold; a change of state reaches every stream, which then ends. Prints the memory per
+/// stream and `/healthz`'s latencies (BENCHMARKS.md, "Event streams").
+#[tokio::test]
+async fn two_thousand_event_streams_cost_one_redis_connection_and_stay_bounded() {
+    const STREAMS: usize = 2000;
+    let stack = Stack::start_with(|settings| {
+        settings.limits.max_event_streams_per_owner = STREAMS;
+        settings.limits.max_event_streams = STREAMS + 50;
+    })
+    .await;
+    // No worker: the job waits in the queue while it is followed.
+    let id = stack.submit(json!({"size": 64, "iterations": 5})).await;
+    let path = format!("/v1/jobs/{id}/events");
+    // Warm: one stream opened and closed, so the api's one subscription exists.
+    drop(open_stream(&stack, &path, None).await);
+    let redis_before = redis_clients(&stack).await;
+    let memory_before = resident_bytes();
+    let mut streams = Vec::with_capacity(STREAMS);
+    for batch in 0..STREAMS / 100 {
+        let opened =
+            futures_util::future::join_all((0..100).map(|_| open_stream(&stack, &path, None)))
+                .await;
+        for response in opened {
+            assert_eq!(response.status(), 200, "batch {batch}");
+            streams.push(response);
+        }
+    }
+    let per_stream = resident_bytes().saturating_sub(memory_before) / STREAMS as u64;
+    let redis_after = redis_clients(&stack).await;
+
+    // The owner's cap: one more of its streams is refused, and says why.
+    let refused = open_stream(&stack, &path, None).await;
+    assert_eq!(refused.status(), 429);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("its limit"),
+        "{problem}"
+    );
+    // Another owner (a visitor) has room, up to the api's cap.
+    let session = stack
+        .client
+        .post(stack.url("/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let visitors_job = {
+        let response = stack
+            .client
+            .post(stack.url("/v1/jobs"))
+            .header("Cookie", &cookie)
+            .multipart(stylize_e2e::form::submission(
+                stylize_e2e::asset("content/tubingen.jpg"),
+                "udnie",
+                json!({"size": 64}),
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let visitors_path = format!("/v1/jobs/{visitors_job}/events");
+    let mut visitor_streams = Vec::new();
+    for _ in 0..50 {
+        let response = open_stream(&stack, &visitors_path, Some(&cookie)).await;
+        assert_eq!(response.status(), 200);
+        visitor_streams.push(response);
+    }
+    let full = open_stream(&stack, &visitors_path, Some(&cookie)).await;
+    assert_eq!(
+        full.status(),
+        429,
+        "the api's cap of {} streams",
+        STREAMS + 50
+    );
+
+    // Meanwhile the api answers.
+    let mut health = Vec::new();
+    for _ in 0..200 {
+        let asked = Instant::now();
+        let (status, _) = stack.get_json("/healthz").await;
+        assert_eq!(status, 200);
+        health.push(asked.elapsed());
+    }
+    health.sort();
+    let submitted = Instant::now();
+    let another = stack.submit(json!({"size": 64, "iterations": 5})).await;
+    let submission = submitted.elapsed();
+    println!(
+        "event streams: {STREAMS} open: {} KiB of the test process (client and api) each; \
+         Redis clients {redis_before} -> {redis_after}; /healthz p50 {:?}, p99 {:?}; \
+         a submission {submission:?}",
+        per_stream / 1024,
+        health[health.len() / 2],
+        health[health.len() * 99 / 100],
+    );
+    assert!(
+        redis_after <= redis_before + 2,
+        "Redis clients {redis_before} -> {redis_after}"
+    );
+    assert!(per_stream < 256 * 1024, "{per_stream} bytes a stream");
+    assert!(health[health.len() * 99 / 100] < Duration::from_secs(1));
+    assert!(!another.is_empty());
+
+    // A change of state reaches every stream, and each ends after it.
+    assert_eq!(stack.cancel(&id).await.0, 202);
+    let ended = futures_util::future::join_all(streams.into_iter().map(|response| async move {
+        let body = tokio::time::timeout(Duration::from_secs(60), response.text())
+            .await
+            .expect("the stream ended after the terminal state")
+            .unwrap();
+        body.contains("\"state\":\"canceled\"")
+    }))
+    .await;
+    assert!(ended.iter().all(|told| *told), "a stream missed the end");
+    drop(visitor_streams);
+    // Their slots are free again.
+    let reopened = open_stream(&stack, &format!("/v1/jobs/{another}/events"), None).await;
+    assert_eq!(reopened.status(), 200);
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_after_its_lifetime_and_tells_the_client_to_come_back() {
+    let stack = Stack::start_with(|settings| settings.limits.event_stream_seconds = 2).await;
+    let id = stack.submit(json!({"size": 64, "iterations": 5})).await;
+    let opened = Instant::now();
+    let response = open_stream(&stack, &format!("/v1/jobs/{id}/events"), None).await;
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(20), response.text())
+        .await
+        .expect("the stream ended")
+        .unwrap();
+    let lasted = opened.elapsed();
+    assert!(body.starts_with("retry: 2000\nevent: state\n"), "{body}");
+    assert!(body.contains("\"state\":\"queued\""), "{body}");
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(10)).contains(&lasted),
+        "lasted {lasted:?}"
+    );
 }

@@ -155,3 +155,119 @@ async fn the_registry_lists_the_latest_reports_per_queue() {
     registry.withdraw("second").await.unwrap();
     other_queue.withdraw("elsewhere").await.unwrap();
 }
+
+/// Submits a small job with `key`; the job as the submission answered it.
+async fn submit_keyed(stack: &Stack, key: &str) -> Value {
+    let response = stack
+        .keyed(reqwest::Method::POST, "/v1/jobs", key)
+        .multipart(stylize_e2e::form::submission(
+            stylize_e2e::asset("content/tubingen.jpg"),
+            "udnie",
+            json!({"size": 64, "iterations": 5, "scales": 1}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    response.json().await.unwrap()
+}
+
+/// One owner with 200 jobs queued and another with one: the second's job starts after at
+/// most the job running when it came (one worker), not after the 200 (as it did in
+/// arrival order). Prints the wait against the backlog's job cycle (BENCHMARKS.md,
+/// "Fair turns").
+#[tokio::test]
+async fn a_one_job_owner_starts_next_whatever_the_backlog_before_it() {
+    const ADMIN: &str = "admin-token-for-tests";
+    const BACKLOG: usize = 200;
+    let mut stack = Stack::start_with(|settings| {
+        settings.auth.required = true;
+        settings.auth.admin_token = ADMIN.into();
+        settings.auth.max_active_jobs = 1000;
+        settings.auth.submissions_per_minute = 10_000;
+    })
+    .await;
+    let (busy_id, busy) = stack.new_key(ADMIN, "busy").await;
+    let (_, newcomer) = stack.new_key(ADMIN, "newcomer").await;
+    for _ in 0..BACKLOG {
+        submit_keyed(&stack, &busy).await;
+    }
+    stack.start_worker("e2e-fair");
+    let pool = sqlx::PgPool::connect(stack.settings.database.url.expose())
+        .await
+        .unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // The backlog is being worked through: a few of its jobs have run.
+    let started = Instant::now();
+    while count("SELECT count(*) FROM jobs WHERE state = 'succeeded'").await < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the backlog never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let arrived = Instant::now();
+    let job = submit_keyed(&stack, &newcomer).await;
+    // Next in line, with nearly 200 of the other owner's jobs queued.
+    assert_eq!(job["queue_position"], 1, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let waited = loop {
+        let now: Value = stack
+            .keyed(reqwest::Method::GET, &format!("/v1/jobs/{id}"), &newcomer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["state"] != "queued" {
+            break arrived.elapsed();
+        }
+        assert!(
+            arrived.elapsed() < Duration::from_secs(60),
+            "never started: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // One job cycle of the backlog (claim to the next claim), measured on its own runs.
+    let (runs, span): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM max(started_at) - min(started_at))::float8
+         FROM jobs WHERE owner = $1::uuid AND started_at IS NOT NULL",
+    )
+    .bind(&busy_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let cycle = Duration::from_secs_f64(span / (runs - 1).max(1) as f64);
+    let queued_behind = count("SELECT count(*) FROM jobs WHERE state = 'queued'").await;
+    println!(
+        "fair turns: the one-job owner waited {waited:.2?} behind {queued_behind} queued jobs; \
+         one job cycle {cycle:.2?} (one worker, 1 thread); in arrival order it would wait \
+         about {:.0?}",
+        cycle * queued_behind as u32
+    );
+    assert!(
+        waited <= cycle * 2 + Duration::from_secs(3),
+        "waited {waited:?}, one job cycle being {cycle:?}"
+    );
+    // The backlog goes, so the worker stops.
+    let deleted = stack
+        .keyed(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/keys/{busy_id}/jobs"),
+            ADMIN,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+}

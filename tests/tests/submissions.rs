@@ -410,3 +410,93 @@ async fn the_qualities_are_listed_and_one_fills_what_params_leave_out() {
     assert_eq!(problem["field"], "params.quality", "{problem}");
     assert_eq!(stack.count_jobs().await, 1);
 }
+
+/// A body of `bytes` made as it is sent: the client holds none of it, so the test
+/// process's memory is the api's.
+fn generated(bytes: usize) -> reqwest::Body {
+    const CHUNK: usize = 64 * 1024;
+    let chunks = (0..bytes.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(bytes - i * CHUNK);
+        Ok::<_, std::io::Error>(vec![0xFF; len])
+    });
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}
+
+/// The process's resident memory now (`VmRSS`), in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// 30 uploads of 40 MB at once, half chunked and half with a length: each is answered
+/// (over the image limit, 413, as soon as the part passes it), and the api holds no
+/// more of them at once than its upload room. Prints the peak memory (BENCHMARKS.md,
+/// "Uploads").
+#[tokio::test]
+async fn thirty_parallel_40_mb_uploads_are_all_answered_within_the_upload_room() {
+    const ROOM: usize = 128 << 20;
+    const BODY: usize = 40 << 20;
+    let stack = Stack::start_with(|settings| {
+        settings.limits.max_inflight_upload_bytes = ROOM;
+    })
+    .await;
+    let before = resident_bytes();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(resident_bytes(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let uploads = (0..30).map(|i| {
+        let stack = &stack;
+        async move {
+            let part = if i % 2 == 0 {
+                reqwest::multipart::Part::stream(generated(BODY))
+            } else {
+                reqwest::multipart::Part::stream_with_length(generated(BODY), BODY as u64)
+            };
+            let form = Form::new().part("content", part.file_name("huge.jpg"));
+            let response = stack
+                .client
+                .post(stack.url("/v1/jobs"))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let problem: Value = response.json().await.unwrap();
+            (status, problem)
+        }
+    });
+    let answers = futures_util::future::join_all(uploads).await;
+    let took = started.elapsed();
+    sampling.abort();
+    let grown = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    println!(
+        "uploads: 30 x 40 MB at once (15 chunked) answered in {took:.1?}; the test \
+         process's peak grew {} MiB with {} MiB of upload room",
+        grown >> 20,
+        ROOM >> 20
+    );
+    for (status, problem) in &answers {
+        assert_eq!(*status, 413, "{problem}");
+        assert_eq!(problem["field"], "content", "{problem}");
+    }
+    // Each body held up to the image limit (and its buffer's doubling) at most, and no
+    // more bodies at once than the room takes.
+    assert!(grown < (ROOM as u64) * 2 + (96 << 20), "grew {grown} bytes");
+    assert_eq!(stack.count_jobs().await, 0);
+}

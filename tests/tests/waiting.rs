@@ -136,7 +136,7 @@ async fn queued_jobs_show_their_position_and_move_up() {
         .await
         .unwrap();
     let first = String::from_utf8(events.chunk().await.unwrap().unwrap().to_vec()).unwrap();
-    assert!(first.starts_with("event: state\n"), "{first}");
+    assert!(first.starts_with("retry: 2000\nevent: state\n"), "{first}");
     assert!(first.contains(r#""queue_position":2"#), "{first}");
 }
 

@@ -760,3 +760,48 @@ async fn finished_messages_are_pruned_after_their_keep_and_counted() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_delays_no_other_receiver() {
+    // Each attempt on the silent receiver hangs until this limit.
+    let stack = webhook_stack(|settings| settings.webhooks.timeout_seconds = 30).await;
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/hooks", silent.local_addr().unwrap());
+    // Accepts every connection and holds it, answering nothing.
+    let held = std::thread::spawn(move || silent.incoming().take(64).collect::<Vec<_>>());
+    let receiver = Receiver::start(0, &[]);
+    // More messages for the silent receiver than it may have attempts under way.
+    for _ in 0..6 {
+        let id = submit(&stack, &silent_url, &[]).await;
+        assert_eq!(stack.cancel(&id).await.0, 202);
+    }
+    // Its attempts are under way (hanging) when another receiver's message comes due.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let told = submit(&stack, &receiver.url(), &[]).await;
+    assert_eq!(stack.cancel(&told).await.0, 202);
+    let sent = Instant::now();
+    let delivery = receiver.wait_for(1, Duration::from_secs(25)).await[0].clone();
+    let waited = sent.elapsed();
+    let body: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(body["id"], json!(told));
+    assert!(
+        waited < Duration::from_secs(5),
+        "the other receiver's message took {waited:?} behind the silent one"
+    );
+    // At most four attempts hang on the silent receiver at once; the rest wait.
+    let pool = pool(&stack).await;
+    let under_way: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_messages WHERE url = $1 AND lease IS NOT NULL
+           AND next_attempt_at > now() AND delivered_at IS NULL",
+    )
+    .bind(&silent_url)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        (1..=4).contains(&under_way),
+        "{under_way} attempts under way"
+    );
+    drop(stack);
+    drop(held);
+}

@@ -630,9 +630,16 @@ function follow(job: Job): void {
     showJob(latest, shownPreview);
     if (TERMINAL.includes(latest.state)) finish();
   });
-  // Server-sent events not getting through (a proxy, a dropped connection): poll.
+  // The api ends each stream after a while and the browser reconnects by itself; only
+  // events that keep failing (a proxy, the api refusing the stream) fall back to polling.
+  let failures = 0;
+  events.addEventListener("open", () => {
+    failures = 0;
+  });
   events.addEventListener("error", () => {
     if (done || poller !== undefined) return;
+    failures += 1;
+    if (events.readyState === EventSource.CONNECTING && failures < 3) return;
     events.close();
     poller = window.setInterval(async () => {
       const response = await fetch(job.links.self).catch(() => null);

@@ -46,6 +46,7 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
     ) {
         self.metrics.busy.inc();
+        self.announce_state(job.id, JobState::Running).await;
         let max_attempts = self.settings.max_attempts;
         let gave_up =
             |last: &str| format!("gave up after {max_attempts} attempts; the last: {last}");
@@ -91,12 +92,12 @@ impl Worker {
                     if to == JobState::Succeeded {
                         self.discard_result(id).await;
                     }
-                    self.announce_end(id, row.state()).await;
+                    self.announce_state(id, row.state()).await;
                     return RunEnd::Canceled;
                 }
                 Ok(Some(_)) => {
                     tracing::info!(state = %to, reason, "job finished its run");
-                    self.announce_end(id, to).await;
+                    self.announce_state(id, to).await;
                     true
                 }
                 Ok(None) => {
@@ -114,13 +115,12 @@ impl Worker {
         end
     }
 
-    /// Tells those waiting for the job that it ended, once its row says so (a job back
-    /// in the queue has not ended). Unheard, they read the row at their deadline.
-    async fn announce_end(&self, id: Uuid, state: JobState) {
-        if state.is_terminal() {
-            if let Err(error) = self.progress.announce_end(id, state).await {
-                tracing::warn!(%error, "announcing the job's end");
-            }
+    /// Tells those following the job that its row now records `state` (claimed, back in
+    /// the queue, ended). Unheard, they read the row when Redis is back, or at their
+    /// deadline.
+    async fn announce_state(&self, id: Uuid, state: JobState) {
+        if let Err(error) = self.progress.announce_state(id, state).await {
+            tracing::warn!(%error, %state, "announcing the job's state");
         }
     }
 
@@ -173,7 +173,15 @@ impl Worker {
         progress.optimisation_started().await;
         let init_image = fast_image.filter(|_| params.init == Init::Fast);
         let run = self.start_optimisation(images, init_image, params);
-        self.follow(run, &lease, &mut progress, shutdown).await
+        let limit = Duration::from_secs(self.settings.max_run_seconds);
+        // (A limit past any instant a clock can tell is no limit.)
+        let deadline = tokio::time::Instant::from_std(claimed)
+            .checked_add(limit)
+            .unwrap_or_else(|| {
+                tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+            });
+        self.follow(run, &lease, &mut progress, shutdown, deadline)
+            .await
     }
 
     /// Starts the engine's optimisation of the job on a blocking thread.
@@ -200,14 +208,18 @@ impl Worker {
 
     /// Follows the optimisation to its end: its events become the job's progress and
     /// previews, and it stops when the job is canceled (announced through Redis, or found
-    /// by a renewal of the lease), the lease is lost, or the worker shuts down.
+    /// by a renewal of the lease), the lease is lost, the worker shuts down, or the run
+    /// passes `deadline` (`worker.max_run_seconds` from its claim).
     async fn follow(
         &self,
         mut run: EngineRun,
         lease: &Lease<'_>,
         progress: &mut ProgressBridge<'_>,
         mut shutdown: watch::Receiver<bool>,
+        deadline: tokio::time::Instant,
     ) -> RunEnd {
+        let past_deadline = tokio::time::sleep_until(deadline);
+        tokio::pin!(past_deadline);
         // A cancel announced through Redis stops the run at once. Listening starts before
         // the first renewal (at once), which finds a cancel asked for before that, and
         // any while Redis is away.
@@ -231,6 +243,14 @@ impl Worker {
                     run.stop(stop);
                 },
                 _ = stopped(&mut shutdown), if !run.stopping() => run.stop(RunEnd::HandBack),
+                _ = &mut past_deadline, if !run.stopping() => {
+                    let limit = self.settings.max_run_seconds;
+                    tracing::warn!(limit, "the run took too long; stopping");
+                    run.stop(RunEnd::Failed(format!(
+                        "the run took longer than this service allows \
+                         (worker.max_run_seconds: {limit} s)"
+                    )));
+                }
             }
         };
         // Count what the engine sent before it ended; on success its last iteration is
@@ -279,20 +299,18 @@ impl Worker {
         &self,
         lease: &Lease<'_>,
         params: &StyleParams,
-    ) -> Result<Option<SemaphorePermit<'_>>, RunEnd> {
-        let Some(budget) = &self.memory else {
-            return Ok(None);
-        };
-        let mib = memory::fit(params, self.settings.device_memory_bytes)
+    ) -> Result<SemaphorePermit<'_>, RunEnd> {
+        let mib = memory::fit(params, self.device_memory)
             .map_err(|too_large| RunEnd::Failed(too_large.to_string()))?;
         // Fits in u32: no more than the device's MiB.
         let acquire = async {
-            Ok(budget
+            Ok(self
+                .memory
                 .acquire_many(mib as u32)
                 .await
                 .expect("the memory budget is never closed"))
         };
-        lease.hold(acquire).await.map(Some)
+        lease.hold(acquire).await
     }
 
     /// Cancel notices for `job`; `None` while Redis does not answer (within a second).

@@ -9,6 +9,8 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use stylize_shared::db;
+use stylize_shared::job::JobState;
+use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::{JobMessage, JobQueue};
 use tokio::time::{interval_at, Instant, Interval};
 use uuid::Uuid;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 pub struct Reaper {
     pool: PgPool,
     queue: Arc<JobQueue>,
+    progress: ProgressStore,
     lease: Duration,
     schedule: Interval,
     /// The messages the queue lacked at the last pass.
@@ -31,6 +34,7 @@ impl Reaper {
     pub fn new(
         pool: PgPool,
         queue: Arc<JobQueue>,
+        progress: ProgressStore,
         lease: Duration,
         republished: IntCounter,
     ) -> Self {
@@ -38,6 +42,7 @@ impl Reaper {
         Reaper {
             pool,
             queue,
+            progress,
             lease,
             schedule: interval_at(Instant::now() + every, every),
             missing_before: 0,
@@ -87,6 +92,23 @@ impl Reaper {
     }
 }
 
+impl Reaper {
+    /// Tells those following each reaped job its state now (back in the queue, or
+    /// canceled as its cancel asked); returns the jobs back in the queue.
+    async fn announce(&self, reaped: Vec<(Uuid, JobState)>) -> Vec<Uuid> {
+        let mut requeued = Vec::new();
+        for (id, state) in reaped {
+            if let Err(error) = self.progress.announce_state(id, state).await {
+                tracing::warn!(%error, job = %id, "announcing a reaped job's state");
+            }
+            if state == JobState::Queued {
+                requeued.push(id);
+            }
+        }
+        requeued
+    }
+}
+
 impl BackgroundTask for Reaper {
     fn name(&self) -> &'static str {
         "reaper"
@@ -95,11 +117,12 @@ impl BackgroundTask for Reaper {
     /// One pass.
     async fn step(&mut self) -> TaskState {
         // Jobs just re-queued are younger than the grace, so none is found twice.
+        let requeued = match db::requeue_expired(&self.pool, self.lease).await {
+            Ok(reaped) => Ok(self.announce(reaped).await),
+            Err(error) => Err(error),
+        };
         let found = [
-            (
-                "lease expired; queueing the job again",
-                db::requeue_expired(&self.pool, self.lease).await,
-            ),
+            ("lease expired; queueing the job again", requeued),
             (
                 "publishing a queued job that has no message",
                 db::unpublished(&self.pool, self.lease / 3).await,

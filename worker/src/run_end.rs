@@ -52,13 +52,36 @@ impl RunEnd {
     }
 }
 
-/// How an engine error ends a run: libtorch errors include running out of device
-/// memory, which another worker (or this one, later) may not.
+/// How an engine error ends a run: a libtorch error may pass on another attempt (a
+/// worker in trouble), except running out of memory, which the same settings would
+/// only do again.
 pub fn engine_failure(error: EngineError) -> RunEnd {
     match error {
-        EngineError::Torch(_) => RunEnd::Retry(reason(&error.to_string())),
+        EngineError::Torch(_) => {
+            let reason = reason(&error.to_string());
+            if is_out_of_memory(&reason) {
+                RunEnd::Failed(format!(
+                    "out of memory at these settings (a smaller size fits): {reason}"
+                ))
+            } else {
+                RunEnd::Retry(reason)
+            }
+        }
         error => RunEnd::Failed(error.to_string()),
     }
+}
+
+/// Whether libtorch's message says memory ran out (CPU: "can't allocate memory";
+/// CUDA: "CUDA out of memory").
+fn is_out_of_memory(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "out of memory",
+        "can't allocate memory",
+        "cannot allocate memory",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
 }
 
 /// A failure as a job shows it: libtorch appends a C++ backtrace to its messages (which
@@ -74,7 +97,20 @@ pub fn reason(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::reason;
+    use super::{is_out_of_memory, reason};
+
+    #[test]
+    fn running_out_of_memory_is_told_from_other_libtorch_errors() {
+        assert!(is_out_of_memory(
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes"
+        ));
+        assert!(is_out_of_memory(
+            "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB total capacity)"
+        ));
+        assert!(!is_out_of_memory(
+            "CUDA error: an illegal memory access was encountered"
+        ));
+    }
 
     #[test]
     fn reasons_drop_libtorchs_backtrace() {

@@ -44,9 +44,11 @@ pub struct Worker {
     pub(crate) style_vectors: Arc<StyleVectors>,
     pub(crate) image_limits: ImageLimits,
     pub(crate) metrics: WorkerMetrics,
+    /// The device's memory (as set, or the guard's conservative figure).
+    pub(crate) device_memory: u64,
     /// The device's memory beside the weights, in MiB, that running jobs reserve by
-    /// their estimates; `None` when `device_memory_bytes` is unknown.
-    pub(crate) memory: Option<Semaphore>,
+    /// their estimates.
+    pub(crate) memory: Semaphore,
     /// The worker in the registry, and its speed as its jobs measure it.
     pub(crate) reporter: Arc<Reporter>,
     /// At most one `progress` webhook message per job this often.
@@ -59,6 +61,40 @@ fn settled(result: Result<(), stylize_shared::queue::QueueError>) {
     if let Err(error) = result {
         tracing::warn!(%error, "settling a delivery");
     }
+}
+
+/// A GPU's memory when not set: libtorch does not report it, and 8 GiB is less than any
+/// card this service is meant for.
+const GUESSED_GPU_MEMORY: u64 = 8 << 30;
+
+/// The device's memory for the guard: `configured` when set, else a conservative figure
+/// (three quarters of what the machine, or its container, has for a CPU).
+fn device_memory(configured: u64, device: tch::Device) -> u64 {
+    if configured > 0 {
+        return configured;
+    }
+    match device {
+        tch::Device::Cpu => host_memory().map_or(GUESSED_GPU_MEMORY, |bytes| bytes / 4 * 3),
+        _ => GUESSED_GPU_MEMORY,
+    }
+}
+
+/// The machine's memory, or its container's where a cgroup allows less.
+fn host_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let total_kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    let total = total_kib * 1024;
+    let limit = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    Some(limit.map_or(total, |limit| limit.min(total)))
 }
 
 /// `cpu` or `cuda:N`, as the settings name devices.
@@ -85,6 +121,11 @@ impl Worker {
         let reporter = Arc::new(Reporter::new(&redis, settings, &name, &device_name(device)));
         // The services connect at their first call: `run` waits for them.
         let pool = db::connect_lazy(&settings.database)?;
+        let device_memory = device_memory(settings.worker.device_memory_bytes, device);
+        tracing::info!(
+            device_memory_gib = device_memory as f64 / (1u64 << 30) as f64,
+            "the memory guard's budget"
+        );
         Ok(Worker {
             name,
             settings: settings.worker.clone(),
@@ -102,13 +143,8 @@ impl Worker {
             progress_webhooks_every: Duration::from_secs(
                 settings.webhooks.progress_interval_seconds,
             ),
-            memory: (settings.worker.device_memory_bytes > 0).then(|| {
-                let free = settings
-                    .worker
-                    .device_memory_bytes
-                    .saturating_sub(model_bytes());
-                Semaphore::new((free / MIB) as usize)
-            }),
+            device_memory,
+            memory: Semaphore::new((device_memory.saturating_sub(model_bytes()) / MIB) as usize),
         })
     }
 
@@ -152,6 +188,7 @@ impl Worker {
         let reaper = Reaper::new(
             self.pool.clone(),
             self.queue.clone(),
+            self.progress.clone(),
             lease,
             self.metrics.republished.clone(),
         );
@@ -206,24 +243,34 @@ impl Worker {
                     }
                 }
             };
-            let message = match JobMessage::decode(&taken.delivery.data) {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "dead-lettering a malformed message");
-                    settled(taken.reject(false).await);
-                    continue;
-                }
-            };
-            // Claimed or not, the message has done its work once the row says who
-            // holds the job (or that nobody needs to). An ack lost with the connection
-            // only brings the message back, and its next claim finds the job taken.
-            match db::claim(&self.pool, message.job_id, &self.name).await {
+            if let Err(error) = JobMessage::decode(&taken.delivery.data) {
+                tracing::warn!(%error, "dead-lettering a malformed message");
+                settled(taken.reject(false).await);
+                continue;
+            }
+            // A message is a turn, not an order: the worker claims whichever queued job
+            // is next in the fair order across owners (`db::claim_next`), which is the
+            // message's own job only when its owner is next. Each queued job has one
+            // message, so as many turns come as jobs wait. Claimed or not, the message
+            // has done its work once the row says who holds a job; an ack lost with the
+            // connection only brings it back, as one more turn.
+            let cap = self.settings.max_running_per_owner;
+            match db::claim_next(&self.pool, &self.name, cap).await {
                 Ok(Some(job)) => {
                     let claimed = Instant::now();
                     settled(taken.ack().await);
                     self.process(job, claimed, shutdown.clone()).await;
                 }
-                Ok(None) => settled(taken.ack().await),
+                Ok(None) => {
+                    // Jobs wait, but their owners are at the cap of running jobs: the
+                    // turn comes back a second later.
+                    if cap > 0 && self.any_queued().await {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        settled(taken.reject(true).await);
+                    } else {
+                        settled(taken.ack().await);
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, "claiming a job; returning it to the queue");
                     settled(taken.reject(true).await);
@@ -231,5 +278,10 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Whether any job waits in the queue (when PostgreSQL cannot say, one may).
+    async fn any_queued(&self) -> bool {
+        db::any_queued(&self.pool).await.unwrap_or(true)
     }
 }

@@ -52,6 +52,8 @@ problem_answers! {
     Unauthorized: "No API key where keys are required, or one unknown or revoked; on the admin routes, \
          no admin token";
     CrossSite: "Another site's page may not change anything here: send an API key";
+    Forbidden: "Not for this caller: a page visitor has no webhook secret, and another site's \
+         page may not change anything here";
     NotFound: "No such job (another key's job is as absent), key or style";
     BodyTimeout: "The body did not arrive within `limits.submission_read_seconds`";
     Conflict: "The request does not fit the job's state (not ready, already finished) or how the \
@@ -62,7 +64,8 @@ problem_answers! {
     UnsupportedImage: "An image in a format the api does not read";
     Unprocessable: "An image that cannot be used, a URL refused or not fetched, or an Idempotency-Key \
          reused for a different request";
-    TooManyRequests: "Over the key's submission rate or active jobs; `Retry-After` says when to try again";
+    TooManyRequests: "Over the caller's rate (a key's, a visitor's, or its address's) or its active \
+         jobs; `Retry-After` says when to try again";
     Unavailable: "A service the request needs does not answer (or the api is still starting); \
          `Retry-After` says when to try again";
 }

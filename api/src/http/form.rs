@@ -8,12 +8,17 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use stylize_shared::params::{StyleParams, MAX_STYLES};
 
-/// Reads one form part within what is left of the body's `budget`, hashing its bytes
-/// as they arrive.
+/// The longest text field (a URL, a preset's id, the parameters' JSON).
+const MAX_TEXT_PART: usize = 64 * 1024;
+
+/// Reads one form part within what is left of the body's `budget` (of `limit`) and
+/// within `part_limit`, hashing its bytes as they arrive: a part too large is refused as
+/// soon as it is, not once it has all arrived.
 async fn read_part(
     field: &mut actix_multipart::Field,
     budget: &mut usize,
     limit: usize,
+    part_limit: usize,
 ) -> Result<Part, ApiError> {
     let mut bytes = Vec::new();
     let mut digest = Sha256::new();
@@ -22,6 +27,12 @@ async fn read_part(
             chunk.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
         if chunk.len() > *budget {
             return Err(ApiError::PayloadTooLarge { limit });
+        }
+        if bytes.len() + chunk.len() > part_limit {
+            return Err(ApiError::PartTooLarge {
+                field: field.name().unwrap_or_default().to_owned(),
+                limit: part_limit,
+            });
         }
         *budget -= chunk.len();
         digest.update(&chunk);
@@ -74,20 +85,34 @@ fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Reads the form within `limit` bytes, `max_parts` parts and `max_image_bytes` an image.
 pub async fn read_submission(
     mut multipart: Multipart,
     limit: usize,
+    max_parts: usize,
+    max_image_bytes: usize,
 ) -> Result<Submission, ApiError> {
     let mut submission = Submission::default();
     let mut budget = limit;
+    let mut parts = 0;
     while let Some(mut field) = multipart
         .try_next()
         .await
         .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
     {
+        parts += 1;
+        if parts > max_parts {
+            return Err(ApiError::BadRequest(format!(
+                "a submission's form has at most {max_parts} parts"
+            )));
+        }
         let name = field.name().unwrap_or_default().to_owned();
         admit_part(&submission, &name)?;
-        let part = read_part(&mut field, &mut budget, limit).await?;
+        let part_limit = match name.as_str() {
+            "content" | "style" => max_image_bytes,
+            _ => MAX_TEXT_PART,
+        };
+        let part = read_part(&mut field, &mut budget, limit, part_limit).await?;
         match name.as_str() {
             "content" => submission.content = Some(part),
             "content_url" => submission.content_url = Some(text(&name, part.bytes)?),

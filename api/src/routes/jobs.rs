@@ -7,6 +7,7 @@ use crate::http::query;
 use crate::http::routing::{get, resource};
 use crate::problem::{database, echo, ApiError, JobImage};
 use crate::services::access::Caller;
+use crate::services::live::{Following, Full, Heard, StreamSlot};
 use crate::services::state::AppState;
 use crate::services::submission::{self, Submitted};
 use crate::services::{deletion, position, waiting};
@@ -14,11 +15,10 @@ use crate::view::{JobList, JobView};
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::Serialize;
 use stylize_shared::db;
 use stylize_shared::job::{keys, JobState};
-use stylize_shared::progress::LiveProgress;
+use stylize_shared::progress::{JobEvent, LiveProgress};
 use uuid::Uuid;
 
 /// One resource per path, so that a method a path does not take is a 405 naming those
@@ -88,17 +88,31 @@ async fn create(
         });
     }
     caller.admit_submission(&state).await?;
+    // The body's room among all bodies held at once, taken before a byte is read and
+    // held until the answer: a flood of uploads waits here, in the sockets' buffers.
+    let room = state
+        .uploads
+        .reserve(declared_length.unwrap_or(state.max_body_bytes))
+        .await
+        .ok_or(ApiError::Unavailable("room for another upload"))?;
     // However slowly the body comes, the request ends by this deadline.
     let submission = tokio::time::timeout(
         state.submission_read,
-        read_submission(multipart, state.max_body_bytes),
+        read_submission(
+            multipart,
+            state.max_body_bytes,
+            state.max_form_parts,
+            state.image_limits.max_bytes,
+        ),
     )
     .await
     .map_err(|_| ApiError::BodyTimeout {
         seconds: state.submission_read.as_secs(),
     })??;
     let submitted =
-        submission::submit(&state, caller.0, idempotency_key.as_deref(), submission).await?;
+        submission::submit(&state, &caller, idempotency_key.as_deref(), submission).await?;
+    // The body is stored: its room goes to the next, whatever the answer waits for.
+    drop(room);
     let (status, row) = match (submitted, wait) {
         (Submitted::Created(row), Some(wait)) => {
             let row = waiting::until_ended(&state, row, arrived + wait).await;
@@ -162,7 +176,7 @@ async fn cancel(
                 if let Err(error) = state.progress.announce_cancel(row.id).await {
                     tracing::warn!(%error, job = %row.id, "announcing a cancel");
                 }
-            } else if let Err(error) = state.progress.announce_end(row.id, row.state()).await {
+            } else if let Err(error) = state.progress.announce_state(row.id, row.state()).await {
                 // Canceled while queued: one waiting for it hears so at once.
                 tracing::warn!(%error, job = %row.id, "announcing a cancel's end");
             }
@@ -235,7 +249,7 @@ async fn list(
             Err(error) => return Err(error),
         },
     };
-    let rows = db::list_jobs(&state.pool, caller.0, limit, after)
+    let rows = db::list_jobs(&state.pool, caller.owner(), limit, after)
         .await
         .map_err(database)?;
     let next = (rows.len() == limit as usize)
@@ -265,96 +279,162 @@ impl Step {
     }
 }
 
+/// How often an idle event stream sends a comment, so that a client or proxy that went
+/// away is noticed (the write fails) and its slot freed.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long a client whose stream ended waits before it reconnects (SSE `retry`).
+const RECONNECT_MS: u32 = 2000;
+
+/// A followed job's row that could not be read is read again after this.
+const READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What a client following a job has been told so far.
 struct Follow {
     state: web::Data<AppState>,
     id: Uuid,
-    last: JobState,
+    /// The job's state and attempt as last told: the job claimed again (its worker died,
+    /// or it was retried) is a change too, and its new run starts over.
+    last: (JobState, i32),
     /// The step the client last saw, in a `state` or `progress` event: what a run
     /// published before it (the snapshot read with a state is often published again
-    /// just after) is not told again. A job back in the queue starts over.
+    /// just after) is not told again.
     told: Option<Step>,
     first: Option<web::Bytes>,
-    /// The job's progress channel; `None` while Redis is away (subscribed again at the
-    /// next tick, so progress resumes when it is back).
-    live: Option<futures_util::stream::BoxStream<'static, LiveProgress>>,
-    tick: tokio::time::Interval,
+    heard: Following,
+    keep_alive: tokio::time::Interval,
+    /// When the stream ends, and the client reconnects (`limits.event_stream_seconds`).
+    until: tokio::time::Instant,
+    /// When to read the row again after PostgreSQL failed to answer.
+    read_again_at: Option<tokio::time::Instant>,
+    _slot: StreamSlot,
 }
 
-/// The next snapshot from `live`; pending forever when there is no subscription.
-async fn next_progress(
-    live: &mut Option<futures_util::stream::BoxStream<'static, LiveProgress>>,
-) -> Option<LiveProgress> {
-    match live {
-        Some(stream) => stream.next().await,
-        None => std::future::pending().await,
+impl Follow {
+    /// A `state` event when the job's row has changed since the client was last told.
+    async fn read_again(&mut self) -> Option<web::Bytes> {
+        self.read_again_at = None;
+        let row = match db::get_job(&self.state.pool, self.id).await {
+            Ok(row) => row?,
+            Err(error) => {
+                tracing::warn!(%error, job = %self.id, "reading a followed job; again in a second");
+                self.read_again_at = Some(tokio::time::Instant::now() + READ_AGAIN_AFTER);
+                return None;
+            }
+        };
+        let now = (row.state(), row.attempts);
+        if now == self.last {
+            return None;
+        }
+        self.last = now;
+        let progress = self.state.progress.get(self.id).await.ok().flatten();
+        self.told = progress
+            .as_ref()
+            .filter(|_| now.0 != JobState::Queued)
+            .map(Step::of);
+        let queue = position::place(&self.state, &row).await;
+        Some(sse("state", &JobView::new(&row, progress).in_queue(queue)))
+    }
+
+    /// The next event to send; `None` once the stream's time is up.
+    async fn next_event(&mut self) -> Option<web::Bytes> {
+        loop {
+            tokio::select! {
+                heard = self.heard.next() => match heard {
+                    Heard::Event(JobEvent::Progress(progress)) if self.last.0 == JobState::Running => {
+                        if self.told >= Some(Step::of(&progress)) {
+                            continue;
+                        }
+                        self.told = Some(Step::of(&progress));
+                        return Some(sse("progress", &progress));
+                    }
+                    // A change of state, progress of a job not yet known to run, or events
+                    // missed: the row says what changed.
+                    _ => {
+                        if let Some(event) = self.read_again().await {
+                            return Some(event);
+                        }
+                    }
+                },
+                _ = self.keep_alive.tick() => return Some(web::Bytes::from_static(b": keep-alive\n\n")),
+                _ = tokio::time::sleep_until(self.until) => return None,
+                _ = tokio::time::sleep_until(self.read_again_at.unwrap_or(self.until)),
+                    if self.read_again_at.is_some() =>
+                {
+                    if let Some(event) = self.read_again().await {
+                        return Some(event);
+                    }
+                }
+            }
+        }
     }
 }
 
 /// `GET /v1/jobs/{id}/events`: a `state` event with the job now, `progress` events as the
 /// worker publishes them, a `state` event at each change of state; the stream ends after
-/// a terminal state. States come from PostgreSQL, so the stream outlives a Redis outage.
+/// a terminal state, or after `limits.event_stream_seconds` (the client reconnects, as
+/// `retry` tells it). Events come from the api's one Redis subscription; the row is read
+/// only when the job's state changes (or events were missed while Redis was away).
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(JobId),
-    responses((status = 200, response = answers::EventStream), JobProblems))]
+    responses((status = 200, response = answers::EventStream),
+        (status = 429, response = answers::TooManyRequests), JobProblems))]
 async fn events(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = caller.find(&state, &id).await?;
-    let live = state.progress.subscribe(row.id).await.ok();
+    let found = caller.find(&state, &id).await?;
+    let slot = state.streams.take(caller.owner()).map_err(|full| {
+        let detail = match full {
+            Full::Owner(open) => format!(
+                "this caller has {open} event streams open, its limit; close one, or poll \
+                 GET /v1/jobs/{{id}}"
+            ),
+            Full::Process(open) => format!("this api holds {open} event streams, its limit"),
+        };
+        ApiError::TooManyRequests {
+            detail,
+            retry_after: 5,
+        }
+    })?;
+    // Following first, then the row read again: a change after that read is heard.
+    let heard = state.live.follow(found.id);
+    let row = db::get_job(&state.pool, found.id)
+        .await
+        .map_err(database)?
+        .unwrap_or(found);
     let progress = state.progress.get(row.id).await.ok().flatten();
     let queue = position::place(&state, &row).await;
+    let first = sse(
+        "state",
+        &JobView::new(&row, progress.clone()).in_queue(queue),
+    );
+    let mut with_retry = format!("retry: {RECONNECT_MS}\n").into_bytes();
+    with_retry.extend_from_slice(&first);
+    let now = tokio::time::Instant::now();
     let follow = Follow {
         id: row.id,
-        last: row.state(),
+        last: (row.state(), row.attempts),
         told: progress
             .as_ref()
             .filter(|_| row.state() != JobState::Queued)
             .map(Step::of),
-        first: Some(sse("state", &JobView::new(&row, progress).in_queue(queue))),
-        live,
-        tick: tokio::time::interval(std::time::Duration::from_millis(500)),
+        first: Some(with_retry.into()),
+        heard,
+        keep_alive: tokio::time::interval_at(now + KEEP_ALIVE, KEEP_ALIVE),
+        until: now + state.stream_lifetime,
+        read_again_at: None,
+        _slot: slot,
         state: state.clone(),
     };
     let stream = futures_util::stream::unfold(Some(follow), |follow| async move {
         let mut follow = follow?;
-        if let Some(first) = follow.first.take() {
-            let done = follow.last.is_terminal();
-            return Some((Ok::<_, ApiError>(first), (!done).then_some(follow)));
-        }
-        loop {
-            tokio::select! {
-                progress = next_progress(&mut follow.live) => match progress {
-                    Some(progress) if follow.told >= Some(Step::of(&progress)) => {}
-                    Some(progress) => {
-                        follow.told = Some(Step::of(&progress));
-                        return Some((Ok(sse("progress", &progress)), Some(follow)));
-                    }
-                    None => follow.live = None,
-                },
-                _ = follow.tick.tick() => {
-                    if follow.live.is_none() {
-                        follow.live = follow.state.progress.subscribe(follow.id).await.ok();
-                    }
-                    let Ok(Some(row)) = db::get_job(&follow.state.pool, follow.id).await else {
-                        continue;
-                    };
-                    if row.state() != follow.last {
-                        follow.last = row.state();
-                        let progress = follow.state.progress.get(follow.id).await.ok().flatten();
-                        follow.told = progress
-                            .as_ref()
-                            .filter(|_| follow.last != JobState::Queued)
-                            .map(Step::of);
-                        let queue = position::place(&follow.state, &row).await;
-                        let event = sse("state", &JobView::new(&row, progress).in_queue(queue));
-                        let done = follow.last.is_terminal();
-                        return Some((Ok(event), (!done).then_some(follow)));
-                    }
-                }
-            }
-        }
+        let event = match follow.first.take() {
+            Some(first) => first,
+            None => follow.next_event().await?,
+        };
+        let done = follow.last.0.is_terminal();
+        Some((Ok::<_, ApiError>(event), (!done).then_some(follow)))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -362,19 +442,29 @@ async fn events(
         .streaming(stream))
 }
 
-/// The job's stored image, if it has one.
-async fn stored_image(state: &AppState, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
-    state.storage.get(key).await.map_err(|error| {
+/// The job's stored image, if it has one, sent as it is read from the store: an api
+/// serving many results holds a chunk of each, not each whole.
+async fn stored_image(
+    state: &AppState,
+    key: &str,
+    content_type: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let object = state.storage.open(key).await.map_err(|error| {
         tracing::error!(%error, "reading an image");
         ApiError::Unavailable("storage")
-    })
-}
-
-fn image(bytes: Vec<u8>, content_type: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(("Cache-Control", "private, max-age=60"))
-        .body(bytes)
+    })?;
+    Ok(object.map(|object| {
+        let mut response = HttpResponse::Ok();
+        response
+            .content_type(content_type)
+            .insert_header(("Cache-Control", "private, max-age=60"));
+        let length = object.length;
+        let chunks = object.chunks();
+        match length {
+            Some(length) => response.body(actix_web::body::SizedStream::new(length, chunks)),
+            None => response.streaming(chunks),
+        }
+    }))
 }
 
 /// `409` while the job may still make one; `410` once it has ended without.
@@ -402,8 +492,8 @@ async fn result(
         return Err(no_image(JobImage::Result, row.state()));
     }
     let key = keys::result(&row.id.to_string());
-    match stored_image(&state, &key).await? {
-        Some(bytes) => Ok(image(bytes, "image/png")),
+    match stored_image(&state, &key, "image/png").await? {
+        Some(response) => Ok(response),
         None => Err(ApiError::Internal(format!("{key} is missing from storage"))),
     }
 }
@@ -421,8 +511,9 @@ async fn preview(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = caller.find(&state, &id).await?;
-    match stored_image(&state, &keys::preview(&row.id.to_string())).await? {
-        Some(bytes) => Ok(image(bytes, "image/jpeg")),
+    let key = keys::preview(&row.id.to_string());
+    match stored_image(&state, &key, "image/jpeg").await? {
+        Some(response) => Ok(response),
         None => Err(no_image(JobImage::Preview, row.state())),
     }
 }

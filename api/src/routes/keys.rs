@@ -1,16 +1,17 @@
-//! API keys: the admin path that creates, lists and revokes keys and deletes a key's
-//! jobs, and the page's key handed over in a cookie.
+//! API keys: the admin path that creates, lists and revokes programs' keys and deletes a
+//! key's jobs, and each page visitor's own key, minted and handed over in a cookie.
 
 use crate::http::answers::{self, KeyId, KeyedProblems};
-use crate::http::auth::{Admin, COOKIE};
+use crate::http::auth::{client_address, Admin, COOKIE};
 use crate::http::routing::{get, resource};
 use crate::problem::{database, echo, ApiError};
-use crate::services::access::hash;
+use crate::services::access::{self, hash};
 use crate::services::deletion;
 use crate::services::state::AppState;
+use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{web, HttpResponse};
-use stylize_shared::db;
+use actix_web::{web, HttpRequest, HttpResponse};
+use stylize_shared::db::{self, KeyKind};
 use uuid::Uuid;
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -25,24 +26,49 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/v1/admin/keys/{id}/jobs").route(web::delete().to(delete_key_jobs)));
 }
 
-/// Hands the page its key in an HTTP-only cookie (when the operator configured one).
+/// How long a visitor's cookie lasts; each visit to the page renews it.
+const VISITOR_COOKIE_DAYS: i64 = 90;
+
+/// Gives the page's visitor an identity of its own: a key minted for this browser, in an
+/// HTTP-only, same-site cookie. A browser whose cookie holds a live visitor's key keeps
+/// it (renewed). Nothing when `auth.visitors` is off.
 #[utoipa::path(post, path = "/v1/session", tag = "keys", security(()), responses(
-    (status = 204, description = "The page's key in the `stylize_key` cookie, when one is set"),
+    (status = 204, description = "The visitor's key in the `stylize_key` cookie"),
     (status = 403, response = answers::CrossSite),
+    (status = 429, response = answers::TooManyRequests),
+    (status = 503, response = answers::Unavailable),
 ))]
-async fn session(state: web::Data<AppState>) -> HttpResponse {
+async fn session(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let mut response = HttpResponse::NoContent();
-    if !state.auth.page_key.is_empty() {
-        response.cookie(
-            Cookie::build(COOKIE, state.auth.page_key.expose().to_owned())
-                .path("/v1")
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .secure(state.auth.secure_cookie)
-                .finish(),
-        );
+    if !state.auth.visitors {
+        return Ok(response.finish());
     }
-    response.finish()
+    let kept = match request.cookie(COOKIE) {
+        Some(cookie) if access::is_visitor(&state, cookie.value()).await? => {
+            Some(cookie.value().to_owned())
+        }
+        _ => None,
+    };
+    let key = match kept {
+        Some(key) => key,
+        None => {
+            let address = client_address(&request, &state.trusted_proxies);
+            access::mint_visitor(&state, address).await?
+        }
+    };
+    response.cookie(
+        Cookie::build(COOKIE, key)
+            .path("/v1")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(state.auth.secure_cookie)
+            .max_age(Duration::days(VISITOR_COOKIE_DAYS))
+            .finish(),
+    );
+    Ok(response.finish())
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -97,12 +123,10 @@ async fn create_key(
             message: "must not contain control characters".into(),
         });
     }
-    // 244 random bits; shown once, stored only as a hash.
-    let key = format!("sk_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    let row = db::insert_key(&state.pool, name, &hash(&key))
+    let key = access::new_key("sk_");
+    let row = db::insert_key(&state.pool, name, KeyKind::Program, &hash(&key))
         .await
-        .map_err(database)?
-        .ok_or_else(|| ApiError::Internal("a fresh key collided".into()))?;
+        .map_err(database)?;
     Ok(HttpResponse::Created().json(CreatedKey {
         id: row.id,
         name: row.name,
@@ -113,7 +137,8 @@ async fn create_key(
 
 #[utoipa::path(get, path = "/v1/admin/keys", tag = "keys", summary = "Lists the API keys",
     security(("admin_token" = [])),
-    responses((status = 200, description = "Every key, revoked ones too", body = KeyList),
+    responses((status = 200, description = "Every program's key, revoked ones too (visitors' \
+        keys are not listed)", body = KeyList),
         KeyedProblems))]
 async fn list_keys(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys = db::list_keys(&state.pool).await.map_err(database)?;

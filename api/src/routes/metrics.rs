@@ -1,6 +1,7 @@
 //! `/metrics`, for Prometheus (on the main port, or alone on `http.metrics_address`).
 
 use crate::http::routing::{get, resource};
+use crate::services::metrics::Live;
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
 use stylize_shared::metrics::CONTENT_TYPE;
@@ -15,6 +16,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
     (status = 200, description = "Prometheus metrics", content_type = "text/plain"),
 ))]
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
-    let body = state.metrics.scrape(&state.pool, &state.queue).await;
+    let live = Live {
+        streams_open: state.streams.open(),
+        jobs_followed: state.live.followed(),
+    };
+    let body = state.metrics.scrape(&state.pool, &state.queue, live).await;
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(body)
 }

@@ -4,7 +4,7 @@ use crate::http::answers::{self, KeyedProblems};
 use crate::http::auth::Admin;
 use crate::http::routing::{get, resource};
 use crate::problem::ApiError;
-use crate::services::access::Caller;
+use crate::services::access::{Caller, Identity};
 use crate::services::signing::{self, signing_key, SigningKey};
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -22,6 +22,11 @@ struct Secret<'a> {
     scope: &'a str,
 }
 
+/// A page visitor's key signs nothing: webhooks are for programs.
+fn no_visitor_secret() -> ApiError {
+    ApiError::Forbidden("a page visitor has no webhook secret; webhooks need an API key".into())
+}
+
 fn secret_answer(key: &SigningKey, scope: &str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -36,6 +41,7 @@ fn secret_answer(key: &SigningKey, scope: &str) -> HttpResponse {
 #[utoipa::path(get, path = "/v1/webhooks/secret", tag = "webhooks",
     security(("api_key" = []), ("page_cookie" = []), ("admin_token" = [])), responses(
         (status = 200, description = "The secret that signs the caller's webhooks", body = Secret),
+        (status = 403, response = answers::Forbidden),
         (status = 404, response = answers::NotFound),
         KeyedProblems,
     ))]
@@ -44,41 +50,43 @@ async fn show_secret(
     admin: Option<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.0.is_none() && admin.is_none() {
-        return Err(ApiError::Unauthorized(
-            "without API keys, the operator-wide webhook secret is shown to the admin token \
-             only"
-                .into(),
-        ));
-    }
-    let key = signing_key(&state.pool, state.webhook_secret.as_ref(), caller.0)
+    let scope = match caller.identity {
+        Identity::Program(_) => "key",
+        Identity::Visitor(_) => return Err(no_visitor_secret()),
+        Identity::Anonymous if admin.is_some() => "operator",
+        Identity::Anonymous => {
+            return Err(ApiError::Unauthorized(
+                "without API keys, the operator-wide webhook secret is shown to the admin \
+                 token only"
+                    .into(),
+            ))
+        }
+    };
+    let key = signing_key(&state.pool, state.webhook_secret.as_ref(), caller.owner())
         .await?
         .ok_or_else(|| ApiError::NotFound("webhook secret (webhooks.secret is not set)".into()))?;
-    Ok(secret_answer(
-        &key,
-        if caller.0.is_some() {
-            "key"
-        } else {
-            "operator"
-        },
-    ))
+    Ok(secret_answer(&key, scope))
 }
 
 /// `POST /v1/webhooks/secret/rotate`: a new secret for the calling key, which signs every
 /// message sent from now on, retries included. The operator's is rotated in settings.
 #[utoipa::path(post, path = "/v1/webhooks/secret/rotate", tag = "webhooks", responses(
     (status = 200, description = "The new secret", body = Secret),
-    (status = 403, response = answers::CrossSite),
+    (status = 403, response = answers::Forbidden),
     (status = 409, response = answers::Conflict),
     KeyedProblems,
 ))]
 async fn rotate(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let Some(key) = caller.0 else {
-        return Err(ApiError::Conflict(
-            "without API keys, webhooks are signed with the operator's secret \
-             (webhooks.secret): rotate it in the settings"
-                .into(),
-        ));
+    let key = match caller.identity {
+        Identity::Program(key) => key,
+        Identity::Visitor(_) => return Err(no_visitor_secret()),
+        Identity::Anonymous => {
+            return Err(ApiError::Conflict(
+                "without API keys, webhooks are signed with the operator's secret \
+                 (webhooks.secret): rotate it in the settings"
+                    .into(),
+            ))
+        }
     };
     match signing::rotate(&state.pool, key).await? {
         Some(fresh) => Ok(secret_answer(&fresh, "key")),

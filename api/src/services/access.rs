@@ -1,10 +1,14 @@
-//! Who may reach what: the caller a request's key makes (everyone, when keys are off),
-//! the jobs it may see, what a deleted job answers, and the limits on its submissions.
+//! Who may reach what: the caller a request's key makes (a program's key, a page
+//! visitor's, or the anonymous owner where keys are off), the jobs it may see (its own
+//! only), what a deleted job answers, the limits on its submissions, and the visitors'
+//! identities minted.
 
 use crate::problem::{database, echo, ApiError};
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
-use stylize_shared::db::{self, JobRow};
+use std::net::IpAddr;
+use stylize_shared::config::AuthSettings;
+use stylize_shared::db::{self, JobRow, KeyKind};
 use uuid::Uuid;
 
 /// Keys are stored, and compared, only as this digest.
@@ -12,69 +16,141 @@ pub fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
-/// The key a request came with: `Some(id)` when keys are required, `None` (everyone)
-/// when they are not.
-pub struct Caller(pub Option<Uuid>);
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// No key, where keys are off: the one shared owner of an open deployment.
+    Anonymous,
+    /// A page visitor's key, minted for one browser and sent in its cookie.
+    Visitor(Uuid),
+    /// A program's API key.
+    Program(Uuid),
+}
+
+/// The caller of a request: its identity, and its address (for the visitors' limits).
+pub struct Caller {
+    pub identity: Identity,
+    pub address: IpAddr,
+}
+
+/// A fresh key: 244 random bits after `prefix`; shown once, stored only as a hash.
+pub fn new_key(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        Uuid::new_v4().simple(),
+        Uuid::new_v4().simple()
+    )
+}
+
+/// The answer to a submission over an owner's limit of active jobs.
+fn over_quota(who: &str, active: i64) -> ApiError {
+    ApiError::TooManyRequests {
+        detail: format!(
+            "{who} has {active} jobs queued or running, its limit; \
+             try again when one has finished"
+        ),
+        retry_after: 30,
+    }
+}
 
 impl Caller {
     /// The caller that `presented` (a key, if the request had one) makes.
-    pub async fn identify(state: &AppState, presented: Option<String>) -> Result<Self, ApiError> {
-        if !state.auth.required {
-            return Ok(Caller(None));
-        }
-        let key = presented.ok_or_else(|| {
-            ApiError::Unauthorized("an API key is required: Authorization: Bearer KEY".into())
-        })?;
-        match db::find_key(&state.pool, &hash(&key))
-            .await
-            .map_err(database)?
-        {
-            Some(row) => Ok(Caller(Some(row.id))),
-            None => Err(ApiError::Unauthorized(
-                "this API key is unknown or revoked".into(),
-            )),
-        }
-    }
-
-    /// Whether this caller may see `owner`'s job.
-    pub fn may_see(&self, owner: Option<Uuid>) -> bool {
-        self.0.is_none() || self.0 == owner
-    }
-
-    /// Refuses a submission over the caller's rate or its quota of active jobs, with
-    /// the seconds to wait.
-    pub async fn admit_submission(&self, state: &AppState) -> Result<(), ApiError> {
-        let Some(key) = self.0 else {
-            return Ok(());
+    pub async fn identify(
+        state: &AppState,
+        presented: Option<String>,
+        address: IpAddr,
+    ) -> Result<Self, ApiError> {
+        let admin = state.auth.admin_token.expose();
+        // The admin token is no key: no jobs are the operator's (where keys are off, it
+        // calls as the anonymous owner, as a request without one does).
+        let presented = presented.filter(|key| admin.is_empty() || hash(key) != hash(admin));
+        let identity = match presented {
+            Some(key) => match db::find_key(&state.pool, &hash(&key))
+                .await
+                .map_err(database)?
+            {
+                Some((id, KeyKind::Program)) => Identity::Program(id),
+                Some((id, KeyKind::Visitor)) => Identity::Visitor(id),
+                None => {
+                    return Err(ApiError::Unauthorized(
+                        "this API key is unknown or revoked".into(),
+                    ))
+                }
+            },
+            None if state.auth.required => {
+                return Err(ApiError::Unauthorized(
+                    "an API key is required: Authorization: Bearer KEY".into(),
+                ))
+            }
+            None => Identity::Anonymous,
         };
-        let limits = &state.auth;
-        let (hits, window_left) = state
-            .rate_limiter
-            .count_hit(&format!("submissions:{key}"), 60)
-            .await
-            .map_err(|_| ApiError::Unavailable("the rate limiter"))?;
-        if hits > limits.submissions_per_minute {
-            return Err(ApiError::TooManyRequests {
-                detail: format!(
-                    "this key may submit {} jobs a minute; try again in {window_left} s",
-                    limits.submissions_per_minute
-                ),
-                retry_after: window_left,
-            });
+        Ok(Caller { identity, address })
+    }
+
+    /// The owner of the jobs this caller submits, and the only jobs it may see.
+    pub fn owner(&self) -> Option<Uuid> {
+        match self.identity {
+            Identity::Anonymous => None,
+            Identity::Visitor(id) | Identity::Program(id) => Some(id),
         }
-        let active = db::count_active_jobs(&state.pool, key)
+    }
+
+    /// Whether this caller may see `owner`'s job: only its own, whoever it is.
+    pub fn may_see(&self, owner: Option<Uuid>) -> bool {
+        self.owner() == owner
+    }
+
+    /// How many jobs this caller may have queued or running at once; `None`: no limit.
+    pub fn max_active_jobs(&self, auth: &AuthSettings) -> Option<i64> {
+        match self.identity {
+            Identity::Anonymous => None,
+            Identity::Visitor(_) => Some(auth.visitor_max_active_jobs),
+            Identity::Program(_) => Some(auth.max_active_jobs),
+        }
+    }
+
+    /// Refuses a submission over the caller's rate (and a visitor's address's) or its
+    /// quota of active jobs, with the seconds to wait. The quota is checked here to
+    /// spare reading a body that could not be taken, and again, exactly, as the job is
+    /// inserted (`db::insert_job`).
+    pub async fn admit_submission(&self, state: &AppState) -> Result<(), ApiError> {
+        let auth = &state.auth;
+        let (owner, per_minute, who) = match self.identity {
+            Identity::Anonymous => return Ok(()),
+            Identity::Program(id) => (id, auth.submissions_per_minute, "this key"),
+            Identity::Visitor(id) => {
+                let address = format!("address-submissions:{}", self.address);
+                let limit = auth.address_submissions_per_minute;
+                within_rate(state, &address, limit, "this address", "jobs").await?;
+                (id, auth.visitor_submissions_per_minute, "this visitor")
+            }
+        };
+        within_rate(
+            state,
+            &format!("submissions:{owner}"),
+            per_minute,
+            who,
+            "jobs",
+        )
+        .await?;
+        let active = db::count_active_jobs(&state.pool, owner)
             .await
             .map_err(database)?;
-        if active >= limits.max_active_jobs {
-            return Err(ApiError::TooManyRequests {
-                detail: format!(
-                    "this key has {active} jobs queued or running, its limit; \
-                     try again when one has finished"
-                ),
-                retry_after: 30,
-            });
+        match self.max_active_jobs(auth) {
+            Some(limit) if active >= limit => Err(over_quota(who, active)),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The answer when `db::insert_job` found the caller at its limit.
+    pub fn over_quota(&self, active: i64) -> ApiError {
+        over_quota(
+            match self.identity {
+                Identity::Visitor(_) => "this visitor",
+                _ => "this key",
+            },
+            active,
+        )
     }
 
     /// The job, if this caller may see it (see [`Caller::find_row`]); a deleted job is
@@ -115,4 +191,57 @@ pub fn gone(row: &JobRow) -> Option<ApiError> {
         at,
         by,
     })
+}
+
+/// Counts one hit against `name`'s rate of `per_minute`; refuses one over it, saying
+/// that `who` may make `per_minute` `what` a minute.
+async fn within_rate(
+    state: &AppState,
+    name: &str,
+    per_minute: u64,
+    who: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    let (hits, window_left) = state
+        .rate_limiter
+        .count_hit(name, 60)
+        .await
+        .map_err(|_| ApiError::Unavailable("the rate limiter"))?;
+    if hits > per_minute {
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "{who} may make {per_minute} {what} a minute; try again in {window_left} s"
+            ),
+            retry_after: window_left,
+        });
+    }
+    Ok(())
+}
+
+/// A new page visitor's key, for a browser at `address` (at most
+/// `auth.address_sessions_per_minute` a minute from one address).
+pub async fn mint_visitor(state: &AppState, address: IpAddr) -> Result<String, ApiError> {
+    within_rate(
+        state,
+        &format!("address-sessions:{address}"),
+        state.auth.address_sessions_per_minute,
+        "this address",
+        "visitor identities",
+    )
+    .await?;
+    let key = new_key("sv_");
+    db::insert_key(&state.pool, "visitor", KeyKind::Visitor, &hash(&key))
+        .await
+        .map_err(database)?;
+    Ok(key)
+}
+
+/// Whether `presented` is a live visitor's key.
+pub async fn is_visitor(state: &AppState, presented: &str) -> Result<bool, ApiError> {
+    Ok(matches!(
+        db::find_key(&state.pool, &hash(presented))
+            .await
+            .map_err(database)?,
+        Some((_, KeyKind::Visitor))
+    ))
 }

@@ -30,7 +30,7 @@ async fn announce(state: &AppState, rows: &[JobRow]) {
     for row in rows {
         let told = match row.state() {
             JobState::Running => state.progress.announce_cancel(row.id).await,
-            ended => state.progress.announce_end(row.id, ended).await,
+            ended => state.progress.announce_state(row.id, ended).await,
         };
         if let Err(error) = told {
             tracing::warn!(%error, job = %row.id, "announcing a deleted job's end");

@@ -1,9 +1,11 @@
 //! The webhook deliverer every api replica runs beside its routes: it claims due
-//! messages of the outbox (`FOR UPDATE SKIP LOCKED`, under a lease, so replicas share
+//! messages of the outbox (at most a few at once per receiver, over all replicas) (`FOR UPDATE SKIP LOCKED`, under a lease, so replicas share
 //! the work and a message whose deliverer died is taken by another when its lease ends),
 //! POSTs each, signed, to its URL through the SSRF guard (the name resolved again at
 //! every attempt), and records every attempt; a message that got a 2xx is never sent
-//! again, one that did not is tried again with exponential backoff until it is given up.
+//! again, one that did not is tried again with exponential backoff until it is given up
+//! (its receiver's other messages waiting as long). Attempts run side by side, so a
+//! receiver that never answers costs its own messages their time and nobody else's.
 //! It wakes on PostgreSQL's notice of a new message, and polls besides. Messages
 //! delivered or given up are deleted, with their attempts, once `webhooks.keep_finished_seconds`
 //! has passed.
@@ -24,8 +26,8 @@ use stylize_shared::error_chain;
 use stylize_shared::job::JobState;
 use stylize_shared::webhooks::{self as outbox, Attempt, Message, CHANNEL};
 
-/// Messages claimed at once.
-const BATCH: i64 = 16;
+/// Attempts under way at once in one deliverer.
+const IN_FLIGHT: i64 = 32;
 
 /// Finished messages deleted per statement.
 const PRUNE_BATCH: i64 = 1000;
@@ -56,40 +58,51 @@ impl Deliverer {
     }
 
     /// Delivers for as long as the process lives: a message cut off mid-attempt is due
-    /// again when its lease ends.
+    /// again when its lease ends. Each attempt runs on its own, up to [`IN_FLIGHT`] at
+    /// once, so a receiver that answers slowly (or never) delays nobody else's messages.
     pub async fn run(self) {
-        let poll = Duration::from_millis(self.settings.poll_ms.max(10));
+        let deliverer = Arc::new(self);
+        let poll = Duration::from_millis(deliverer.settings.poll_ms.max(10));
         let mut listener: Option<PgListener> = None;
         let mut pruned_at = tokio::time::Instant::now();
+        let mut attempts = tokio::task::JoinSet::new();
         loop {
-            if pruned_at.elapsed() >= self.prune_every() {
-                self.prune().await;
+            if pruned_at.elapsed() >= deliverer.prune_every() {
+                deliverer.prune().await;
                 pruned_at = tokio::time::Instant::now();
             }
             // Subscribed before claiming, so no message added meanwhile is missed.
             if listener.is_none() {
-                listener = self.listen().await;
+                listener = deliverer.listen().await;
             }
-            let claimed = match outbox::claim_due(&self.state.pool, self.lease(), BATCH).await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::warn!(%error, "claiming webhook messages");
-                    Vec::new()
-                }
-            };
-            let full = claimed.len() as i64 == BATCH;
-            futures_util::future::join_all(claimed.into_iter().map(|m| self.deliver(m))).await;
-            if full {
-                continue;
-            }
-            match listener.as_mut() {
-                Some(notices) => {
-                    if let Ok(Err(error)) = tokio::time::timeout(poll, notices.recv()).await {
-                        tracing::warn!(%error, "listening for webhook messages");
-                        listener = None;
+            let room = IN_FLIGHT - attempts.len() as i64;
+            let claimed = if room > 0 {
+                match outbox::claim_due(&deliverer.state.pool, deliverer.lease(), room).await {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming webhook messages");
+                        Vec::new()
                     }
                 }
-                None => tokio::time::sleep(poll).await,
+            } else {
+                Vec::new()
+            };
+            let more_due = room > 0 && claimed.len() as i64 == room;
+            for message in claimed {
+                let deliverer = deliverer.clone();
+                attempts.spawn(async move { deliverer.deliver(message).await });
+            }
+            if more_due {
+                // Claim more once an attempt makes room.
+                attempts.join_next().await;
+                continue;
+            }
+            tokio::select! {
+                Some(_) = attempts.join_next(), if !attempts.is_empty() => {}
+                notice = next_notice(&mut listener, poll) => if let Err(error) = notice {
+                    tracing::warn!(%error, "listening for webhook messages");
+                    listener = None;
+                },
             }
         }
     }
@@ -241,6 +254,21 @@ impl Deliverer {
                 Some(reason) => (None, Some(format!("refused: {reason}"))),
                 None => (None, Some(error_chain(&error))),
             },
+        }
+    }
+}
+
+/// The next notice of a new message, or `poll` passing (without a listener, only
+/// that).
+async fn next_notice(listener: &mut Option<PgListener>, poll: Duration) -> Result<(), sqlx::Error> {
+    match listener.as_mut() {
+        Some(notices) => match tokio::time::timeout(poll, notices.recv()).await {
+            Ok(notice) => notice.map(drop),
+            Err(_) => Ok(()),
+        },
+        None => {
+            tokio::time::sleep(poll).await;
+            Ok(())
         }
     }
 }

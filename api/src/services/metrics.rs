@@ -25,6 +25,8 @@ pub struct ApiMetrics {
     webhook_attempts: IntCounterVec,
     webhook_delivery: Histogram,
     webhook_pending: IntGauge,
+    event_streams: IntGauge,
+    jobs_followed: IntGauge,
     webhook_pruned: IntCounter,
 }
 
@@ -114,6 +116,14 @@ impl ApiMetrics {
                 "stylize_webhook_messages_pending",
                 "Webhook messages neither delivered nor given up",
             ),
+            event_streams: gauge(
+                "stylize_event_streams_open",
+                "Event streams this api holds open",
+            ),
+            jobs_followed: gauge(
+                "stylize_jobs_followed",
+                "Jobs this api's event streams and waits follow on its one Redis subscription",
+            ),
             webhook_pruned: registered(
                 &registry,
                 IntCounter::new(
@@ -160,6 +170,12 @@ impl Default for ApiMetrics {
     }
 }
 
+/// What the api's live events hold now.
+pub struct Live {
+    pub streams_open: usize,
+    pub jobs_followed: usize,
+}
+
 impl ApiMetrics {
     /// Counts one answered request under its labels.
     pub fn request(&self, method: &str, route: &str, status: &str, seconds: f64) {
@@ -173,7 +189,9 @@ impl ApiMetrics {
 
     /// Reads the gauges from their sources, then renders every metric. A source that
     /// does not answer keeps its last value; `/readyz` is the place that reports it down.
-    pub async fn scrape(&self, pool: &PgPool, queue: &JobQueue) -> Vec<u8> {
+    pub async fn scrape(&self, pool: &PgPool, queue: &JobQueue, live: Live) -> Vec<u8> {
+        self.event_streams.set(live.streams_open as i64);
+        self.jobs_followed.set(live.jobs_followed as i64);
         if let Ok(counts) = stylize_shared::db::count_by_state(pool).await {
             for job_state in JobState::ALL {
                 let (count, oldest) = counts

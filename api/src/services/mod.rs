@@ -1,13 +1,15 @@
 //! What the api does, below its routes and knowing nothing of actix: the state every
 //! handler reaches, who may see what, taking and deleting jobs, where a job stands, the
 //! preset catalogue, webhook signing and delivery, fetching URLs safely, waiting for a
-//! job, readiness at start-up, and the metrics registry.
+//! job, live events fanned out to those following a job, readiness at start-up, and the
+//! metrics registry.
 
 pub mod access;
 pub mod catalogue;
 pub mod deletion;
 pub mod deliverer;
 pub mod fetch;
+pub mod live;
 pub mod metrics;
 pub mod position;
 pub mod queue_view;
@@ -15,4 +17,5 @@ pub mod readiness;
 pub mod signing;
 pub mod state;
 pub mod submission;
+pub mod uploads;
 pub mod waiting;

@@ -1,6 +1,6 @@
 //! Where a queued job stands, for its status, its `state` events and the answer to its
-//! submission: its position among the queued jobs (1 = next), one bounded count on the
-//! index of queued jobs, and when it may start, from the numbers `GET /v1/queue` shows
+//! submission: its position in the order workers take queued jobs (1 = next; fair
+//! across owners, `db::QUEUED_AHEAD`), and when it may start, from the numbers `GET /v1/queue` shows
 //! (its snapshot, made at most once a second): the jobs running, the workers' capacity
 //! and the mean run time of the last hour's jobs. Lists leave both out (`null`): a page
 //! of jobs would cost a count per queued job.
@@ -22,7 +22,7 @@ pub(crate) async fn place(state: &AppState, row: &JobRow) -> QueuePlace {
     // A row read by `db::get_job` (a status) has the count; a new job's is counted here.
     let ahead = match row.queued_ahead {
         Some(ahead) => Ok(ahead),
-        None => stats::queued_ahead(&state.pool, row.id, row.updated_at).await,
+        None => stats::queued_ahead(&state.pool, row.id).await,
     };
     let ahead = match ahead {
         Ok(ahead) => ahead,

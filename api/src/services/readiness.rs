@@ -1,6 +1,6 @@
 //! Readiness. Starting without the services: the api binds its port and serves at once, while each
-//! service it needs is connected, and prepared, in the background: PostgreSQL migrated
-//! (and the page's key registered), the preset paintings stored in S3, RabbitMQ's queues
+//! service it needs is connected, and prepared, in the background: PostgreSQL migrated,
+//! the preset paintings stored in S3, RabbitMQ's queues
 //! declared, Redis answering. Each is tried again with backoff until it answers, each
 //! failure logged, so the api can start before its services (a whole deployment
 //! starting at once, or one still down); `/readyz` answers `503` naming those it still
@@ -30,30 +30,17 @@ const REDIS: &str = "Redis";
 
 impl Startup {
     /// Starts connecting to every service, in the background.
-    pub fn begin(
-        state: Arc<AppState>,
-        presets: PresetFiles,
-        page_key_hash: Option<Vec<u8>>,
-    ) -> Arc<Self> {
+    pub fn begin(state: Arc<AppState>, presets: PresetFiles) -> Arc<Self> {
         let waiting =
             [POSTGRESQL, S3, RABBITMQ, REDIS].map(|service| (service, "connecting".to_owned()));
         let startup = Arc::new(Startup {
             waiting: Mutex::new(BTreeMap::from(waiting)),
             ready: watch::Sender::new(false),
         });
-        let page_key_hash = Arc::new(page_key_hash);
         let on_database = state.clone();
         startup.clone().connect(POSTGRESQL, move || {
-            let (state, page_key_hash) = (on_database.clone(), page_key_hash.clone());
-            async move {
-                db::migrate(&state.pool).await.map_err(|e| e.to_string())?;
-                if let Some(hash) = page_key_hash.as_deref() {
-                    db::insert_key(&state.pool, "page", hash)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok::<_, String>(())
-            }
+            let state = on_database.clone();
+            async move { db::migrate(&state.pool).await }
         });
         let presets = Arc::new(presets);
         let on_storage = state.clone();

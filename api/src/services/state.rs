@@ -2,10 +2,14 @@
 
 use crate::services::catalogue::Catalogue;
 use crate::services::fetch::Fetcher;
+use crate::services::live::{Hub, StreamSlots};
 use crate::services::metrics::ApiMetrics;
 use crate::services::queue_view::QueueView;
 use crate::services::signing::SigningKey;
+use crate::services::uploads::UploadRoom;
+use ipnet::IpNet;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use stylize_shared::config::AuthSettings;
 use stylize_shared::images::ImageLimits;
@@ -20,6 +24,13 @@ pub struct AppState {
     pub storage: Storage,
     pub queue: JobQueue,
     pub progress: ProgressStore,
+    /// Jobs' events from the process's one Redis subscription, to those following them.
+    pub live: Arc<Hub>,
+    /// Open event streams, bounded per owner and in all (`limits.max_event_streams*`).
+    pub streams: Arc<StreamSlots>,
+    /// How long one event stream lasts before the client reconnects
+    /// (`limits.event_stream_seconds`).
+    pub stream_lifetime: Duration,
     /// The answer of `GET /v1/queue`, kept a second.
     pub queue_view: QueueView,
     /// Per-key submission rates (`auth.submissions_per_minute`).
@@ -36,10 +47,16 @@ pub struct AppState {
     /// Turns at decoding uploads (`limits.max_concurrent_decodes`), so a burst of large
     /// images cannot take all the memory.
     pub decodes: Semaphore,
+    /// Room for the submission bodies held at once (`limits.max_inflight_upload_bytes`).
+    pub uploads: UploadRoom,
+    /// Parts a submission's form may have (`limits.max_form_parts`).
+    pub max_form_parts: usize,
     pub metrics: ApiMetrics,
     pub auth: AuthSettings,
     /// Other sites whose pages may change state without a key (`http.allowed_origins`).
     pub allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    pub trusted_proxies: Vec<IpNet>,
     /// Signs the webhooks of jobs without an API key (`webhooks.secret`).
     pub webhook_secret: Option<SigningKey>,
 }

@@ -4,11 +4,11 @@
 //! it; nothing here knows of HTTP.
 
 use crate::problem::{database, echo, ApiError};
-use crate::services::access::gone;
+use crate::services::access::{gone, Caller, Identity};
 use crate::services::signing::{self, WebhookFields};
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
-use stylize_shared::db::{self, JobRow, NewJob};
+use stylize_shared::db::{self, Insertion, JobRow, NewJob};
 use stylize_shared::images::{self, fit_longest, ImageLimits};
 use stylize_shared::job::StyleSource;
 use stylize_shared::memory;
@@ -90,16 +90,17 @@ pub(crate) enum Submitted {
     Replayed(JobRow),
 }
 
-/// Takes `submission` for `owner`: checks it, answers a retry under `idempotency_key`
+/// Takes `submission` for `caller`: checks it, answers a retry under `idempotency_key`
 /// before anything is fetched or stored, then stores the inputs, records the job and
 /// queues it. Checks run cheapest first, so the first problem a request has is the one
 /// reported.
 pub(crate) async fn submit(
     state: &AppState,
-    owner: Option<Uuid>,
+    caller: &Caller,
     idempotency_key: Option<&str>,
     mut submission: Submission,
 ) -> Result<Submitted, ApiError> {
+    let owner = caller.owner();
     if submission.content.is_some() && submission.content_url.is_some() {
         return Err(ApiError::BadRequest(
             "send the content image as a file (content) or a URL (content_url), not both".into(),
@@ -121,6 +122,12 @@ pub(crate) async fn submit(
         }
     }
     check_params(state, &params, &submission)?;
+    if submission.webhook.url.is_some() && matches!(caller.identity, Identity::Visitor(_)) {
+        return Err(ApiError::InvalidParameter {
+            field: "webhook".into(),
+            message: "a page visitor's jobs send no webhooks; use an API key".into(),
+        });
+    }
     let webhook = std::mem::take(&mut submission.webhook)
         .check(&state.fetcher.guard)
         .await?;
@@ -144,7 +151,7 @@ pub(crate) async fn submit(
         .collect();
     store_inputs(&state.storage, &job, measured.uploads, &styles).await?;
 
-    let (row, created) = db::insert_job(
+    let insertion = db::insert_job(
         &state.pool,
         &NewJob {
             id,
@@ -158,14 +165,23 @@ pub(crate) async fn submit(
             webhook: webhook.as_ref().map(|webhook| webhook.url.as_str()),
             webhook_events: webhook.as_ref().map_or(&[][..], |webhook| &webhook.events),
         },
+        caller.max_active_jobs(&state.auth),
     )
     .await
     .map_err(database)?;
-    if !created {
+    let row = match insertion {
+        Insertion::Created(row) => row,
         // The same key's first submission won a race with this one: keep none of it.
-        delete_inputs(&state.storage, &job, &styles).await;
-        return replay(row, &request_hash);
-    }
+        Insertion::Existing(first) => {
+            delete_inputs(&state.storage, &job, &styles).await;
+            return replay(first, &request_hash);
+        }
+        // Parallel submissions took the owner's last places meanwhile.
+        Insertion::OverQuota { active } => {
+            delete_inputs(&state.storage, &job, &styles).await;
+            return Err(caller.over_quota(active));
+        }
+    };
     if let Err(error) = state.queue.publish(&JobMessage::new(id)).await {
         // Not accepted: the caller hears 503 and may retry with the same idempotency
         // key, so nothing of this submission stays behind.

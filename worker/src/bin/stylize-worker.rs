@@ -27,6 +27,8 @@ fn default_name() -> String {
 async fn serve() -> anyhow::Result<()> {
     stylize_shared::telemetry::init();
     let settings = Settings::load()?;
+    stylize_shared::exposure::check(&settings, stylize_shared::exposure::Process::Worker)
+        .map_err(anyhow::Error::msg)?;
     let name = std::env::var("STYLIZE_WORKER_NAME").unwrap_or_else(|_| default_name());
     let deadline = Duration::from_secs(settings.worker.shutdown_deadline_seconds);
     let worker = Arc::new(Worker::connect(&settings, name).await?);
