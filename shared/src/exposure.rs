@@ -134,7 +134,9 @@ mod tests {
     #[test]
     fn development_secrets_are_named_beyond_loopback() {
         let development = Settings::defaults().unwrap();
-        let cases: [(&str, fn(&mut Settings, &Settings)); 3] = [
+        /// The setting a refusal names, and how a deployment gets it wrong.
+        type Weakening = (&'static str, fn(&mut Settings, &Settings));
+        let cases: [Weakening; 3] = [
             ("STYLIZE__S3__SECRET_KEY", |s, d| {
                 s.s3.secret_key = d.s3.secret_key.clone()
             }),

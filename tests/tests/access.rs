@@ -301,7 +301,7 @@ async fn each_visitor_key_and_the_anonymous_owner_reach_only_their_own_jobs() {
     for (owner, (caller, job)) in callers.iter().zip(&jobs).enumerate() {
         assert_eq!(
             caller.listed(&stack).await,
-            [job.clone()],
+            std::slice::from_ref(job),
             "caller {owner} lists"
         );
         let own = caller.request(&stack, Method::GET, &format!("/v1/jobs/{job}"));

@@ -1,7 +1,7 @@
 //! The engine's optimisation of one job, on a blocking thread: its events come back over
 //! a channel, and a stop asked for here ends it at its next iteration.
 
-use crate::run_end::{engine_failure, reason, RunEnd};
+use crate::run_end::{crash, engine_failure, RunEnd};
 use image::RgbImage;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,9 +87,7 @@ impl EngineRun {
         ended: Result<Result<engine::Stylized, EngineError>, JoinError>,
     ) -> Result<RgbImage, RunEnd> {
         match ended {
-            Err(panic) => Err(RunEnd::Retry(reason(&format!(
-                "the engine crashed: {panic}"
-            )))),
+            Err(panic) => Err(crash("the engine", panic)),
             Ok(Err(EngineError::Canceled { .. })) => {
                 Err(self.stop_reason.take().unwrap_or(RunEnd::Canceled))
             }

@@ -6,7 +6,7 @@
 use crate::inputs::JobImages;
 use crate::lease::Lease;
 use crate::registry::output_pixels;
-use crate::run_end::{engine_failure, reason, RunEnd};
+use crate::run_end::{crash, engine_failure, RunEnd};
 use crate::service::Worker;
 use crate::style_vectors::StyleVectors;
 use image::RgbImage;
@@ -78,9 +78,7 @@ impl Worker {
                 Ok(image)
             }
             Ok(Err(error)) => Err(engine_failure(error)),
-            Err(panic) => Err(RunEnd::Retry(reason(&format!(
-                "the fast network crashed: {panic}"
-            )))),
+            Err(panic) => Err(crash("the fast network", panic)),
         }
     }
 }

@@ -57,17 +57,24 @@ impl RunEnd {
 /// only do again.
 pub fn engine_failure(error: EngineError) -> RunEnd {
     match error {
-        EngineError::Torch(_) => {
-            let reason = reason(&error.to_string());
-            if is_out_of_memory(&reason) {
-                RunEnd::Failed(format!(
-                    "out of memory at these settings (a smaller size fits): {reason}"
-                ))
-            } else {
-                RunEnd::Retry(reason)
-            }
-        }
+        EngineError::Torch(_) => retried_unless_out_of_memory(reason(&error.to_string())),
         error => RunEnd::Failed(error.to_string()),
+    }
+}
+
+/// How a crash of `what` (a panic on its thread, as libtorch's errors inside tch's
+/// infallible calls are) ends a run: as a libtorch error does.
+pub fn crash(what: &str, panic: impl std::fmt::Display) -> RunEnd {
+    retried_unless_out_of_memory(reason(&format!("{what} crashed: {panic}")))
+}
+
+fn retried_unless_out_of_memory(reason: String) -> RunEnd {
+    if is_out_of_memory(&reason) {
+        RunEnd::Failed(format!(
+            "out of memory at these settings (a smaller size fits): {reason}"
+        ))
+    } else {
+        RunEnd::Retry(reason)
     }
 }
 
