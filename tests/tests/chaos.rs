@@ -55,6 +55,20 @@ async fn a_run_out_of_memory_ends_failed_at_once_and_the_worker_lives() {
 }
 
 #[tokio::test]
+async fn a_run_past_its_time_limit_ends_failed_saying_so() {
+    let mut stack = Stack::start_with(|settings| settings.worker.max_run_seconds = 3).await;
+    stack.start_worker("e2e-slow");
+    let slow = stack.submit(json!({"size": 64, "iterations": 10000})).await;
+    let seen = stack.wait_for_end(&slow, Duration::from_secs(60)).await;
+    let last = seen.last().unwrap();
+    assert_eq!(last["state"], "failed", "{last}");
+    let error = last["error"].as_str().unwrap();
+    assert!(error.contains("worker.max_run_seconds: 3 s"), "{error}");
+    assert_eq!(last["attempts"], 1, "not retried: {last}");
+    assert!(stack.worker_alive(0));
+}
+
+#[tokio::test]
 async fn sigterm_hands_the_running_job_back_and_another_worker_finishes_it() {
     let mut stack = Stack::start().await;
     stack.start_worker("e2e-leaving");

@@ -285,3 +285,17 @@ impl Worker {
         db::any_queued(&self.pool).await.unwrap_or(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_takes_the_memory_it_is_told_or_a_conservative_figure() {
+        assert_eq!(device_memory(5 << 30, tch::Device::Cpu), 5 << 30);
+        assert_eq!(device_memory(0, tch::Device::Cuda(0)), GUESSED_GPU_MEMORY);
+        let host = host_memory().expect("Linux tells its memory");
+        assert_eq!(device_memory(0, tch::Device::Cpu), host / 4 * 3);
+        assert!(host > 1 << 30, "{host} bytes");
+    }
+}
