@@ -63,11 +63,6 @@ pub struct JobRow {
     /// Where the job's events are POSTed, and which (`start`, `progress`, `completed`).
     pub webhook: Option<String>,
     pub webhook_events: Vec<String>,
-    /// For a queued job read by [`get_job`], how many queued jobs are ahead of it (up to
-    /// [`crate::stats::MAX_COUNTED_AHEAD`]): counted in the same round trip as the row,
-    /// since a status request reads it. `None` from every other query.
-    #[sqlx(default)]
-    pub queued_ahead: Option<i64>,
 }
 
 impl JobRow {
@@ -173,28 +168,12 @@ pub async fn find_by_idempotency_key(
     .await
 }
 
-/// How many queued jobs come before the queued job `$1` in the fair order
-/// (`fair_queue`, the order `claim_next` takes them in), at most `$2`.
-pub(crate) const QUEUED_AHEAD: &str = "(
-    WITH fair AS (SELECT * FROM fair_queue)
-    SELECT LEAST(count(*), $2) FROM fair AS ahead, fair AS me
-    WHERE me.id = $1
-      AND (ahead.turn, ahead.served_at, ahead.updated_at, ahead.id)
-        < (me.turn, me.served_at, me.updated_at, me.id)
-)";
-
-/// The job, and for a queued one its place in the queue (see
-/// [`crate::stats::queued_ahead`], the same count).
+/// The job.
 pub async fn get_job(pool: &PgPool, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT jobs.*,
-             CASE WHEN jobs.state = 'queued' THEN {QUEUED_AHEAD} END AS queued_ahead
-         FROM jobs WHERE id = $1"
-    ))
-    .bind(id)
-    .bind(crate::stats::MAX_COUNTED_AHEAD)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Takes the job `chosen` names (a CTE of one `id`, or none) for `worker` (`$2`) if it

@@ -61,9 +61,27 @@ pub const MAX_COUNTED_AHEAD: i64 = 10_000;
 /// How many queued jobs are ahead of the queued job `id` in the order workers take
 /// them (fair across owners: see the view `fair_queue`), up to [`MAX_COUNTED_AHEAD`].
 pub async fn queued_ahead(pool: &PgPool, id: uuid::Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!("SELECT {}", crate::db::QUEUED_AHEAD))
-        .bind(id)
-        .bind(MAX_COUNTED_AHEAD)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT LEAST(ahead, $2) FROM (
+             SELECT id, row_number() OVER (ORDER BY turn, served_at, updated_at, id) - 1 AS ahead
+             FROM fair_queue
+         ) AS ranked
+         WHERE ranked.id = $1",
+    )
+    .bind(id)
+    .bind(MAX_COUNTED_AHEAD)
+    .fetch_optional(pool)
+    .await
+    // Claimed meanwhile: nothing is ahead of it any more.
+    .map(Option::unwrap_or_default)
+}
+
+/// The queued jobs in the order workers take them, the first [`MAX_COUNTED_AHEAD`].
+pub async fn queue_order(pool: &PgPool) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM fair_queue ORDER BY turn, served_at, updated_at, id LIMIT $1",
+    )
+    .bind(MAX_COUNTED_AHEAD)
+    .fetch_all(pool)
+    .await
 }

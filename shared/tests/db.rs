@@ -510,7 +510,14 @@ async fn owner(pool: &PgPool) -> Uuid {
 }
 
 async fn position(pool: &PgPool, id: Uuid) -> i64 {
-    row(pool, id).await.queued_ahead.unwrap() + 1
+    let ahead = stylize_shared::stats::queued_ahead(pool, id).await.unwrap();
+    // The order the claims follow, the same.
+    let order = stylize_shared::stats::queue_order(pool).await.unwrap();
+    assert_eq!(
+        order.iter().position(|queued| *queued == id),
+        Some(ahead as usize)
+    );
+    ahead + 1
 }
 
 #[tokio::test]

@@ -171,6 +171,7 @@ async fn cancel(
         .map_err(database)?
     {
         Some(row) => {
+            state.queue_view.forget().await;
             if row.state() == JobState::Running {
                 // The worker stops at once when told; else at its next heartbeat.
                 if let Err(error) = state.progress.announce_cancel(row.id).await {

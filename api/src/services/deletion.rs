@@ -27,6 +27,7 @@ fn failed(error: DeletionError) -> ApiError {
 /// a cancel; without Redis it finds the cancel at its next heartbeat), and a request
 /// waiting on a queued one (`Prefer: wait`) answers at once.
 async fn announce(state: &AppState, rows: &[JobRow]) {
+    state.queue_view.forget().await;
     for row in rows {
         let told = match row.state() {
             JobState::Running => state.progress.announce_cancel(row.id).await,

@@ -1,6 +1,7 @@
 //! Where a queued job stands, for its status, its `state` events and the answer to its
 //! submission: its position in the order workers take queued jobs (1 = next; fair
-//! across owners, `db::QUEUED_AHEAD`), and when it may start, from the numbers `GET /v1/queue` shows
+//! across owners), read from the order `GET /v1/queue`'s snapshot keeps (made at most
+//! once a second; a job newer than it is counted alone), and when it may start, from the numbers `GET /v1/queue` shows
 //! (its snapshot, made at most once a second): the jobs running, the workers' capacity
 //! and the mean run time of the last hour's jobs. Lists leave both out (`null`): a page
 //! of jobs would cost a count per queued job.
@@ -19,9 +20,10 @@ pub(crate) async fn place(state: &AppState, row: &JobRow) -> QueuePlace {
     if row.state() != JobState::Queued {
         return QueuePlace::default();
     }
-    // A row read by `db::get_job` (a status) has the count; a new job's is counted here.
-    let ahead = match row.queued_ahead {
-        Some(ahead) => Ok(ahead),
+    let snapshot = state.queue_view.snapshot(&state.pool).await.ok();
+    // From the order kept a second; a job newer than that is counted on its own.
+    let ahead = match snapshot.as_ref().and_then(|s| s.ahead.get(&row.id)) {
+        Some(ahead) => Ok(*ahead),
         None => stats::queued_ahead(&state.pool, row.id).await,
     };
     let ahead = match ahead {
@@ -31,7 +33,6 @@ pub(crate) async fn place(state: &AppState, row: &JobRow) -> QueuePlace {
             return QueuePlace::default();
         }
     };
-    let snapshot = state.queue_view.snapshot(&state.pool).await.ok();
     QueuePlace {
         queue_position: Some(ahead + 1),
         estimated_start_at: snapshot

@@ -1,16 +1,19 @@
 //! What `GET /v1/queue` shows: the jobs waiting and running, the workers serving this api's queue
-//! (device, capacity, load, recent speed) and the jobs finished in the last hour. One
-//! bounded query to PostgreSQL and two round trips to Redis, at most once a second per
-//! api process: every request within that second gets the same answer.
+//! (device, capacity, load, recent speed) and the jobs finished in the last hour; and
+//! the queued jobs' order, which their statuses show. Two bounded queries to PostgreSQL
+//! and two round trips to Redis, at most once a second per api process: every request
+//! within that second gets the same answer.
 
 use crate::problem::{database, ApiError};
 use serde::Serialize;
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stylize_shared::stats::{self, Finished};
 use stylize_shared::workers::{WorkerRegistry, WorkerReport};
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 /// How long one answer is served again.
 const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -25,6 +28,11 @@ pub(crate) struct Snapshot {
     /// not answer.
     pub workers: Option<Vec<WorkerReport>>,
     pub throughput: Finished,
+    /// How many queued jobs are ahead of each queued job, in the order workers take
+    /// them (the first `stats::MAX_COUNTED_AHEAD`): what a queued job's status shows,
+    /// without a query of its own.
+    #[serde(skip)]
+    pub ahead: HashMap<Uuid, i64>,
 }
 
 /// The registry and the latest answer, kept for [`FRESH_FOR`].
@@ -41,6 +49,12 @@ impl QueueView {
         }
     }
 
+    /// Drops the kept answer: this api changed the queue (a cancel, a deletion), and the
+    /// next request sees it at once.
+    pub(crate) async fn forget(&self) {
+        *self.latest.lock().await = None;
+    }
+
     /// The latest answer while fresh, else a new one. The lock is held while it is made,
     /// so requests arriving meanwhile wait for it rather than ask again.
     pub(crate) async fn snapshot(&self, pool: &PgPool) -> Result<Arc<Snapshot>, ApiError> {
@@ -50,8 +64,13 @@ impl QueueView {
                 return Ok(snapshot.clone());
             }
         }
-        let (jobs, workers) = tokio::join!(stats::job_stats(pool, RECENT), self.registry.list());
+        let (jobs, order, workers) = tokio::join!(
+            stats::job_stats(pool, RECENT),
+            stats::queue_order(pool),
+            self.registry.list()
+        );
         let jobs = jobs.map_err(database)?;
+        let ahead = order.map_err(database)?.into_iter().zip(0..).collect();
         let workers = workers
             .inspect_err(|error| tracing::warn!(%error, "reading the worker registry"))
             .ok();
@@ -60,6 +79,7 @@ impl QueueView {
             running: jobs.running,
             workers,
             throughput: jobs.recent,
+            ahead,
         });
         *latest = Some((Instant::now(), snapshot.clone()));
         Ok(snapshot)
