@@ -664,3 +664,15 @@ pub fn sse_events(text: &str) -> Vec<(String, serde_json::Value)> {
         })
         .collect()
 }
+
+/// The process's resident memory, in bytes (`VmRSS`).
+pub fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}

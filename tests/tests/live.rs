@@ -192,18 +192,6 @@ async fn status_and_events_give_progress_one_shape_and_each_iteration_once() {
     assert_eq!(told, 60);
 }
 
-/// The process's resident memory, in bytes (`VmRSS`).
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().strip_suffix("kB"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 /// Redis's count of connected clients.
 async fn redis_clients(stack: &Stack) -> i64 {
     let client = redis::Client::open(stack.settings.redis.url.expose()).unwrap();
@@ -249,7 +237,7 @@ async fn two_thousand_event_streams_cost_one_redis_connection_and_stay_bounded()
     // Warm: one stream opened and closed, so the api's one subscription exists.
     drop(open_stream(&stack, &path, None).await);
     let redis_before = redis_clients(&stack).await;
-    let memory_before = resident_bytes();
+    let memory_before = stylize_e2e::resident_bytes();
     let mut streams = Vec::with_capacity(STREAMS);
     for batch in 0..STREAMS / 100 {
         let opened =
@@ -260,7 +248,7 @@ async fn two_thousand_event_streams_cost_one_redis_connection_and_stay_bounded()
             streams.push(response);
         }
     }
-    let per_stream = resident_bytes().saturating_sub(memory_before) / STREAMS as u64;
+    let per_stream = stylize_e2e::resident_bytes().saturating_sub(memory_before) / STREAMS as u64;
     let redis_after = redis_clients(&stack).await;
 
     // The owner's cap: one more of its streams is refused, and says why.

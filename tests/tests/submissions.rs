@@ -422,18 +422,6 @@ fn generated(bytes: usize) -> reqwest::Body {
     reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
 }
 
-/// The process's resident memory now (`VmRSS`), in bytes.
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().strip_suffix("kB"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 /// 30 uploads of 40 MB at once, half chunked and half with a length: each is answered
 /// (over the image limit, 413, as soon as the part passes it), and the api holds no
 /// more of them at once than its upload room. Prints the peak memory (BENCHMARKS.md,
@@ -446,13 +434,16 @@ async fn thirty_parallel_40_mb_uploads_are_all_answered_within_the_upload_room()
         settings.limits.max_inflight_upload_bytes = ROOM;
     })
     .await;
-    let before = resident_bytes();
+    let before = stylize_e2e::resident_bytes();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
     let sampling = {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(resident_bytes(), std::sync::atomic::Ordering::Relaxed);
+                peak.fetch_max(
+                    stylize_e2e::resident_bytes(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
