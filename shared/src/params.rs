@@ -110,6 +110,23 @@ impl LayerWeight {
     }
 }
 
+/// Which coarse-to-fine levels only refine the texture, and how deep they look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DetailLevels {
+    /// Levels whose side is above this many pixels are detail levels.
+    #[cfg_attr(feature = "service", schema(minimum = 16, maximum = 2048))]
+    pub above: u32,
+    /// The deepest layer a detail level evaluates; the content and style layers below it
+    /// are left out there. At least one style layer must be this shallow.
+    #[cfg_attr(
+        feature = "service",
+        schema(pattern = r"^(conv[12]_[12]|conv[345]_[1-4])$")
+    )]
+    pub deepest: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
@@ -173,6 +190,24 @@ pub struct StyleParams {
     /// The ratio between one level's side and the next (√2 by default).
     #[cfg_attr(feature = "service", schema(minimum = 1.1, maximum = 2.0))]
     pub scale_factor: f64,
+    /// Each finer level starts from the coarser level's picture plus the photo's detail
+    /// that the coarser level was too small to hold (the photo less its own upsampled
+    /// coarser copy), instead of the coarser picture alone, whose upsampling blurs it.
+    pub photo_detail: bool,
+    /// How the iterations are shared between levels: each coarser level runs this many
+    /// times the iterations of the next finer one. 1 shares them equally; with the √2
+    /// scale factor, 2 gives every level about the same time.
+    #[cfg_attr(feature = "service", schema(minimum = 1.0, maximum = 4.0))]
+    pub level_ratio: f64,
+    /// How the content weight grows towards the coarse levels, where whole objects form:
+    /// each coarser level weighs the content term this many times the next finer one
+    /// (1: alike at every level), so that the painting's own subjects do not form there.
+    #[cfg_attr(feature = "service", schema(minimum = 1.0, maximum = 4.0))]
+    pub content_level_ratio: f64,
+    /// Levels that only refine the texture: above a side, they leave out every content
+    /// and style layer deeper than a given one, so a pass stops there. The whole
+    /// picture's structure is settled at the coarser levels.
+    pub detail: Option<DetailLevels>,
     /// Iterate averaging: each level's picture is an exponential moving average of its
     /// iterates with this decay (0 shows the last iterate, 0.9 averages about the last
     /// ten), bias-corrected; previews, the next level's start and the result show it.
@@ -230,6 +265,10 @@ impl StyleParams {
             scales: 1,
             start_size: None,
             scale_factor: DEFAULT_SCALE_FACTOR,
+            photo_detail: false,
+            level_ratio: 1.0,
+            content_level_ratio: 1.0,
+            detail: None,
             average: 0.0,
         }
     }
@@ -242,6 +281,9 @@ impl StyleParams {
 #[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
+    /// Tens of seconds on a CPU: from the fast picture, coarse to fine, the finest
+    /// levels refining the texture only (their passes stop at conv3_1).
+    Quick,
     /// A quick look: few iterations, coarse to fine.
     Draft,
     /// The default: coarse to fine with averaged iterates, scored at least as well as
@@ -253,10 +295,16 @@ pub enum Quality {
 }
 
 impl Quality {
-    pub const ALL: [Quality; 3] = [Quality::Draft, Quality::Fine, Quality::Classic];
+    pub const ALL: [Quality; 4] = [
+        Quality::Quick,
+        Quality::Draft,
+        Quality::Fine,
+        Quality::Classic,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Quality::Quick => "quick",
             Quality::Draft => "draft",
             Quality::Fine => "fine",
             Quality::Classic => "classic",
@@ -281,6 +329,25 @@ impl Quality {
             ..StyleParams::seed_method()
         };
         let params = match self {
+            // Chosen on tubingen with the reference's three paintings (BENCHMARKS.md,
+            // "Quick"): the fast picture as the start, most iterations at the coarse
+            // levels, the photo's own detail carried up, and the two finest levels
+            // looking no deeper than conv3_1, where a content term on conv3_1 keeps the
+            // photo; averaging over fewer iterates, as a level has few.
+            Quality::Quick => StyleParams {
+                iterations: 125,
+                init: Init::Fast,
+                style_weight: 6.5,
+                content_layers: layers(&[("conv4_2", 1.0), ("conv3_1", 0.15)]),
+                photo_detail: true,
+                level_ratio: 1.25,
+                detail: Some(DetailLevels {
+                    above: 256,
+                    deepest: "conv3_1".to_owned(),
+                }),
+                average: 0.5,
+                ..multi_scale
+            },
             Quality::Draft => StyleParams {
                 iterations: 250,
                 ..multi_scale
@@ -540,6 +607,52 @@ impl StyleParams {
                 ),
             ));
         }
+        for (name, ratio) in [
+            ("level_ratio", self.level_ratio),
+            ("content_level_ratio", self.content_level_ratio),
+        ] {
+            if !(1.0..=4.0).contains(&ratio) {
+                return Err(invalid_param(
+                    name,
+                    format!("must be from 1 to 4, got {ratio}"),
+                ));
+            }
+        }
+        if let Some(detail) = &self.detail {
+            if !(MIN_SIZE..=MAX_SIZE).contains(&detail.above) {
+                return Err(invalid_param(
+                    "detail.above",
+                    format!(
+                        "must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {}",
+                        detail.above
+                    ),
+                ));
+            }
+            let Some(deepest) = layer_index(&detail.deepest) else {
+                return Err(invalid_param(
+                    "detail.deepest",
+                    format!(
+                        "unknown layer {:?}; expected one of {}",
+                        detail.deepest,
+                        vgg::LAYERS.join(", ")
+                    ),
+                ));
+            };
+            let shallowest_style = self
+                .style_layers
+                .iter()
+                .filter_map(|entry| layer_index(&entry.layer))
+                .min();
+            if shallowest_style.is_none_or(|shallowest| shallowest > deepest) {
+                return Err(invalid_param(
+                    "detail.deepest",
+                    format!(
+                        "a detail level must keep a style layer, but none is at or above {}",
+                        detail.deepest
+                    ),
+                ));
+            }
+        }
         if self.scale_count() > MAX_SCALES {
             return Err(invalid_param(
                 "start_size",
@@ -599,13 +712,7 @@ impl StyleParams {
     /// The shortest side an image may have at any level: every pooling before the
     /// deepest layer used halves it, and at least one pixel must reach that layer.
     pub fn min_side(&self) -> u32 {
-        let deepest = self
-            .content_layers
-            .iter()
-            .chain(&self.style_layers)
-            .filter_map(|entry| layer_index(&entry.layer))
-            .max()
-            .unwrap_or(0);
+        let deepest = self.deepest_layer();
         1 << vgg::POOLED_AFTER
             .iter()
             .filter(|&&layer| layer < deepest)
@@ -673,20 +780,31 @@ impl StyleParams {
     }
 
     /// The (size, iterations) of each coarse-to-fine level, coarsest first; the
-    /// iterations add up to `self.iterations`.
+    /// iterations add up to `self.iterations`, at least one each, shared by
+    /// `level_ratio` (the remainder to the coarsest levels first).
     pub fn levels(&self) -> Vec<(u32, u32)> {
         let count = self.scale_count();
+        let shares: Vec<f64> = (0..count)
+            .map(|level| self.level_ratio.powi((count - 1 - level) as i32))
+            .collect();
+        let share_sum: f64 = shares.iter().sum();
+        let spare = f64::from(self.iterations.saturating_sub(count));
+        let ideal: Vec<f64> = shares.iter().map(|s| spare * s / share_sum).collect();
+        let mut counts: Vec<u32> = ideal.iter().map(|x| 1 + x.floor() as u32).collect();
+        let left = self.iterations.saturating_sub(counts.iter().sum());
+        let mut by_remainder: Vec<usize> = (0..count as usize).collect();
+        by_remainder.sort_by(|&a, &b| ideal[b].fract().total_cmp(&ideal[a].fract()));
+        for &level in by_remainder.iter().take(left as usize) {
+            counts[level] += 1;
+        }
         (0..count)
-            .map(|level| {
-                let iterations =
-                    self.iterations / count + u32::from(level < self.iterations % count);
-                (self.level_size(level), iterations)
-            })
+            .map(|level| (self.level_size(level), counts[level as usize]))
             .collect()
     }
 
     /// The run's cost in iterations at full size: an iteration at a side of s px costs
-    /// (s / size)² of one at `size`. Progress and its ETA weigh iterations by it.
+    /// (s / size)² of one at `size`, less on a detail level whose pass stops early.
+    /// Progress and its ETA weigh iterations by it.
     pub fn full_size_iterations(&self) -> f64 {
         self.levels()
             .into_iter()
@@ -696,7 +814,56 @@ impl StyleParams {
 
     /// What one iteration at a level of side `side` costs, in full-size iterations.
     pub fn level_cost(&self, side: u32) -> f64 {
-        (f64::from(side) / f64::from(self.size)).powi(2)
+        (f64::from(side) / f64::from(self.size)).powi(2) * self.level_depth_share(side)
+    }
+
+    /// The share of a full pass (to the job's deepest layer) that a pass at a level of
+    /// side `side` costs: less than 1 on a detail level.
+    pub fn level_depth_share(&self, side: u32) -> f64 {
+        let level = self.at_level(side).deepest_layer();
+        vgg::pass_flops_per_pixel(level) / vgg::pass_flops_per_pixel(self.deepest_layer())
+    }
+
+    /// The index of the deepest content or style layer (0 when there are none): a pass
+    /// stops there.
+    pub fn deepest_layer(&self) -> usize {
+        self.content_layers
+            .iter()
+            .chain(&self.style_layers)
+            .filter_map(|entry| layer_index(&entry.layer))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The parameters of a level of side `side`: its content weight (see
+    /// `content_level_ratio`), and on a detail level only the content and style layers
+    /// no deeper than `detail.deepest`.
+    pub fn at_level(&self, side: u32) -> StyleParams {
+        let finer_levels = (f64::from(self.size) / f64::from(side)).ln() / self.scale_factor.ln();
+        let content_weight =
+            self.content_weight * self.content_level_ratio.powf(finer_levels.round().max(0.0));
+        let deepest = self
+            .detail
+            .as_ref()
+            .filter(|detail| side > detail.above)
+            .and_then(|detail| layer_index(&detail.deepest));
+        let keep = |layers: &[LayerWeight]| -> Vec<LayerWeight> {
+            layers
+                .iter()
+                .filter(|entry| {
+                    deepest.is_none_or(|deepest| {
+                        layer_index(&entry.layer).is_some_and(|index| index <= deepest)
+                    })
+                })
+                .cloned()
+                .collect()
+        };
+        StyleParams {
+            content_weight,
+            content_layers: keep(&self.content_layers),
+            style_layers: keep(&self.style_layers),
+            ..self.clone()
+        }
     }
 }
 
@@ -938,6 +1105,93 @@ mod tests {
         };
         // 512 / √2⁹ = 22.6 px.
         assert_eq!(too_many.levels()[0].0, 23);
+    }
+
+    #[test]
+    fn a_level_ratio_gives_the_coarse_levels_more_iterations() {
+        let params = StyleParams {
+            size: 512,
+            iterations: 150,
+            start_size: Some(128),
+            level_ratio: 2.0,
+            ..StyleParams::default()
+        };
+        // 145 spare iterations shared 16 : 8 : 4 : 2 : 1, one more each.
+        assert_eq!(
+            params.levels(),
+            vec![(128, 76), (181, 38), (256, 20), (362, 10), (512, 6)]
+        );
+        let few = StyleParams {
+            iterations: 6,
+            ..params.clone()
+        };
+        let counts: Vec<u32> = few.levels().iter().map(|&(_, n)| n).collect();
+        assert_eq!(counts, [2, 1, 1, 1, 1]);
+        let refused = |ratio: f64| {
+            let params = StyleParams {
+                level_ratio: ratio,
+                ..params.clone()
+            };
+            params.validate(1).err().map(|error| error.field)
+        };
+        assert_eq!(refused(0.5), Some("params.level_ratio".to_owned()));
+        assert_eq!(refused(f64::NAN), Some("params.level_ratio".to_owned()));
+        assert_eq!(refused(4.0), None);
+    }
+
+    #[test]
+    fn detail_levels_keep_only_the_shallow_layers_and_cost_a_share_of_a_pass() {
+        let params = StyleParams {
+            size: 512,
+            iterations: 5,
+            start_size: Some(128),
+            detail: Some(DetailLevels {
+                above: 256,
+                deepest: "conv2_1".to_owned(),
+            }),
+            ..StyleParams::default()
+        };
+        params.validate(1).unwrap();
+        let names = |layers: &[LayerWeight]| -> Vec<String> {
+            layers.iter().map(|entry| entry.layer.clone()).collect()
+        };
+        let at_256 = params.at_level(256);
+        assert_eq!(names(&at_256.content_layers), ["conv4_2"]);
+        assert_eq!(at_256.style_layers.len(), 5);
+        let at_362 = params.at_level(362);
+        assert!(at_362.content_layers.is_empty());
+        assert_eq!(names(&at_362.style_layers), ["conv1_1", "conv2_1"]);
+        let share = vgg::pass_flops_per_pixel(2) / vgg::pass_flops_per_pixel(12);
+        assert_eq!(params.level_depth_share(256), 1.0);
+        assert_eq!(params.level_depth_share(512), share);
+        let expected = 1.0 / 16.0
+            + (181.0f64 / 512.0).powi(2)
+            + 0.25
+            + (362.0f64 / 512.0).powi(2) * share
+            + share;
+        assert!((params.full_size_iterations() - expected).abs() < 1e-12);
+
+        let refused = |detail: DetailLevels| {
+            let params = StyleParams {
+                detail: Some(detail),
+                ..params.clone()
+            };
+            params.validate(1).unwrap_err().field
+        };
+        let detail = |above: u32, deepest: &str| DetailLevels {
+            above,
+            deepest: deepest.to_owned(),
+        };
+        assert_eq!(refused(detail(8, "conv2_1")), "params.detail.above");
+        assert_eq!(refused(detail(256, "fc7")), "params.detail.deepest");
+        let deep_only = StyleParams {
+            style_layers: vec![LayerWeight::new("conv5_1", 1.0)],
+            ..params.clone()
+        };
+        assert_eq!(
+            deep_only.validate(1).unwrap_err().field,
+            "params.detail.deepest"
+        );
     }
 
     #[test]

@@ -18,6 +18,26 @@ pub const CHANNELS: [i64; 16] = [
 /// VGG19 pools (halves its input) after these layers: the last of each block.
 pub const POOLED_AFTER: [usize; 5] = [1, 3, 7, 11, 15];
 
+/// The floating-point operations of VGG19's convolutions, per pixel of the input
+/// image, in one forward pass that stops after layer `deepest` (an index into
+/// [`LAYERS`]): each 3×3 convolution costs 2·9·C_in·C_out a pixel of its input, and
+/// every pooling before it quarters its pixels. A backward pass to the image costs about
+/// as much again; ReLUs, poolings and Gram matrices are left out (a few per cent).
+pub fn pass_flops_per_pixel(deepest: usize) -> f64 {
+    let mut inputs = 3.0;
+    let mut pixels = 1.0;
+    let mut flops = 0.0;
+    for (index, &outputs) in CHANNELS.iter().enumerate().take(deepest + 1) {
+        let outputs = outputs as f64;
+        flops += 2.0 * 9.0 * inputs * outputs * pixels;
+        inputs = outputs;
+        if POOLED_AFTER.contains(&index) {
+            pixels /= 4.0;
+        }
+    }
+    flops
+}
+
 /// Index of a VGG19 layer name in [`LAYERS`].
 pub fn layer_index(name: &str) -> Option<usize> {
     LAYERS.iter().position(|layer| *layer == name)
@@ -37,5 +57,16 @@ mod tests {
             assert_eq!(POOLED_AFTER.contains(&index), last_of_block, "{layer}");
         }
         assert_eq!(layer_index("fc7"), None);
+    }
+
+    #[test]
+    fn a_pass_to_conv2_1_costs_a_sixth_of_one_to_conv5_1() {
+        // 512×384 to conv5_1: about 140 GFLOP forward (the 280 both ways).
+        let to_conv5_1 = pass_flops_per_pixel(12) * 512.0 * 384.0 / 1e9;
+        assert!((to_conv5_1 - 140.0).abs() < 5.0, "{to_conv5_1}");
+        let share = pass_flops_per_pixel(2) / pass_flops_per_pixel(12);
+        assert!((share - 1.0 / 6.0).abs() < 0.01, "{share}");
+        // The first layer alone: 2·9·3·64 a pixel.
+        assert_eq!(pass_flops_per_pixel(0), 3456.0);
     }
 }

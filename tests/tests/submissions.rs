@@ -380,7 +380,7 @@ async fn the_qualities_are_listed_and_one_fills_what_params_leave_out() {
         .iter()
         .map(|quality| quality["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["draft", "fine", "classic"]);
+    assert_eq!(names, ["quick", "draft", "fine", "classic"]);
     assert!(names.contains(&list["default"].as_str().unwrap()), "{list}");
     for quality in qualities {
         assert_eq!(quality["params"]["quality"], quality["name"], "{quality}");

@@ -206,7 +206,7 @@ test("on CPU workers the defaults are 512 px and draft, and each choice shows it
   else assert.match(note, /^No worker is running/);
   assert.equal(await page.locator("#size").inputValue(), "512");
   assert.equal(await checkedQuality(page), "draft");
-  for (const quality of ["instant", "draft", "fine"]) {
+  for (const quality of ["instant", "quick", "draft", "fine"]) {
     assert.match(await estimate(page, quality), /^(about \d+(\.\d)? (s|min|h)|under a second|time not known yet)$/);
   }
 

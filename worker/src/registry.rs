@@ -109,7 +109,9 @@ impl Throughput {
             .into_iter()
             .map(|(size, iterations)| {
                 last_iteration += iterations;
-                (last_iteration, output_pixels(size, content))
+                // A detail level's pass stops early: count the pixels of a full one.
+                let pixels = output_pixels(size, content) as f64 * params.level_depth_share(size);
+                (last_iteration, pixels as u64)
             })
             .collect();
         IterationClock {

@@ -170,6 +170,7 @@ pub fn stylize(
     let blend = params.normalized_blend(inputs.styles.len());
     let mut iteration = 0;
     let mut image: Option<Tensor> = None;
+    let mut coarser_content: Option<Tensor> = None;
     let mut content = RgbImage::default();
     let mut loss = LossTerms::default();
     let levels = params.levels();
@@ -189,14 +190,20 @@ pub fn stylize(
                 (style, *weight)
             })
             .collect();
-        let objective = loss::Objective::new(model, &content_tensor, &styles, params);
+        let objective =
+            loss::Objective::new(model, &content_tensor, &styles, &params.at_level(size));
         drop(styles);
 
         let (height, width) = (content.height() as i64, content.width() as i64);
-        let mut x = match image.take() {
-            Some(coarser) => coarser.upsample_bilinear2d([height, width], false, None, None),
-            None => initial_image(params, inputs, &content, &content_tensor)?,
+        let upsample = |t: &Tensor| t.upsample_bilinear2d([height, width], false, None, None);
+        let mut x = match (image.take(), coarser_content.take()) {
+            (Some(coarser), Some(coarser_photo)) if params.photo_detail => {
+                upsample(&coarser) + (&content_tensor - upsample(&coarser_photo))
+            }
+            (Some(coarser), _) => upsample(&coarser),
+            (None, _) => initial_image(params, inputs, &content, &content_tensor)?,
         };
+        coarser_content = Some(content_tensor.shallow_clone());
         let mut optimizer: Box<dyn optim::Optimizer> = match params.optimizer {
             // A level of n iterations keeps at most n − 1 pairs: no larger buffers.
             Optimizer::Lbfgs => Box::new(Lbfgs::new(
@@ -222,7 +229,10 @@ pub fn stylize(
             if !loss.total.is_finite() {
                 return Err(EngineError::Diverged { iteration });
             }
-            optimizer.step(&mut x, &leaf.grad());
+            if optimizer.step(&mut x, &leaf.grad(), loss.total) == optim::Step::Backtracked {
+                // The point just evaluated went uphill: it leaves the average.
+                average.retract();
+            }
             average.add(&x);
 
             let progress = Progress {
@@ -268,6 +278,8 @@ struct IterateAverage {
     sum: Option<Tensor>,
     /// The weight the sum's terms add up to, 1 − decayᵗ.
     weight: f64,
+    /// The sum and weight before the last iterate was added, for [`Self::retract`].
+    before_last: Option<(Option<Tensor>, f64)>,
 }
 
 impl IterateAverage {
@@ -276,6 +288,7 @@ impl IterateAverage {
             decay,
             sum: None,
             weight: 0.0,
+            before_last: None,
         }
     }
 
@@ -284,6 +297,8 @@ impl IterateAverage {
             return;
         }
         let _guard = tch::no_grad_guard();
+        let before = self.sum.as_ref().map(Tensor::copy);
+        self.before_last = Some((before, self.weight));
         let part = x * (1.0 - self.decay);
         match &mut self.sum {
             Some(sum) => {
@@ -293,6 +308,14 @@ impl IterateAverage {
             None => self.sum = Some(part),
         }
         self.weight = self.weight * self.decay + (1.0 - self.decay);
+    }
+
+    /// Takes the last iterate added back out.
+    fn retract(&mut self) {
+        if let Some((sum, weight)) = self.before_last.take() {
+            self.sum = sum;
+            self.weight = weight;
+        }
     }
 
     /// The picture to show for the iterate `x`.

@@ -5,22 +5,48 @@
 use tch::{Kind, Tensor};
 
 pub trait Optimizer {
-    /// Moves `x` given the gradient of the loss at `x`.
-    fn step(&mut self, x: &mut Tensor, grad: &Tensor);
+    /// Moves `x` given the loss and its gradient at `x`.
+    fn step(&mut self, x: &mut Tensor, grad: &Tensor, loss: f64) -> Step;
+}
+
+/// What a step made of the point it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The point stands; `x` moved on from it.
+    Taken,
+    /// The point was worse than the one before it: `x` went back part of the way, and
+    /// the point should count for nothing (not in an average of iterates).
+    Backtracked,
 }
 
 /// The least cosine between a step and its gradient change for L-BFGS to keep the pair.
 const CURVATURE_COSINE: f64 = 1e-8;
+/// How much of an uphill step L-BFGS keeps when it backtracks.
+const BACKTRACK: f64 = 0.25;
+/// Backtracks in a row after which L-BFGS takes the point as it is.
+const MAX_BACKTRACKS: u32 = 3;
 
-/// Limited-memory BFGS without line search, as neural-style and torch.optim.LBFGS run it
-/// for this problem: the last `history` curvature pairs, a first step scaled by the
-/// gradient's size, then whole steps of `learning_rate`. The inverse-Hessian product
-/// comes from `M`: the compact form by default, the two-loop recursion in tests.
+/// Limited-memory BFGS as neural-style and torch.optim.LBFGS run it for this problem:
+/// the last `history` curvature pairs, a first step scaled by the gradient's size, then
+/// whole steps of `learning_rate`; with one safeguard those lack: a step that ends above
+/// the loss it started from is cut to a quarter (at most three times in a row), in
+/// place of the next step. Without it, a short coarse-to-fine level, whose first steps
+/// have little curvature to go by, can end on a step that multiplied the loss. The
+/// inverse-Hessian product comes from `M`: the compact form by default, the two-loop
+/// recursion in tests.
 pub struct Lbfgs<M: InverseHessian = CompactHistory> {
     learning_rate: f64,
     memory: M,
-    /// The last step taken and the gradient it started from.
-    last: Option<(Tensor, Tensor)>,
+    /// The last step taken, the gradient and loss where it started, and how many
+    /// backtracks in a row it has had.
+    last: Option<LastStep>,
+}
+
+struct LastStep {
+    step: Tensor,
+    grad: Tensor,
+    loss: f64,
+    backtracks: u32,
 }
 
 /// The curvature pairs (s, y) L-BFGS keeps, and the product of its inverse-Hessian
@@ -50,9 +76,20 @@ impl<M: InverseHessian> Lbfgs<M> {
 }
 
 impl<M: InverseHessian> Optimizer for Lbfgs<M> {
-    fn step(&mut self, x: &mut Tensor, grad: &Tensor) {
+    fn step(&mut self, x: &mut Tensor, grad: &Tensor, loss: f64) -> Step {
+        if let Some(last) = &mut self.last {
+            // A loss that is not a number counts as uphill too.
+            let uphill = loss.is_nan() || loss > last.loss;
+            if uphill && last.backtracks < MAX_BACKTRACKS {
+                let shorter = &last.step * BACKTRACK;
+                *x += (&shorter - &last.step).view_as(x);
+                last.step = shorter;
+                last.backtracks += 1;
+                return Step::Backtracked;
+            }
+        }
         let grad = grad.flatten(0, -1);
-        let step_size = match self.last.take() {
+        let step_size = match self.last.take().map(|last| (last.step, last.grad)) {
             None => {
                 // A first step of at most one unit of |g|₁, as torch.optim.LBFGS takes.
                 let l1 = grad.abs().sum(grad.kind()).double_value(&[]);
@@ -81,7 +118,13 @@ impl<M: InverseHessian> Optimizer for Lbfgs<M> {
         };
         let step = self.memory.apply(&grad) * -step_size;
         *x += step.view_as(x);
-        self.last = Some((step, grad));
+        self.last = Some(LastStep {
+            step,
+            grad,
+            loss,
+            backtracks: 0,
+        });
+        Step::Taken
     }
 }
 
@@ -237,7 +280,8 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, x: &mut Tensor, grad: &Tensor) {
+    /// Adam keeps every point: its steps are small by design.
+    fn step(&mut self, x: &mut Tensor, grad: &Tensor, _loss: f64) -> Step {
         let m = self.first_moment.get_or_insert_with(|| grad.zeros_like());
         let v = self.second_moment.get_or_insert_with(|| grad.zeros_like());
         *m *= Self::BETA1;
@@ -250,6 +294,7 @@ impl Optimizer for Adam {
         let v_hat_scale = 1.0 / (1.0 - Self::BETA2.powi(self.steps as i32));
         let denominator = (&*v * v_hat_scale).sqrt() + Self::EPSILON;
         *x -= &*m * (rate * m_hat_scale) / denominator;
+        Step::Taken
     }
 }
 
@@ -261,13 +306,17 @@ mod tests {
     fn run(optimizer: &mut dyn Optimizer, steps: usize) -> f64 {
         let scales = Tensor::from_slice(&[1.0f64, 10.0, 100.0, 1000.0]);
         let mut x = Tensor::ones([4], (Kind::Double, tch::Device::Cpu));
+        let loss = |x: &Tensor| {
+            (&scales * x.square() * 0.5)
+                .sum(Kind::Double)
+                .double_value(&[])
+        };
         for _ in 0..steps {
             let grad = &scales * &x;
-            optimizer.step(&mut x, &grad);
+            let at_x = loss(&x);
+            optimizer.step(&mut x, &grad, at_x);
         }
-        (&scales * x.square() * 0.5)
-            .sum(Kind::Double)
-            .double_value(&[])
+        loss(&x)
     }
 
     /// The two-loop recursion (Nocedal 1980), as the engine ran L-BFGS before the
@@ -352,16 +401,20 @@ mod tests {
         let scales = Tensor::linspace(0.5, 50.0, 64, options);
         let mut x = Tensor::ones([8, 8], options) * 3.0;
         let mut optimizer = Lbfgs::<M>::with_memory(1.0, 5);
+        let loss = |x: &Tensor| {
+            let flat = x.flatten(0, -1);
+            ((&scales * flat.square() * 0.5).sum(Kind::Double)
+                + (flat - 1.0).cosh().log().sum(Kind::Double))
+            .double_value(&[])
+        };
         (0..steps)
             .map(|_| {
                 let shifted = &x - 1.0;
                 let flat = x.flatten(0, -1);
                 let grad = (&scales * &flat + shifted.flatten(0, -1).tanh()).view([8, 8]);
-                optimizer.step(&mut x, &grad);
-                let flat = x.flatten(0, -1);
-                ((&scales * flat.square() * 0.5).sum(Kind::Double)
-                    + (flat - 1.0).cosh().log().sum(Kind::Double))
-                .double_value(&[])
+                let at_x = loss(&x);
+                optimizer.step(&mut x, &grad, at_x);
+                loss(&x)
             })
             .collect()
     }
@@ -396,13 +449,36 @@ mod tests {
             let mut optimizer = Lbfgs::new(1.0, 10);
             for _ in 0..30 {
                 let grad = &scales * &x;
-                optimizer.step(&mut x, &grad);
+                let loss = (&scales * x.square() * 0.5)
+                    .sum(Kind::Double)
+                    .double_value(&[]);
+                optimizer.step(&mut x, &grad, loss);
             }
             x.abs().max().double_value(&[])
         };
         let (plain, tiny) = (solve(1.0), solve(1e-12));
         assert!(plain < 1e-5, "{plain}");
         assert!(tiny < 1e-5, "{tiny}");
+    }
+
+    /// A step that lands higher than it started is cut back along its own direction,
+    /// and the point it reached counts for nothing.
+    #[test]
+    fn an_uphill_step_is_cut_to_a_quarter() {
+        // f(x) = x², from x = 1: a first step of learning rate 3 (at most 3·|g|₁ = 6
+        // units, here min(1, 1/2)·3·2 = 3) overshoots to x = −2, where f = 4 > 1.
+        let mut x = Tensor::from_slice(&[1.0f64]);
+        let mut optimizer = Lbfgs::new(3.0, 5);
+        let mut step = |x: &mut Tensor| {
+            let (grad, loss) = (&*x * 2.0, x.square().sum(Kind::Double).double_value(&[]));
+            optimizer.step(x, &grad, loss)
+        };
+        assert_eq!(step(&mut x), Step::Taken);
+        assert_eq!(x.double_value(&[0]), -2.0);
+        // From there, back to 1 + (−3)/4 = 0.25, below where the step began.
+        assert_eq!(step(&mut x), Step::Backtracked);
+        assert_eq!(x.double_value(&[0]), 0.25);
+        assert_eq!(step(&mut x), Step::Taken);
     }
 
     #[test]
