@@ -67,8 +67,8 @@ struct Args {
     init: Option<String>,
     #[arg(long, value_enum)]
     pooling: Option<PoolingArg>,
-    /// Named settings to start from: draft, fine (the default) or classic (the seed's);
-    /// the options below go over them.
+    /// Named settings to start from: quick (tens of seconds on a CPU), draft, fine (the
+    /// default) or classic (the seed's); the options below go over them.
     #[arg(long)]
     quality: Option<Quality>,
     /// Coarse-to-fine levels (1 = full size only); replaces the quality's --start-size.
