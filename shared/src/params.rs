@@ -422,6 +422,17 @@ fn check_weight(path: &str, value: f64) -> Result<(), ParamError> {
     Ok(())
 }
 
+/// An image side in pixels, from [`MIN_SIZE`] to [`MAX_SIZE`].
+fn check_pixels(path: &str, side: u32) -> Result<(), ParamError> {
+    if !(MIN_SIZE..=MAX_SIZE).contains(&side) {
+        return Err(invalid_param(
+            path,
+            format!("must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {side}"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_layers(path: &str, layers: &[LayerWeight]) -> Result<(), ParamError> {
     for (i, entry) in layers.iter().enumerate() {
         if layer_index(&entry.layer).is_none() {
@@ -493,15 +504,7 @@ impl StyleParams {
 
     /// Checks every field for a job with `style_count` style images.
     pub fn validate(&self, style_count: usize) -> Result<(), ParamError> {
-        if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) {
-            return Err(invalid_param(
-                "size",
-                format!(
-                    "must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {}",
-                    self.size
-                ),
-            ));
-        }
+        check_pixels("size", self.size)?;
         if !(1..=MAX_ITERATIONS).contains(&self.iterations) {
             return Err(invalid_param(
                 "iterations",
@@ -574,12 +577,7 @@ impl StyleParams {
             ));
         }
         if let Some(start) = self.start_size {
-            if !(MIN_SIZE..=MAX_SIZE).contains(&start) {
-                return Err(invalid_param(
-                    "start_size",
-                    format!("must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {start}"),
-                ));
-            }
+            check_pixels("start_size", start)?;
             // Checked after the factor, which the count depends on.
         } else if !(1..=MAX_SCALES).contains(&self.scales) {
             return Err(invalid_param(
@@ -619,15 +617,7 @@ impl StyleParams {
             }
         }
         if let Some(detail) = &self.detail {
-            if !(MIN_SIZE..=MAX_SIZE).contains(&detail.above) {
-                return Err(invalid_param(
-                    "detail.above",
-                    format!(
-                        "must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {}",
-                        detail.above
-                    ),
-                ));
-            }
+            check_pixels("detail.above", detail.above)?;
             let Some(deepest) = layer_index(&detail.deepest) else {
                 return Err(invalid_param(
                     "detail.deepest",
