@@ -19,13 +19,14 @@ SMALL='{"size": 64, "iterations": 20}'
 started_at=$SECONDS
 phase_at=$SECONDS
 failures=0
+failed=()
 
 phase() { # NAME: closes the last phase with its time
   printf '\033[1mcontainers:\033[0m --- %s (%d s so far; last phase %d s)\n' "$1" $((SECONDS - started_at)) $((SECONDS - phase_at))
   phase_at=$SECONDS
 }
 pass() { printf 'containers: PASS %s\n' "$*"; }
-fail() { printf 'containers: FAIL %s\n' "$*"; failures=$((failures + 1)); }
+fail() { printf 'containers: FAIL %s\n' "$*"; failures=$((failures + 1)); failed+=("$*"); }
 check() { # DESCRIPTION COMMAND...: PASS or FAIL by the command's status
   local what="$1"; shift
   if "$@"; then pass "$what"; else fail "$what"; fi
@@ -40,6 +41,8 @@ cleanup() {
     compose logs --no-color --tail=15 2>/dev/null | tail -n 150 || true
   fi
   stack_cleanup
+  # Named last: CI shows only the tail of a long run.
+  [ "$failures" -eq 0 ] || echo "containers: FAILED: $(printf '%s; ' "${failed[@]}")" >&2
 }
 trap cleanup EXIT
 trap "exit 143" TERM INT

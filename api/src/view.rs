@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use stylize_shared::db::JobRow;
 use stylize_shared::job::{JobState, StyleSource};
-use stylize_shared::params::StyleParams;
+use stylize_shared::params::{Mode, StyleParams};
 use stylize_shared::progress::LiveProgress;
 use stylize_shared::stats::QueuePlace;
 use uuid::Uuid;
@@ -14,7 +14,8 @@ struct Links {
     #[serde(rename = "self")]
     this: String,
     result: String,
-    preview: String,
+    /// `null` for a fast job, which paints no previews.
+    preview: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -73,7 +74,7 @@ impl JobView {
             queue: QueuePlace::default(),
             links: Links {
                 result: format!("{base}/result"),
-                preview: format!("{base}/preview"),
+                preview: (row.params.0.mode == Mode::Full).then(|| format!("{base}/preview")),
                 this: base,
             },
         }

@@ -257,7 +257,8 @@ pub struct FetchSettings {
 }
 
 /// A list from a file, or one comma-separated string, as an environment variable gives
-/// it (`STYLIZE__FETCH__ALLOWED_NETWORKS=10.1.0.0/16,10.2.0.0/16`).
+/// it (`STYLIZE__FETCH__ALLOWED_NETWORKS=10.1.0.0/16,10.2.0.0/16`), or that string
+/// written as a JSON list (`["10.1.0.0/16"]`).
 fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<String>, D::Error> {
@@ -269,6 +270,9 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
     }
     Ok(match Given::deserialize(deserializer)? {
         Given::List(list) => list,
+        Given::Text(text) if text.trim_start().starts_with('[') => {
+            serde_json::from_str(&text).map_err(serde::de::Error::custom)?
+        }
         Given::Text(text) => text
             .split(',')
             .map(str::trim)
@@ -472,6 +476,17 @@ mod tests {
         assert_eq!(settings.auth.admin_token.expose(), "12345");
         assert_eq!(
             settings.fetch.allowed_networks,
+            ["10.1.0.0/16", "10.2.0.0/16"]
+        );
+        // The same list written as JSON, as a compose file might.
+        std::env::set_var(
+            "STYLIZE__FETCH__ALLOWED_NETWORKS",
+            r#"["10.1.0.0/16", "10.2.0.0/16"]"#,
+        );
+        let settings = Settings::load();
+        std::env::remove_var("STYLIZE__FETCH__ALLOWED_NETWORKS");
+        assert_eq!(
+            settings.unwrap().fetch.allowed_networks,
             ["10.1.0.0/16", "10.2.0.0/16"]
         );
     }

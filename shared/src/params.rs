@@ -62,7 +62,9 @@ pub enum Init {
     Content,
     /// Start from seeded Gaussian noise.
     Noise,
-    /// Start from an image the caller supplies.
+    /// Start from an image the caller supplies: the CLI's `--init FILE`. Not read from
+    /// JSON (nor in the api's schema): the api takes no start image.
+    #[serde(skip_deserializing)]
     Image,
     /// Start from the fast network's picture, which the caller computes.
     Fast,
@@ -492,9 +494,23 @@ impl StyleParams {
         if given.contains_key("scales") && !given.contains_key("start_size") {
             merged.insert("start_size".into(), serde_json::Value::Null);
         }
+        // Named in this api's words, not serde's (which lists every field in backticks).
+        let known = |name: &str| name == "quality" || merged.contains_key(name);
+        if let Some(unknown) = given.keys().find(|name| !known(name)) {
+            let mut names: Vec<&str> = merged.keys().map(String::as_str).collect();
+            names.push("quality");
+            names.sort_unstable();
+            return Err(invalid_param(
+                unknown,
+                format!("is not a parameter; they are {}", names.join(", ")),
+            ));
+        }
         merged.extend(given);
-        serde_path_to_error::deserialize(serde_json::Value::Object(merged))
-            .map_err(|e| invalid_param(&e.path().to_string(), e.into_inner()))
+        // serde quotes names in backticks, as Rust source does; answers quote as JSON.
+        serde_path_to_error::deserialize(serde_json::Value::Object(merged)).map_err(|e| {
+            let message = e.inner().to_string().replace('`', "\"");
+            invalid_param(&e.path().to_string(), message)
+        })
     }
 
     pub fn learning_rate(&self) -> f64 {
@@ -1006,7 +1022,12 @@ mod tests {
     fn unknown_fields_are_refused() {
         let error = StyleParams::from_json(br#"{"sizee": 3}"#).unwrap_err();
         assert_eq!(error.field, "params.sizee");
-        assert!(error.message.contains("unknown field `sizee`"), "{error}");
+        assert!(
+            error.message.starts_with("is not a parameter; they are "),
+            "{error}"
+        );
+        assert!(error.message.contains(" size,"), "{error}");
+        assert!(!error.message.contains('`'), "{error}");
     }
 
     #[test]
@@ -1040,6 +1061,16 @@ mod tests {
         };
         assert_eq!(weight("\"heavy\""), "params.style_layers[0].weight");
         assert_eq!(weight("-1"), "params.style_layers[0].weight");
+    }
+
+    #[test]
+    fn a_start_image_is_not_read_from_json() {
+        let error = StyleParams::from_json(br#"{"init": "image"}"#).unwrap_err();
+        assert_eq!(error.field, "params.init");
+        for name in ["\"content\"", "\"noise\"", "\"fast\""] {
+            assert!(error.message.contains(name), "{error}");
+        }
+        assert!(!error.message.contains('`'), "{error}");
     }
 
     #[test]

@@ -138,6 +138,22 @@ impl ProgressStore {
         Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
+    /// [`Self::get`] of many jobs in one round trip, in their order.
+    pub async fn get_many(&self, jobs: &[Uuid]) -> redis::RedisResult<Vec<Option<LiveProgress>>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = jobs.iter().map(|job| key(*job)).collect();
+        let jsons: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.connection.clone())
+            .await?;
+        Ok(jsons
+            .into_iter()
+            .map(|json| json.and_then(|json| serde_json::from_str(&json).ok()))
+            .collect())
+    }
+
     /// Every job's events from now on, on one connection: what one api process fans out
     /// to all who follow a job (`services::live` in the api).
     pub async fn all_events(&self) -> redis::RedisResult<BoxStream<'static, (Uuid, JobEvent)>> {

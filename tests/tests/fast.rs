@@ -47,6 +47,13 @@ async fn a_fast_job_succeeds_with_the_networks_picture() {
         (picture.width(), picture.height()),
         fit_longest(photo.width(), photo.height(), 256)
     );
+    // It paints no previews, so links none; the list shows its progress as its status.
+    let (_, view) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(view["links"]["preview"], Value::Null, "{view}");
+    assert_eq!(view["progress"]["phase"], "fast", "{view}");
+    let (_, page) = stack.get_json("/v1/jobs").await;
+    assert_eq!(page["jobs"][0]["id"], json!(id), "{page}");
+    assert_eq!(page["jobs"][0]["progress"], view["progress"], "{page}");
     let metrics = stack.worker_metrics(0).await;
     assert_eq!(
         metric(&metrics, "stylize_worker_fast_pass_seconds_count"),
@@ -86,6 +93,8 @@ async fn a_full_job_shows_the_fast_picture_before_its_first_iteration() {
         ["fast", "optimising"].contains(&early["phase"].as_str().unwrap()),
         "{early}"
     );
+    let (_, view) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(view["links"]["preview"], format!("/v1/jobs/{id}/preview"));
     let preview = get(&stack, &format!("/v1/jobs/{id}/preview")).await;
     assert_eq!(preview.status(), 200);
     assert_eq!(preview.headers()["content-type"], "image/jpeg");

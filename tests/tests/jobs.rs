@@ -161,7 +161,12 @@ async fn bad_requests_get_precise_problems_and_store_nothing() {
         (
             form::submission(photo.clone(), "starry-night", json!({"colour": true})),
             400,
-            "unknown field",
+            "is not a parameter",
+        ),
+        (
+            form::submission(photo.clone(), "starry-night", json!({"init": "image"})),
+            400,
+            "\"fast\"",
         ),
         (
             form::submission(photo.clone(), "starry-night", params.clone()).text("extra", "x"),
@@ -189,6 +194,24 @@ async fn bad_requests_get_precise_problems_and_store_nothing() {
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(needle), "{needle:?} not in {problem}");
     }
+    // Not a form at all (as `curl -d x=1` sends): said in this api's words.
+    let response = stack
+        .client
+        .post(stack.url("/v1/jobs"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("multipart/form-data body (as curl -F sends it)"),
+        "{problem}"
+    );
     assert_eq!(stack.count_jobs().await, 0);
 
     let (status, problem) = stack

@@ -36,7 +36,7 @@ interface Job {
   progress: Progress | null;
   cancel_requested: boolean;
   error: string | null;
-  links: { self: string; result: string; preview: string };
+  links: { self: string; result: string; preview: string | null };
 }
 
 interface Problem {

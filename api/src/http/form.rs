@@ -3,7 +3,8 @@
 
 use crate::problem::{echo, ApiError};
 use crate::services::submission::{Part, Submission};
-use actix_multipart::Multipart;
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::error::{ParseError, PayloadError};
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use stylize_shared::params::{StyleParams, MAX_STYLES};
@@ -23,8 +24,7 @@ async fn read_part(
     let mut bytes = Vec::new();
     let mut digest = Sha256::new();
     while let Some(chunk) = field.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+        let chunk = chunk.map_err(form_error)?;
         if chunk.len() > *budget {
             return Err(ApiError::PayloadTooLarge { limit });
         }
@@ -42,6 +42,35 @@ async fn read_part(
         bytes,
         digest: digest.finalize().into(),
     })
+}
+
+/// What is wrong with a body that is not a well-formed form, in this api's words.
+fn form_error(error: MultipartError) -> ApiError {
+    let message = match error {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible => {
+            "a submission is a multipart/form-data body (as curl -F sends it), not this \
+             Content-Type"
+        }
+        MultipartError::BoundaryMissing => {
+            "the form's boundary is missing where one is due: the Content-Type names none, \
+             or the body was cut off or is not the form it declares"
+        }
+        MultipartError::Incomplete
+        | MultipartError::Payload(PayloadError::Incomplete(_))
+        | MultipartError::Parse(ParseError::Incomplete) => {
+            "the form ended before its closing boundary: the body was cut off"
+        }
+        MultipartError::Payload(_) => "the body could not be read to its end",
+        MultipartError::ContentDispositionMissing
+        | MultipartError::ContentDispositionNameMissing => {
+            "each part of the form needs a Content-Disposition: form-data header with a name"
+        }
+        MultipartError::Nested => "a part of the form cannot itself be multipart",
+        _ => "a part of the form could not be read: its headers are malformed",
+    };
+    ApiError::BadRequest(message.into())
 }
 
 /// A text field's value, trimmed.
@@ -95,11 +124,7 @@ pub async fn read_submission(
     let mut submission = Submission::default();
     let mut budget = limit;
     let mut parts = 0;
-    while let Some(mut field) = multipart
-        .try_next()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
-    {
+    while let Some(mut field) = multipart.try_next().await.map_err(form_error)? {
         parts += 1;
         if parts > max_parts {
             return Err(ApiError::BadRequest(format!(

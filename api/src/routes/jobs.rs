@@ -135,6 +135,11 @@ async fn create(
     Ok(response.json(JobView::new(&row, None).in_queue(queue)))
 }
 
+/// A job shows its live progress while it runs, and its last once it has succeeded.
+fn shows_progress(state: JobState) -> bool {
+    matches!(state, JobState::Running | JobState::Succeeded)
+}
+
 /// The job, with its live progress while it runs and its place while queued.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(JobId),
     responses((status = 200, description = "The job", body = JobView), JobProblems))]
@@ -145,9 +150,10 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let row = caller.find(&state, &id).await?;
     // Redis may be down or the snapshot expired: the row still answers.
-    let progress = match row.state() {
-        JobState::Running | JobState::Succeeded => state.progress.get(row.id).await.ok().flatten(),
-        _ => None,
+    let progress = if shows_progress(row.state()) {
+        state.progress.get(row.id).await.ok().flatten()
+    } else {
+        None
     };
     let queue = position::place(&state, &row).await;
     Ok(HttpResponse::Ok().json(JobView::new(&row, progress).in_queue(queue)))
@@ -259,7 +265,18 @@ async fn list(
                 .map(|row| format!("/v1/jobs?limit={limit}&after={}", row.id))
         })
         .flatten();
-    let jobs = rows.iter().map(|row| JobView::new(row, None)).collect();
+    // As each job's own status shows it; without Redis, the rows still answer.
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let progress = state
+        .progress
+        .get_many(&ids)
+        .await
+        .unwrap_or_else(|_| vec![None; rows.len()]);
+    let jobs = rows
+        .iter()
+        .zip(progress)
+        .map(|(row, progress)| JobView::new(row, progress.filter(|_| shows_progress(row.state()))))
+        .collect();
     Ok(HttpResponse::Ok().json(JobList { jobs, next }))
 }
 

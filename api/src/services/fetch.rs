@@ -203,7 +203,14 @@ impl Fetcher {
         let allowed = settings
             .allowed_networks
             .iter()
-            .map(|network| network.parse())
+            .map(|network| {
+                network.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "the setting fetch.allowed_networks (STYLIZE__FETCH__ALLOWED_NETWORKS) \
+                         holds {network:?}, which is not a network such as 10.1.0.0/16"
+                    )
+                })
+            })
             .collect::<Result<Vec<IpNet>, _>>()?;
         let guard = Arc::new(Guard { allowed });
         let timeout = Duration::from_secs(settings.timeout_seconds);
@@ -345,6 +352,22 @@ mod tests {
 
     fn is_internal(address: &str) -> bool {
         internal(address.parse().unwrap()).is_some()
+    }
+
+    #[test]
+    fn a_network_that_is_not_one_is_named_with_its_setting() {
+        let settings = FetchSettings {
+            timeout_seconds: 1,
+            max_redirects: 0,
+            allowed_networks: vec!["10.1.0.0/16".into(), "ten".into()],
+        };
+        let error = Fetcher::new(&settings, 1).err().unwrap().to_string();
+        assert!(error.contains("fetch.allowed_networks"), "{error}");
+        assert!(
+            error.contains("STYLIZE__FETCH__ALLOWED_NETWORKS"),
+            "{error}"
+        );
+        assert!(error.contains("\"ten\""), "{error}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use stylize_shared::db::{self, Insertion, JobRow, NewJob};
 use stylize_shared::images::{self, fit_longest, ImageLimits};
 use stylize_shared::job::StyleSource;
 use stylize_shared::memory;
-use stylize_shared::params::{Init, StyleParams};
+use stylize_shared::params::StyleParams;
 use stylize_shared::queue::JobMessage;
 use stylize_shared::storage::{Storage, StorageError};
 use uuid::Uuid;
@@ -128,12 +128,13 @@ pub(crate) async fn submit(
             message: "a page visitor's jobs send no webhooks; use an API key".into(),
         });
     }
+    // Whether this api can sign at all is told before the URL's name is resolved.
+    if submission.webhook.url.is_some() {
+        check_signing_key(state, owner).await?;
+    }
     let webhook = std::mem::take(&mut submission.webhook)
         .check(&state.fetcher.guard)
         .await?;
-    if webhook.is_some() {
-        check_signing_key(state, owner).await?;
-    }
     let presets = std::mem::take(&mut submission.presets);
     let measured = receive(state, submission).await?;
     check_sizes(state, &params, &measured, &presets)?;
@@ -243,12 +244,6 @@ fn check_params(
     params: &StyleParams,
     submission: &Submission,
 ) -> Result<(), ApiError> {
-    if params.init == Init::Image {
-        return Err(ApiError::InvalidParameter {
-            field: "params.init".into(),
-            message: "\"image\" needs an initial image, which the API does not take; use \"content\" or \"noise\"".into(),
-        });
-    }
     params.validate(submission.style_count())?;
     if state.device_memory_bytes > 0 {
         memory::fit(params, state.device_memory_bytes).map_err(|too_large| {
