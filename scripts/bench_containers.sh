@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# What the containers cost (BENCHMARKS.md, "Containers"): the same job, one at a time,
-# RUNS times on one CPU worker run as a process beside a process api (scripts/stack.sh,
-# the shared local services) and on one worker container of docker-compose.yml
-# (scripts/compose_stack.sh), each with one libtorch thread; prints each run's time
-# (the job's started_at to finished_at, in PostgreSQL), the medians and their ratio, and
-# the compose stack's cold and warm start to /readyz 200. Not part of the tests.
+# What the containers cost (docs/benchmarks/service.md, "Containers"): the same job, one
+# at a time, RUNS times on one CPU worker run as a process beside a process api
+# (scripts/stack.sh, the shared local services) and on one worker container of
+# docker-compose.yml (scripts/compose_stack.sh), each with one libtorch thread; prints
+# each run's time (the job's started_at to finished_at, in PostgreSQL), the medians and
+# their ratio, and the compose stack's cold and warm start to /readyz 200. Not part of
+# the tests.
 # Usage: scripts/bench_containers.sh   (RUNS=5 SIZE=256 ITERATIONS=100 to change)
 set -euo pipefail
 COMPOSE_STACK=stylize-bench

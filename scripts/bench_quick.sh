@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The `quick` quality through the whole service (BENCHMARKS.md, "Quick"): tubingen with
-# each of the reference's three paintings, RUNS rounds, one job at a time on an idle CPU
-# worker, timed from the job's start (`started_at`: the worker took it) to its result
-# (`finished_at`: the picture stored), as the api reports them; prints each job's
-# seconds, then the minimum, median and maximum, and the page's estimate for the same
-# job from the worker's measured speed (GET /v1/queue, GET /v1/qualities).
+# The `quick` quality through the whole service (docs/benchmarks/quality.md, "Quick"):
+# tubingen with each of the reference's three paintings, RUNS rounds, one job at a time
+# on an idle CPU worker, timed from the job's start (`started_at`: the worker took it)
+# to its result (`finished_at`: the picture stored), as the api reports them; prints
+# each job's seconds, then the minimum, median and maximum, and the page's estimate for
+# the same job from the worker's measured speed (GET /v1/queue, GET /v1/qualities).
 # Uses its own database and queue (stylize_quick, stylize.quick). Not part of the tests.
 # Usage: scripts/bench_quick.sh   (RUNS=3 QUALITY=quick SIZE=512 to change)
 set -euo pipefail

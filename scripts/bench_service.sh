@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The service benchmarks of BENCHMARKS.md, on loopback: GET /v1/jobs/{id} and
+# The service benchmarks of docs/benchmarks/service.md, on loopback: GET /v1/jobs/{id} and
 # POST /v1/jobs (a 1 MB JPEG) under wrk, then 202 → first preview and first iteration
 # with an idle worker. Uses its own database and queue (stylize_bench, stylize.bench);
 # its uploads stay in the development bucket. Not part of the tests.

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# POST /v1/jobs at full speed (BENCHMARKS.md, "Submissions at full speed"): a 1 MB JPEG in
-# a body wrk prepares once (scripts/bench/post_job.lua), 8 connections, against two api
-# binaries alternating in one run: OTHER (e.g. a copy of target/release/stylize-api made
-# before a change) and THIS (by default this checkout's target/release/stylize-api; a
-# copy keeps a build running alongside from replacing it). Each runs as deployed:
-# API keys on (one key each, its limits far above the rate, so every request still pays
-# the rate limiter and the active-job count) and logging at `info` (to
-# var/bench/submit-api-{old,new}.log). Each has its own database and queue; between runs
-# the queued jobs are canceled and the queue purged, so every run starts alike; at the
-# end every job's inputs are deleted from S3.
+# POST /v1/jobs at full speed (docs/benchmarks/service.md, "Submissions at full speed"):
+# a 1 MB JPEG in a body wrk prepares once (scripts/bench/post_job.lua), 8 connections,
+# against two api binaries alternating in one run: OTHER (e.g. a copy of
+# target/release/stylize-api made before a change) and THIS (by default this checkout's
+# target/release/stylize-api; a copy keeps a build running alongside from replacing it).
+# Each runs as deployed: API keys on (one key each, its limits far above the rate, so
+# every request still pays the rate limiter and the active-job count) and logging at
+# `info` (to var/bench/submit-api-{old,new}.log). Each has its own database and queue;
+# between runs the queued jobs are canceled and the queue purged, so every run starts
+# alike; at the end every job's inputs are deleted from S3.
 # Usage: scripts/bench_submit.sh OTHER_API_BINARY [THIS_API_BINARY]
 #   ROUNDS=3 DURATION=10 CONNECTIONS=8; PROFILE=FILE records `perf record -a -g` (the
 #   whole machine) during THIS api's last run; KEYS=off LOG=warn runs both apis without

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The held-out quality evaluation (BENCHMARKS.md, "Qualities on photos never tuned
-# for"): every photo × every preset painting × every setting, painted at SIZE px (384
-# by default, so that the reference's settings fit the time; the issue allows it) and
-# scored there as the quality benchmark scores (style error, content error; lower is
-# better).
+# The held-out quality evaluation (docs/benchmarks/quality.md, "Qualities on photos
+# never tuned for"): every photo × every preset painting × every setting, painted at
+# SIZE px (384 by default, so that the reference's settings fit the time; the issue
+# allows it) and scored there as the quality benchmark scores (style error, content
+# error; lower is better).
 # Each finished run appends one line to RESULTS, and a run already there is skipped, so
 # the script can run unattended for hours, be stopped at any point and resume where it
 # stopped (only the run under way is lost). The cheap settings run first over all pairs.
@@ -21,8 +21,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
 
-# jcjohnson/neural-style's defaults through this engine (BENCHMARKS.md, "The Pareto
-# curve"), 500 iterations (within about 2 % of 1000 there).
+# jcjohnson/neural-style's defaults through this engine (docs/benchmarks/quality.md,
+# "The Pareto curve"), 500 iterations (within about 2 % of 1000 there).
 YARDSTICK='reference=classic+{"optimizer":"lbfgs","iterations":500,"content_layers":[{"layer":"conv4_2","weight":1}],"content_weight":5,"style_weight":100,"tv_weight":0,"init":"noise","relative_loss":false}'
 [ $# -gt 0 ] || set -- quick draft reference fine
 settings=()

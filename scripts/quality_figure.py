@@ -1,5 +1,5 @@
-"""The quality figure in BENCHMARKS.md: per painting, the reference's published picture
-beside stylize's, in one JPEG.
+"""The quality figure in docs/benchmarks/quality.md and the README: per painting, the
+reference's published picture beside stylize's, in one JPEG.
 
 Usage: python scripts/quality_figure.py OUT.jpg REFERENCE.png OURS.png [REFERENCE.png OURS.png ...]
 (the project's virtualenv has Pillow). Each pair becomes a row: reference left, ours right.

