@@ -9,7 +9,7 @@ export STYLIZE__WORKER__DEVICE=cpu
 # With API keys on: the page works with the visitor's own key, minted for its browser.
 export STYLIZE__AUTH__REQUIRED=true
 # The tests' one browser submits faster than a visitor may; the limits have their own
-# tests (tests/tests/access.rs).
+# tests (tests/tests/e2e/access.rs).
 export STYLIZE__AUTH__VISITOR_SUBMISSIONS_PER_MINUTE=1000 STYLIZE__AUTH__VISITOR_MAX_ACTIVE_JOBS=100
 export STYLIZE__AUTH__ADDRESS_SUBMISSIONS_PER_MINUTE=1000 STYLIZE__AUTH__ADDRESS_SESSIONS_PER_MINUTE=1000
 # The page's photo-by-address test serves its photo from 127.0.0.2.

@@ -9,8 +9,15 @@ use stylize_shared::config::Settings;
 use uuid::Uuid;
 
 /// One stack at a time: the tests start worker processes, and several stacks at once
-/// would crowd two cores enough to make lease timings meaningless.
+/// would crowd two cores enough to make lease timings meaningless; and a test that
+/// stops a service (`chaos`) must not pull it from under another.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The turn to use the shared services, for a test that uses them without a [`Stack`]
+/// (which takes it itself).
+pub async fn services_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
 
 pub struct Stack {
     _turn: tokio::sync::MutexGuard<'static, ()>,
@@ -66,7 +73,7 @@ impl Stack {
 
     /// A stack whose settings `configure` adjusts before the api starts.
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Stack {
-        let turn = ONE_AT_A_TIME.lock().await;
+        let turn = services_turn().await;
         let tag = Uuid::new_v4().simple().to_string();
         let database = format!("stylize_e2e_{tag}");
         let admin = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -222,7 +222,7 @@ async fn open_stream(stack: &Stack, path: &str, cookie: Option<&str>) -> reqwest
 /// 2,000 streams on one job, held open against one api: Redis sees one subscription, not
 /// 2,000; `/healthz` and a submission answer meanwhile; the caps per owner and in all
 /// hold; a change of state reaches every stream, which then ends. Prints the memory per
-/// stream and `/healthz`'s latencies (BENCHMARKS.md, "Event streams").
+/// stream and `/healthz`'s latencies (docs/benchmarks/service.md, "Event streams").
 #[tokio::test]
 async fn two_thousand_event_streams_cost_one_redis_connection_and_stay_bounded() {
     const STREAMS: usize = 2000;

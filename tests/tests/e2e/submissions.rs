@@ -421,8 +421,8 @@ fn generated(bytes: usize) -> reqwest::Body {
 
 /// 30 uploads of 40 MB at once, half chunked and half with a length: each is answered
 /// (over the image limit, 413, as soon as the part passes it), and the api holds no
-/// more of them at once than its upload room. Prints the peak memory (BENCHMARKS.md,
-/// "Uploads").
+/// more of them at once than its upload room. Prints the peak memory
+/// (docs/benchmarks/service.md, "Uploads").
 #[tokio::test]
 async fn thirty_parallel_40_mb_uploads_are_all_answered_within_the_upload_room() {
     const ROOM: usize = 128 << 20;

@@ -429,6 +429,7 @@ async fn sixty_parallel_submissions_against_a_quota_of_ten_take_exactly_ten() {
 
 #[tokio::test]
 async fn the_api_refuses_to_serve_beyond_loopback_with_keys_off_unless_told() {
+    let _turn = stylize_e2e::services_turn().await;
     let run = |variables: &[(&str, &str)]| {
         let mut command = std::process::Command::new(binary("stylize-api"));
         for (variable, _) in std::env::vars_os() {

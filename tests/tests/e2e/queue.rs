@@ -112,6 +112,7 @@ async fn the_queue_shows_jobs_workers_and_their_speed() {
 
 #[tokio::test]
 async fn the_registry_lists_the_latest_reports_per_queue() {
+    let _turn = stylize_e2e::services_turn().await;
     let settings = Settings::load().unwrap();
     let queue = format!("stylize.e2e.registry.{}", uuid::Uuid::new_v4().simple());
     let registry = WorkerRegistry::connect(&settings.redis, &queue)
@@ -174,8 +175,8 @@ async fn submit_keyed(stack: &Stack, key: &str) -> Value {
 
 /// One owner with 200 jobs queued and another with one: the second's job starts after at
 /// most the job running when it came (one worker), not after the 200 (as it did in
-/// arrival order). Prints the wait against the backlog's job cycle (BENCHMARKS.md,
-/// "Fair turns").
+/// arrival order). Prints the wait against the backlog's job cycle
+/// (docs/benchmarks/service.md, "Fair turns").
 #[tokio::test]
 async fn a_one_job_owner_starts_next_whatever_the_backlog_before_it() {
     const ADMIN: &str = "admin-token-for-tests";

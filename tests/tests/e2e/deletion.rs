@@ -1,8 +1,8 @@
 //! Deleting jobs and keeping them no longer than `retention.days`: a deleted job's images
 //! leave S3 and its routes answer `410 Gone`; only its own key may delete it; an operator
 //! deletes all of a key's jobs; a worker still running a deleted job leaves nothing of it
-//! behind; the workers' sweeper deletes expired jobs, and sweepers at once share the
-//! work without doing a job twice.
+//! behind; the workers' sweeper deletes expired jobs, and sweepers at once delete each
+//! once, none twice, none missed (how they split it is up to the database's row locks).
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -337,7 +337,7 @@ async fn the_workers_sweeper_deletes_jobs_past_their_retention() {
 }
 
 #[tokio::test]
-async fn sweepers_at_once_share_the_work_and_do_no_job_twice() {
+async fn sweepers_at_once_delete_every_expired_job_once() {
     let stack = Stack::start().await;
     let storage = Storage::new(&stack.settings.s3);
     let pool = pool(&stack).await;
