@@ -61,6 +61,15 @@ fail() { # MESSAGE: says why on stderr, with the errors in Garage's log, and sto
 }
 
 if ! garage status >/dev/null 2>&1; then
+  # A Garage from another checkout of stylize (a CI clone beside a working copy) holds
+  # the ports but not this one's data or secret: this checkout's takes its place.
+  ours="$(cat "$dir/garage.pid" 2>/dev/null || true)"
+  if others="$(pgrep -x garage | grep -vx "${ours:-none}")"; then
+    log "stopping the Garage another checkout started (pid $(echo $others))"
+    # shellcheck disable=SC2086 # one pid a word
+    kill $others 2>/dev/null || true
+    for _ in $(seq 50); do pgrep -x garage | grep -vqx "${ours:-none}" || break; sleep 0.2; done
+  fi
   log "starting"
   nohup garage server >"$dir/garage.log" 2>&1 &
   pid=$!
