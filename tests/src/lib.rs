@@ -34,7 +34,8 @@ pub struct Stack {
     metrics_ports: Vec<u16>,
 }
 
-fn root() -> PathBuf {
+/// The repository's root.
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -617,7 +618,7 @@ pub fn job_routes(id: &str) -> Vec<(reqwest::Method, String)> {
 
 /// The preset paintings and the sample photo: the repository's `assets/` unless
 /// `STYLIZE_ASSETS` says otherwise.
-fn assets_dir() -> PathBuf {
+pub fn assets_dir() -> PathBuf {
     std::env::var("STYLIZE_ASSETS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("assets"))

@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { inflateSync } from "node:zlib";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "../tools/browser.mjs";
 
 const base = process.env.STYLIZE_PAGE_URL ?? "http://127.0.0.1:8096";
 const photo = path.join(process.env.STYLIZE_ASSETS ?? "../assets", "content/tubingen.jpg");
@@ -18,12 +18,7 @@ const LONG = { timeout: 120_000 };
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    // No sandbox as root; no background traffic on a machine with no internet.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 after(async () => browser?.close());
 

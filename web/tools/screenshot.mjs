@@ -2,7 +2,7 @@
 // a preset at a size people use, captured once the painting is done. Run by
 // scripts/screenshot.sh, which starts the stack; not a test.
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.mjs";
 
 const base = process.env.STYLIZE_PAGE_URL ?? "http://127.0.0.1:8097";
 const photo = path.join(process.env.STYLIZE_ASSETS ?? "../assets", "content/tubingen.jpg");
@@ -10,11 +10,7 @@ const output = process.env.STYLIZE_SCREENSHOT ?? "page.png";
 const preset = process.env.PRESET ?? "starry-night";
 const quality = process.env.QUALITY ?? "quick";
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
   await page.goto(`${base}/`);

@@ -2,17 +2,13 @@
 //! api (only the address, the photo's path, an API key and a job's id put in), so that
 //! what the docs show and what the api answers cannot drift apart unseen.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use stylize_e2e::Stack;
+use stylize_e2e::{assets_dir, root, Stack};
 
 const ADMIN: &str = "admin-token-for-the-docs";
 /// An operator's webhook secret (24 bytes, base64), so that keyless jobs may ask for one.
 const OPERATOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The `curl` commands of a Markdown file's `sh` blocks, each joined onto one line.
 fn curl_commands(markdown: &str) -> Vec<String> {
@@ -41,7 +37,7 @@ fn curl_commands(markdown: &str) -> Vec<String> {
 
 /// Runs one documented command against `stack` in `dir`: its status and body.
 async fn run(stack: &Stack, command: &str, job: Option<&str>, dir: &Path) -> (u16, String) {
-    let assets = root().join("assets");
+    let assets = assets_dir();
     let command = command
         .replacen("curl ", "curl -sS -w '\\n%{http_code}' ", 1)
         .replace("http://127.0.0.1:8080", &stack.base)
