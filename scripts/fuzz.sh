@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the untrusted-input gates of stylize-shared with cargo-fuzz (fuzz/, its own
+# Fuzzes the untrusted-input gates of stylize-core with cargo-fuzz (fuzz/, its own
 # cargo project): each target in `cargo fuzz list` for SECONDS, one after the other,
 # under AddressSanitizer with debug assertions. Prints and records (fuzz/artifacts/
 # summary.txt, one log per target beside it) the runs, executions per second, corpus

@@ -14,7 +14,7 @@ use crate::problem::Problem;
 use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
-use stylize_shared::params::MAX_WEIGHT;
+use stylize_core::params::bounds;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -56,19 +56,25 @@ pub struct Document(web::Bytes);
 const JOB_OPERATIONS: [&str; 6] = ["show", "cancel", "delete", "result", "preview", "events"];
 
 impl Document {
-    /// The document for an api whose presets are `presets`: the submission form's schema
-    /// (which parts it requires, the presets there are), how its parts are encoded (the
-    /// parameters as JSON, the images as images), and the links from a new job's answer
-    /// to the job's own operations.
+    /// The document for an api whose presets are `presets`: the parameters' bounds (from
+    /// the one table the checks use), the submission form's schema (which parts it
+    /// requires, the presets there are), how its parts are encoded (the parameters as
+    /// JSON, the images as images), and the links from a new job's answer to the job's
+    /// own operations.
     pub fn new(presets: &[&str]) -> Self {
         let mut document =
             serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         document["components"]["schemas"]["SubmissionForm"] = submission_form(presets);
-        // What the parameters' derived schema cannot say of its list's items.
-        let blend = &mut document["components"]["schemas"]["StyleParams"]["properties"]
-            ["style_blend_weights"]["items"];
-        blend["exclusiveMinimum"] = json!(0);
-        blend["maximum"] = json!(MAX_WEIGHT);
+        for bound in bounds::SCHEMA {
+            let mut node = &mut document["components"]["schemas"][bound.schema]["properties"];
+            for step in bound.path {
+                node = &mut node[*step];
+            }
+            let keywords = node
+                .as_object_mut()
+                .unwrap_or_else(|| panic!("the schema {} has no {:?}", bound.schema, bound.path));
+            keywords.extend(bound.constraint.keywords());
+        }
         let create = &mut document["paths"]["/v1/jobs"]["post"];
         let images = json!({"contentType": "image/jpeg, image/png, image/webp"});
         create["requestBody"]["content"]["multipart/form-data"] = json!({
@@ -133,5 +139,41 @@ impl Modify for SecuritySchemes {
                 "A page visitor's own key, minted by POST /v1/session",
             ))),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parameters_schema_states_each_bound_the_checks_use() {
+        let Document(bytes) = Document::new(&["starry-night"]);
+        let document: Value = serde_json::from_slice(&bytes).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let size = &schemas["StyleParams"]["properties"]["size"];
+        assert_eq!(
+            (&size["minimum"], &size["maximum"]),
+            (&json!(16), &json!(2048))
+        );
+        let blend = &schemas["StyleParams"]["properties"]["style_blend_weights"];
+        assert_eq!(blend["maxItems"], json!(8));
+        assert_eq!(blend["items"]["exclusiveMinimum"], json!(0));
+        assert_eq!(blend["items"]["maximum"], json!(1_000_000_000));
+        let average = &schemas["StyleParams"]["properties"]["average"];
+        assert_eq!(average["exclusiveMaximum"], json!(1));
+        let layer = schemas["LayerWeight"]["properties"]["layer"]["pattern"]
+            .as_str()
+            .unwrap();
+        assert!(layer.contains("|conv4_2|"), "{layer}");
+        for bound in bounds::SCHEMA {
+            let mut node = &schemas[bound.schema]["properties"];
+            for step in bound.path {
+                node = &node[*step];
+            }
+            for (keyword, value) in bound.constraint.keywords() {
+                assert_eq!(node[&keyword], value, "{} {:?}", bound.schema, bound.path);
+            }
+        }
     }
 }

@@ -5,9 +5,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::borrow::Cow;
-use stylize_shared::images::ImageError;
-use stylize_shared::job::JobState;
-use stylize_shared::params::ParamError;
+use stylize_core::images::ImageError;
+use stylize_core::job::JobState;
+use stylize_core::params::ParamError;
 use stylize_shared::retention::DeletedBy;
 
 /// The media type of every error answer.

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use stylize_core::job::{JobState, StyleSource};
+use stylize_core::params::{Mode, StyleParams};
 use stylize_shared::db::JobRow;
-use stylize_shared::job::{JobState, StyleSource};
-use stylize_shared::params::{Mode, StyleParams};
 use stylize_shared::progress::LiveProgress;
 use stylize_shared::stats::QueuePlace;
 use uuid::Uuid;

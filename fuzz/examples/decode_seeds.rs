@@ -11,7 +11,7 @@ use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
-use stylize_shared::images::{self, ImageLimits, OutputFormat};
+use stylize_core::images::{self, ImageLimits, OutputFormat};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stylize_shared::images::{self, ImageLimits};
+use stylize_core::images::{self, ImageLimits};
 
 /// Small enough that a decode stays fast under the sanitizer, large enough for the sample
 /// photos (1200×1528 at most) to pass whole.

@@ -1,6 +1,6 @@
 //! The `params` form field as the api reads it: `StyleParams::from_json` (the one
-//! parser, which the api's `read_submission` calls), then validated for the job's style
-//! count and checked against its image sizes. No input may panic, and what passes must
+//! parser, which the api's `read_submission` calls), then planned for the job's style
+//! count (`Plan::new`, the one check) and checked against its image sizes. No input may panic, and what passes must
 //! be something the worker can use: it stays valid after the trip through the database
 //! as JSON, and what the engine derives from it is sane.
 //!
@@ -11,8 +11,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stylize_shared::images::{fit_longest, ImageLimits};
-use stylize_shared::params::{Init, StyleParams, MAX_SIZE, MAX_STYLES, MIN_SIZE};
+use stylize_core::images::{fit_longest, ImageLimits};
+use stylize_core::params::{Init, Plan, StyleParams, MAX_SIZE, MAX_STYLES, MIN_SIZE};
 
 /// The style count (1 to [`MAX_STYLES`]), the content image's size and each style
 /// image's size, as the api would have measured them: at least 1 and at most the
@@ -47,61 +47,63 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     if params.init == Init::Image {
-        return; // The api refuses it before validating.
+        return; // The api refuses it before planning.
     }
-    if params.validate(style_count).is_err() {
+    let Ok(plan) = Plan::new(params.clone(), style_count) else {
         return;
-    }
-    if params.check_image_sizes(content, &styles).is_ok() {
-        let (width, height) = fit_longest(content.0, content.1, params.size);
+    };
+    if plan.check_image_sizes(content, &styles).is_ok() {
+        let (width, height) = fit_longest(content.0, content.1, plan.size);
         assert_eq!(
             width.max(height),
-            params.size,
+            plan.size,
             "{content:?} to {width}×{height}"
         );
         assert!(width.min(height) >= 1, "{content:?} to {width}×{height}");
     }
 
-    engine_view(&params, style_count);
+    engine_view(&plan, style_count);
 
-    // Stored as JSON (a JSONB column) and read back by the worker, which validates again.
-    let stored = serde_json::to_vec(&params).expect("validated params serialise");
+    // Stored as JSON (a JSONB column) and read back by the worker, which plans it again.
+    let stored = serde_json::to_vec(&params).expect("planned params serialise");
     let read: StyleParams = serde_json::from_slice(&stored).unwrap_or_else(|e| {
         panic!(
             "stored params do not parse back: {e}: {}",
             String::from_utf8_lossy(&stored)
         )
     });
-    if let Err(error) = read.validate(style_count) {
+    if let Err(error) = Plan::new(read.clone(), style_count) {
         panic!("params valid before storing are not after: {error}: {read:?} from {params:?}");
     }
     assert_same(&params, &read);
 });
 
-/// What the engine derives from validated parameters.
-fn engine_view(params: &StyleParams, style_count: usize) {
-    let rate = params.learning_rate();
+/// What the engine reads of a plan.
+fn engine_view(plan: &Plan, style_count: usize) {
+    let rate = plan.learning_rate();
     assert!(rate.is_finite() && rate > 0.0, "learning rate {rate}");
 
-    let levels = params.levels();
-    assert_eq!(levels.len(), params.scale_count() as usize);
-    assert_eq!(levels.last().map(|level| level.0), Some(params.size));
+    let levels = plan.levels();
+    assert_eq!(levels.last().map(|level| level.side), Some(plan.size));
     assert_eq!(
-        levels.iter().map(|level| level.1).sum::<u32>(),
-        params.iterations
+        levels.iter().map(|level| level.iterations).sum::<u32>(),
+        plan.iterations
     );
-    for &(size, iterations) in &levels {
-        assert!((MIN_SIZE..=MAX_SIZE).contains(&size), "level size {size}");
-        assert!(iterations >= 1, "a level without iterations: {levels:?}");
+    for level in levels {
+        assert!((MIN_SIZE..=MAX_SIZE).contains(&level.side), "{level:?}");
+        assert!(level.iterations >= 1, "a level without iterations: {level:?}");
+        assert!(level.cost.is_finite() && level.cost > 0.0, "{level:?}");
+        let content_weight = level.content_weight;
+        assert!(content_weight.is_finite(), "{level:?}");
     }
 
-    let blend = params.normalized_blend(style_count);
+    let blend = plan.blend();
     assert_eq!(blend.len(), style_count);
     let sum: f64 = blend.iter().sum();
     assert!(
         blend.iter().all(|w| w.is_finite() && *w >= 0.0) && (sum - 1.0).abs() < 1e-9,
         "blend weights {:?} normalise to {blend:?}",
-        params.style_blend_weights
+        plan.style_blend_weights
     );
 }
 

@@ -434,8 +434,8 @@ impl Settings {
             .try_deserialize()
     }
 
-    pub fn image_limits(&self) -> crate::images::ImageLimits {
-        crate::images::ImageLimits {
+    pub fn image_limits(&self) -> stylize_core::images::ImageLimits {
+        stylize_core::images::ImageLimits {
             max_bytes: self.limits.max_image_bytes,
             max_pixels: self.limits.max_image_pixels,
             max_side: self.limits.max_image_side,

@@ -2,12 +2,12 @@
 //! workers (or a worker and a cancel) can never both win.
 
 use crate::config::DatabaseSettings;
-use crate::job::{JobState, StyleSource};
-use crate::params::StyleParams;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::time::Duration;
+use stylize_core::job::{JobState, StyleSource};
+use stylize_core::params::StyleParams;
 use uuid::Uuid;
 
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {

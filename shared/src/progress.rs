@@ -3,10 +3,10 @@
 //! (server-sent events). PostgreSQL stays the truth; losing Redis loses only liveness.
 
 use crate::config::RedisSettings;
-use crate::job::JobState;
 use crate::lazy_redis::{LazyConnection, Redis};
 use futures_util::stream::{BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
+use stylize_core::job::JobState;
 use uuid::Uuid;
 
 /// One moment of a running job, as clients see it: the same JSON in a job's status

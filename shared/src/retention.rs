@@ -12,7 +12,6 @@
 //! way and removes what the run stored after it.
 
 use crate::db::JobRow;
-use crate::job::{keys, StyleSource};
 use crate::storage::{Storage, StorageError};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
@@ -21,6 +20,7 @@ use sqlx::query::QueryAs;
 use sqlx::{PgPool, Postgres};
 use std::fmt;
 use std::time::Duration;
+use stylize_core::job::{keys, StyleSource};
 use uuid::Uuid;
 
 /// Object deletions under way at once within one batch.

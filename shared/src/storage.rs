@@ -1,5 +1,5 @@
 //! S3 (any compatible store: Garage here, AWS in production): inputs, previews and
-//! results, addressed by the keys in [`crate::job::keys`].
+//! results, addressed by the keys in [`stylize_core::job::keys`].
 
 use crate::config::S3Settings;
 use aws_sdk_s3::config::timeout::TimeoutConfig;

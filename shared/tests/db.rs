@@ -3,10 +3,10 @@
 
 use sqlx::{Connection, PgConnection, PgPool};
 use std::process::Command;
+use stylize_core::job::{JobState, StyleSource};
+use stylize_core::params::StyleParams;
 use stylize_shared::config::DatabaseSettings;
 use stylize_shared::db::{self, JobRow, NewJob};
-use stylize_shared::job::{JobState, StyleSource};
-use stylize_shared::params::StyleParams;
 use uuid::Uuid;
 
 const SERVER: &str = "postgres://postgres@127.0.0.1:5432";

@@ -3,10 +3,10 @@
 
 use futures_util::StreamExt;
 use std::time::Duration;
+use stylize_core::job::{JobState, StyleSource};
+use stylize_core::params::StyleParams;
 use stylize_shared::config::Settings;
 use stylize_shared::db::{self, NewJob};
-use stylize_shared::job::{JobState, StyleSource};
-use stylize_shared::params::StyleParams;
 use stylize_shared::progress::{JobEvent, LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::queue::{JobMessage, JobQueue};
 use stylize_shared::storage::Storage;

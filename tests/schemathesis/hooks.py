@@ -92,7 +92,7 @@ def styles_within_limit(body):
 
 def params_within_rules(params, styles):
     """Brings generated parameters within the rules between fields, which the schema
-    (one field at a time) cannot write and `shared/src/params.rs` checks with its own
+    (one field at a time) cannot write and `shared/core/src/params/plan.rs` checks with its own
     tests: at most ten levels from a start size, the coarsest scale at 16 px or more,
     an iteration per scale, a content or a
     style layer, content layers unless the picture starts from the photo, each layer

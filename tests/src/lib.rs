@@ -265,7 +265,7 @@ impl Stack {
                 .await
                 .unwrap()
                 .unwrap();
-            let running = row.state() == stylize_shared::job::JobState::Running;
+            let running = row.state() == stylize_core::job::JobState::Running;
             let claimed = row.started_at.filter(|_| running);
             if claimed.is_some_and(|claimed| row.updated_at > claimed) {
                 return;

@@ -5,23 +5,23 @@
 
 use crate::inputs::JobImages;
 use crate::lease::Lease;
-use crate::registry::output_pixels;
 use crate::run_end::{crash, engine_failure, RunEnd};
 use crate::service::Worker;
 use crate::style_vectors::StyleVectors;
+use crate::throughput::output_pixels;
 use image::RgbImage;
 use std::sync::Arc;
 use std::time::Instant;
+use stylize_core::params::{Init, Mode, Plan};
 use stylize_engine::fast::fast_stylize;
 use stylize_engine::{EngineError, FastStylizer};
-use stylize_shared::params::{Init, Mode, StyleParams};
 
 /// A job's picture from the fast network, at its size, in its blend of paintings.
 fn fast_picture(
     fast: &FastStylizer,
     style_vectors: &StyleVectors,
     images: &JobImages,
-    params: &StyleParams,
+    plan: &Plan,
 ) -> Result<RgbImage, EngineError> {
     let vectors: Vec<tch::Tensor> = images
         .styles
@@ -29,7 +29,7 @@ fn fast_picture(
         .zip(&images.preset_hashes)
         .map(|(style, hash)| style_vectors.get(fast, style, hash.as_deref()))
         .collect();
-    Ok(fast_stylize(fast, &images.content, &vectors, params, 1.0)?.image)
+    Ok(fast_stylize(fast, &images.content, &vectors, plan, 1.0)?.image)
 }
 
 impl Worker {
@@ -39,14 +39,14 @@ impl Worker {
         &self,
         lease: &Lease<'_>,
         images: &Arc<JobImages>,
-        params: &StyleParams,
+        plan: &Plan,
     ) -> Result<Option<RgbImage>, RunEnd> {
-        let pass = async { Ok(self.fast_pass(images, params).await) };
+        let pass = async { Ok(self.fast_pass(images, plan).await) };
         match lease.hold(pass).await {
             Err(end) | Ok(Err(end @ RunEnd::Failed(_))) => Err(end),
             Ok(Ok(image)) => Ok(Some(image)),
             // A picture only a preview depends on is not worth an attempt of the job.
-            Ok(Err(end)) if params.mode == Mode::Full && params.init != Init::Fast => {
+            Ok(Err(end)) if plan.mode == Mode::Full && plan.init != Init::Fast => {
                 tracing::warn!(job = %lease.job(), outcome = end.label(), "no fast preview");
                 Ok(None)
             }
@@ -55,17 +55,13 @@ impl Worker {
     }
 
     /// The fast network's picture for the job, on a blocking thread.
-    async fn fast_pass(
-        &self,
-        images: &Arc<JobImages>,
-        params: &StyleParams,
-    ) -> Result<RgbImage, RunEnd> {
+    async fn fast_pass(&self, images: &Arc<JobImages>, plan: &Plan) -> Result<RgbImage, RunEnd> {
         let (fast, vectors) = (self.fast.clone(), self.style_vectors.clone());
-        let pixels = output_pixels(params.size, images.content.dimensions());
-        let (images, params) = (images.clone(), params.clone());
+        let pixels = output_pixels(plan.size, images.content.dimensions());
+        let (images, plan) = (images.clone(), plan.clone());
         let started = Instant::now();
         let painted =
-            tokio::task::spawn_blocking(move || fast_picture(&fast, &vectors, &images, &params))
+            tokio::task::spawn_blocking(move || fast_picture(&fast, &vectors, &images, &plan))
                 .await;
         match painted {
             Ok(Ok(image)) => {

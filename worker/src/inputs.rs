@@ -7,10 +7,10 @@ use crate::service::Worker;
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
+use stylize_core::images;
+use stylize_core::job::keys;
 use stylize_shared::backoff::Backoff;
 use stylize_shared::db::JobRow;
-use stylize_shared::images;
-use stylize_shared::job::keys;
 use stylize_shared::storage::StorageError;
 
 /// A job's decoded images. Each preset style carries a hash of its bytes, under which

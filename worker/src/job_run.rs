@@ -9,20 +9,20 @@ use crate::background::stopped;
 use crate::engine_run::{EngineRun, Next};
 use crate::inputs::JobImages;
 use crate::lease::Lease;
-use crate::progress_bridge::ProgressBridge;
+use crate::progress_bridge::{Outputs, ProgressBridge};
 use crate::reaper;
-use crate::run_end::RunEnd;
+use crate::run_end::{engine_failure, RunEnd};
 use crate::service::Worker;
 use futures_util::stream::{BoxStream, StreamExt};
 use image::RgbImage;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stylize_core::images::{self, OutputFormat};
+use stylize_core::job::{keys, JobState};
+use stylize_core::memory;
+use stylize_core::params::{Init, Mode, Plan};
 use stylize_engine::{self as engine, Inputs, RunOptions};
 use stylize_shared::db::{self, JobRow};
-use stylize_shared::images::{self, OutputFormat};
-use stylize_shared::job::{keys, JobState};
-use stylize_shared::memory;
-use stylize_shared::params::{Init, Mode, StyleParams};
 use stylize_shared::retention;
 use tokio::sync::{watch, SemaphorePermit};
 use uuid::Uuid;
@@ -135,8 +135,12 @@ impl Worker {
     ) -> RunEnd {
         let heartbeat = Duration::from_secs(self.settings.heartbeat_seconds);
         let lease = Lease::new(&self.pool, &self.name, job.id, heartbeat);
-        let params = &job.params.0;
-        let _reserved = match self.reserve_memory(&lease, params).await {
+        // The api checked these parameters; the row is read back as untrusted all the same.
+        let plan = match Plan::new(job.params.0.clone(), job.styles.len()) {
+            Ok(plan) => plan,
+            Err(error) => return engine_failure(error.into()),
+        };
+        let _reserved = match self.reserve_memory(&lease, &plan).await {
             Ok(reserved) => reserved,
             Err(end) => return end,
         };
@@ -147,22 +151,25 @@ impl Worker {
         let interval = Duration::from_millis(self.settings.progress_interval_ms);
         let mut progress = ProgressBridge::new(
             job,
+            &plan,
             claimed,
             interval,
-            &self.progress,
-            &self.storage,
-            &self.metrics,
+            Outputs {
+                store: &self.progress,
+                storage: &self.storage,
+                metrics: &self.metrics,
+            },
             self.reporter
                 .throughput
-                .clock(params, images.content.dimensions()),
+                .clock(&plan, images.content.dimensions()),
         )
         .with_progress_webhooks(job, &self.pool, self.progress_webhooks_every);
         progress.fast_pass_started().await;
-        let fast_image = match self.paint_fast(&lease, &images, params).await {
+        let fast_image = match self.paint_fast(&lease, &images, &plan).await {
             Ok(image) => image,
             Err(end) => return end,
         };
-        if params.mode == Mode::Fast {
+        if plan.mode == Mode::Fast {
             let image = fast_image.expect("a fast job's pass paints or ends its run");
             progress.fast_job_painted().await;
             return self.store_result(&lease, image).await;
@@ -171,8 +178,8 @@ impl Worker {
             progress.store_preview(0, image.clone()).await;
         }
         progress.optimisation_started().await;
-        let init_image = fast_image.filter(|_| params.init == Init::Fast);
-        let run = self.start_optimisation(images, init_image, params);
+        let init_image = fast_image.filter(|_| plan.init == Init::Fast);
+        let run = self.start_optimisation(images, init_image, plan);
         let limit = Duration::from_secs(self.settings.max_run_seconds);
         // (A limit past any instant a clock can tell is no limit.)
         let deadline = tokio::time::Instant::from_std(claimed)
@@ -189,12 +196,11 @@ impl Worker {
         &self,
         images: Arc<JobImages>,
         init_image: Option<RgbImage>,
-        params: &StyleParams,
+        plan: Plan,
     ) -> EngineRun {
         let model = self.model.clone();
-        let params = params.clone();
         let options = RunOptions {
-            preview_every: (params.iterations / self.settings.previews.max(1)).max(1),
+            preview_every: (plan.iterations / self.settings.previews.max(1)).max(1),
         };
         EngineRun::start(move |on_event| {
             let inputs = Inputs {
@@ -202,7 +208,7 @@ impl Worker {
                 styles: &images.styles,
                 init_image: init_image.as_ref(),
             };
-            engine::stylize(&model, &inputs, &params, options, on_event)
+            engine::stylize(&model, &inputs, &plan, options, on_event)
         })
     }
 
@@ -298,9 +304,9 @@ impl Worker {
     async fn reserve_memory(
         &self,
         lease: &Lease<'_>,
-        params: &StyleParams,
+        plan: &Plan,
     ) -> Result<SemaphorePermit<'_>, RunEnd> {
-        let mib = memory::fit(params, self.device_memory)
+        let mib = memory::fit(plan, self.device_memory)
             .map_err(|too_large| RunEnd::Failed(too_large.to_string()))?;
         // Fits in u32: no more than the device's MiB.
         let acquire = async {

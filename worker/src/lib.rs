@@ -10,13 +10,16 @@
 //! - `style_vectors`: the presets' style vectors for the fast network, kept between jobs;
 //! - `lease`: how a claimed job is held while it runs (renewed, lost, found canceled);
 //! - `engine_run`: the engine's optimisation on a blocking thread, and stopping it;
-//! - `progress_bridge`: a job's progress and previews, as its clients see them;
+//! - `progress_bridge`: a job's progress and previews, as its clients see them, sent
+//!   to Redis, S3 and the webhook outbox when `throttle`'s pure rules say;
 //! - `run_end`: how a run ends, and which failures another attempt may get past;
 //! - `reaper`: jobs whose worker died, and messages never sent, back on the queue; it
 //!   runs as a `background` worker, stopped at shutdown with a deadline;
 //! - `sweeper`: jobs past `retention.days` deleted, also as a `background` worker;
-//! - `registry`: the worker's speed as its jobs measure it, reported with its load to
-//!   the registry the api reads (`GET /v1/queue`);
+//! - `throughput`: the worker's speed as its jobs measure it (moving averages, and the
+//!   clock that times a job's iterations level by level);
+//! - `registry`: that speed reported with the worker's load to the registry the api
+//!   reads (`GET /v1/queue`);
 //! - `metrics`: the worker's `/metrics` (and `/healthz`, `/readyz`).
 
 mod background;
@@ -33,3 +36,5 @@ mod run_end;
 pub mod service;
 mod style_vectors;
 mod sweeper;
+mod throttle;
+pub mod throughput;

@@ -5,14 +5,15 @@
 //! outbox, at most one per `webhooks.progress_interval_seconds`.
 
 use crate::metrics::WorkerMetrics;
-use crate::registry::IterationClock;
+use crate::throttle::{Every, Throttle};
+use crate::throughput::IterationClock;
 use image::RgbImage;
 use std::time::{Duration, Instant};
+use stylize_core::images::{self, OutputFormat};
+use stylize_core::job::keys;
+use stylize_core::params::{Mode, Plan};
 use stylize_engine::{self as engine, Event};
 use stylize_shared::db::JobRow;
-use stylize_shared::images::{self, OutputFormat};
-use stylize_shared::job::keys;
-use stylize_shared::params::Mode;
 use stylize_shared::progress::{LiveProgress, LossSnapshot, Phase, ProgressStore};
 use stylize_shared::storage::Storage;
 use stylize_shared::webhooks;
@@ -21,30 +22,30 @@ use uuid::Uuid;
 /// Where a job's `progress` webhook messages go, and how often.
 struct ProgressWebhooks<'a> {
     pool: &'a sqlx::PgPool,
-    every: Duration,
-    added_at: Option<Instant>,
+    every: Every,
+}
+
+/// Where a job's progress goes: live progress to Redis, previews to S3, counts to the
+/// worker's metrics.
+pub struct Outputs<'a> {
+    pub store: &'a ProgressStore,
+    pub storage: &'a Storage,
+    pub metrics: &'a WorkerMetrics,
 }
 
 pub struct ProgressBridge<'a> {
     job: Uuid,
-    store: &'a ProgressStore,
-    storage: &'a Storage,
-    metrics: &'a WorkerMetrics,
+    outputs: Outputs<'a>,
     /// The job's steps: a fast job's one step is its pass.
     total: u32,
     /// Its coarse-to-fine levels.
     scales: u32,
     claimed: Instant,
     started: Instant,
-    /// The least time between two iterations published.
-    interval: Duration,
-    /// When an iteration was last published.
-    iteration_sent_at: Option<Instant>,
+    /// Which iterations are published.
+    throttle: Throttle,
     /// The latest iteration, published or not.
     latest: Option<LiveProgress>,
-    /// What was last published: each iteration goes out once, and a new preview with
-    /// the iteration after it.
-    sent: (u32, Option<u32>),
     /// The iteration the stored preview shows.
     preview_iteration: Option<u32>,
     /// Times the iterations for the worker's reported speed.
@@ -54,33 +55,27 @@ pub struct ProgressBridge<'a> {
 }
 
 impl<'a> ProgressBridge<'a> {
-    /// The bridge for `job`, claimed at `claimed`, its inputs loaded now.
+    /// The bridge for `job` run by `plan`, claimed at `claimed`, its inputs loaded now.
     pub fn new(
         job: &JobRow,
+        plan: &Plan,
         claimed: Instant,
         interval: Duration,
-        store: &'a ProgressStore,
-        storage: &'a Storage,
-        metrics: &'a WorkerMetrics,
+        outputs: Outputs<'a>,
         clock: IterationClock<'a>,
     ) -> Self {
-        let params = &job.params.0;
         ProgressBridge {
             job: job.id,
-            store,
-            storage,
-            metrics,
-            total: match params.mode {
+            outputs,
+            total: match plan.mode {
                 Mode::Fast => 1,
-                Mode::Full => params.iterations,
+                Mode::Full => plan.iterations,
             },
-            scales: params.scale_count(),
+            scales: plan.levels().len() as u32,
             claimed,
             started: Instant::now(),
-            interval,
-            iteration_sent_at: None,
+            throttle: Throttle::new(interval),
             latest: None,
-            sent: (0, None),
             preview_iteration: None,
             clock,
             webhooks: None,
@@ -97,8 +92,7 @@ impl<'a> ProgressBridge<'a> {
         if job.webhook_events.iter().any(|event| event == "progress") {
             self.webhooks = Some(ProgressWebhooks {
                 pool,
-                every,
-                added_at: None,
+                every: Every::new(every),
             });
         }
         self
@@ -130,7 +124,7 @@ impl<'a> ProgressBridge<'a> {
             tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Jpeg)).await;
         if let Ok(Ok(bytes)) = encoded {
             let key = keys::preview(&self.job.to_string());
-            match self.storage.put(&key, bytes, "image/jpeg").await {
+            match self.outputs.storage.put(&key, bytes, "image/jpeg").await {
                 Ok(()) => self.preview_iteration = Some(iteration),
                 Err(error) => tracing::warn!(%error, "storing a preview"),
             }
@@ -149,7 +143,7 @@ impl<'a> ProgressBridge<'a> {
     pub fn count_unseen(&mut self, events: impl Iterator<Item = Event>) {
         for event in events {
             if let Event::Iteration(progress) = event {
-                self.metrics.iterations.inc();
+                self.outputs.metrics.iterations.inc();
                 self.latest = Some(live_progress(&progress, self.preview_iteration));
             }
         }
@@ -157,31 +151,22 @@ impl<'a> ProgressBridge<'a> {
 
     /// The last iterations, if the engine finished before they were published.
     pub async fn send_last(&mut self) {
-        if let Some(live) = self
-            .latest
-            .take()
-            .filter(|live| live.iteration != self.sent.0)
-        {
+        if let Some(live) = self.latest.take().filter(|live| self.throttle.unsent(live)) {
             self.send(&live).await;
         }
     }
 
     async fn on_iteration(&mut self, progress: &engine::Progress) {
-        self.metrics.iterations.inc();
+        self.outputs.metrics.iterations.inc();
         self.clock.tick(progress.iteration, progress.elapsed);
         if self.latest.is_none() {
-            self.metrics
+            self.outputs
+                .metrics
                 .first_iteration_seconds
                 .observe(self.claimed.elapsed().as_secs_f64());
         }
         let live = live_progress(progress, self.preview_iteration);
-        let due = self
-            .iteration_sent_at
-            .is_none_or(|at| at.elapsed() >= self.interval)
-            || live.iteration == live.total
-            || live.preview_iteration != self.sent.1;
-        if due {
-            self.iteration_sent_at = Some(Instant::now());
+        if self.throttle.iteration_due(Instant::now(), &live) {
             self.send(&live).await;
         }
         self.latest = Some(live);
@@ -205,16 +190,14 @@ impl<'a> ProgressBridge<'a> {
     }
 
     async fn send(&mut self, live: &LiveProgress) {
-        if let Err(error) = self.store.publish(self.job, live).await {
+        if let Err(error) = self.outputs.store.publish(self.job, live).await {
             tracing::warn!(%error, "publishing progress");
         }
-        self.sent = (live.iteration, live.preview_iteration);
-        if let Some(hooks) = self
-            .webhooks
-            .as_mut()
-            .filter(|hooks| hooks.added_at.is_none_or(|at| at.elapsed() >= hooks.every))
-        {
-            hooks.added_at = Some(Instant::now());
+        self.throttle.sent(live);
+        let Some(hooks) = self.webhooks.as_mut() else {
+            return;
+        };
+        if hooks.every.take(Instant::now()) {
             if let Err(error) = webhooks::add_progress(hooks.pool, self.job, live).await {
                 tracing::warn!(%error, "adding a progress webhook message");
             }

@@ -5,8 +5,8 @@
 //! back on the queue with its reason; one that cannot (undecodable input, invalid
 //! parameters, a diverged optimisation) ends `failed` at once.
 
+use stylize_core::job::JobState;
 use stylize_engine::EngineError;
-use stylize_shared::job::JobState;
 
 pub enum RunEnd {
     Succeeded,

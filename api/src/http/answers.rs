@@ -7,7 +7,7 @@ use crate::problem::{self, Problem};
 use crate::services::signing::MAX_URL_LENGTH;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use stylize_shared::params::MAX_STYLES;
+use stylize_core::params::MAX_STYLES;
 use stylize_shared::webhooks::EVENTS;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder, Schema};

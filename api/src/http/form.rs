@@ -7,7 +7,7 @@ use actix_multipart::{Multipart, MultipartError};
 use actix_web::error::{ParseError, PayloadError};
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
-use stylize_shared::params::{StyleParams, MAX_STYLES};
+use stylize_core::params::{StyleParams, MAX_STYLES};
 
 /// The longest text field (a URL, a preset's id, the parameters' JSON).
 const MAX_TEXT_PART: usize = 64 * 1024;

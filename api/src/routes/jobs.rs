@@ -16,8 +16,8 @@ use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
+use stylize_core::job::{keys, JobState};
 use stylize_shared::db;
-use stylize_shared::job::{keys, JobState};
 use stylize_shared::progress::{JobEvent, LiveProgress};
 use uuid::Uuid;
 

@@ -3,7 +3,7 @@
 use crate::http::routing::{get, resource};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use stylize_shared::params::{Quality, StyleParams};
+use stylize_core::params::{Quality, StyleParams};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(resource("/v1/qualities").route(get().to(list)));
@@ -34,11 +34,11 @@ async fn list() -> HttpResponse {
     let qualities = Quality::ALL
         .into_iter()
         .map(|name| {
-            let params = name.params();
+            let plan = name.plan();
             QualityInfo {
                 name,
-                full_size_iterations: params.full_size_iterations(),
-                params,
+                full_size_iterations: plan.full_size_iterations(),
+                params: plan.params().clone(),
             }
         })
         .collect();

@@ -7,7 +7,7 @@ use crate::services::catalogue::Preset;
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use stylize_shared::job::keys;
+use stylize_core::job::keys;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config

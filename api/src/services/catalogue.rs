@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 use std::path::Path;
-use stylize_shared::images::{self, ImageLimits, OutputFormat};
-use stylize_shared::job::keys;
+use stylize_core::images::{self, ImageLimits, OutputFormat};
+use stylize_core::job::keys;
 use stylize_shared::storage::{Storage, StorageError};
 
 const THUMBNAIL_SIDE: u32 = 320;

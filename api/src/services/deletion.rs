@@ -5,8 +5,8 @@
 use crate::problem::{database, echo, ApiError};
 use crate::services::access::gone;
 use crate::services::state::AppState;
+use stylize_core::job::JobState;
 use stylize_shared::db::{self, JobRow};
-use stylize_shared::job::JobState;
 use stylize_shared::retention::{self, DeletedBy, DeletionError};
 use uuid::Uuid;
 

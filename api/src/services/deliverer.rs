@@ -21,9 +21,9 @@ use crate::view::JobView;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
+use stylize_core::job::JobState;
 use stylize_shared::config::WebhookSettings;
 use stylize_shared::error_chain;
-use stylize_shared::job::JobState;
 use stylize_shared::webhooks::{self as outbox, Attempt, Message, CHANNEL};
 
 /// Attempts under way at once in one deliverer.

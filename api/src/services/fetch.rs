@@ -13,9 +13,9 @@ use reqwest::Url;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use stylize_core::images::ImageError;
 use stylize_shared::config::FetchSettings;
 use stylize_shared::error_chain;
-use stylize_shared::images::ImageError;
 
 /// Why a URL or an address is not fetched.
 #[derive(Debug, thiserror::Error)]

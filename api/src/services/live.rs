@@ -212,7 +212,7 @@ impl Drop for StreamSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stylize_shared::job::JobState;
+    use stylize_core::job::JobState;
 
     #[tokio::test]
     async fn followers_hear_their_job_only_and_the_hub_forgets_a_job_left() {

@@ -9,7 +9,7 @@ use prometheus::{
 };
 use sqlx::PgPool;
 use std::time::Duration;
-use stylize_shared::job::JobState;
+use stylize_core::job::JobState;
 use stylize_shared::metrics::{registered, render, REQUEST_SECONDS};
 use stylize_shared::queue::JobQueue;
 

@@ -10,8 +10,8 @@ use crate::services::queue_view::Snapshot;
 use crate::services::state::AppState;
 use chrono::Utc;
 use std::time::Duration;
+use stylize_core::job::JobState;
 use stylize_shared::db::JobRow;
-use stylize_shared::job::JobState;
 use stylize_shared::stats::{self, QueuePlace};
 
 /// `row`'s place in the queue, if it is queued. The status answers without it when

@@ -8,11 +8,11 @@ use crate::services::access::{gone, Caller, Identity};
 use crate::services::signing::{self, WebhookFields};
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
+use stylize_core::images::{self, fit_longest, ImageLimits};
+use stylize_core::job::StyleSource;
+use stylize_core::memory;
+use stylize_core::params::{Plan, StyleParams};
 use stylize_shared::db::{self, Insertion, JobRow, NewJob};
-use stylize_shared::images::{self, fit_longest, ImageLimits};
-use stylize_shared::job::StyleSource;
-use stylize_shared::memory;
-use stylize_shared::params::StyleParams;
 use stylize_shared::queue::JobMessage;
 use stylize_shared::storage::{Storage, StorageError};
 use uuid::Uuid;
@@ -121,7 +121,7 @@ pub(crate) async fn submit(
             return replay(first, &request_hash);
         }
     }
-    check_params(state, &params, &submission)?;
+    let plan = plan(state, params, &submission)?;
     if submission.webhook.url.is_some() && matches!(caller.identity, Identity::Visitor(_)) {
         return Err(ApiError::InvalidParameter {
             field: "webhook".into(),
@@ -137,11 +137,11 @@ pub(crate) async fn submit(
         .await?;
     let presets = std::mem::take(&mut submission.presets);
     let measured = receive(state, submission).await?;
-    check_sizes(state, &params, &measured, &presets)?;
+    check_sizes(state, &plan, &measured, &presets)?;
 
     let id = Uuid::new_v4();
     let job = id.to_string();
-    let (width, height) = fit_longest(measured.content.0, measured.content.1, params.size);
+    let (width, height) = fit_longest(measured.content.0, measured.content.1, plan.size);
     // Uploads (files, then URLs) first, then presets: the order the blend weights follow.
     let styles: Vec<StyleSource> = measured
         .uploads
@@ -156,7 +156,7 @@ pub(crate) async fn submit(
         &state.pool,
         &NewJob {
             id,
-            params: &params,
+            params: plan.params(),
             styles: &styles,
             width,
             height,
@@ -237,16 +237,12 @@ async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), 
     }
 }
 
-/// The checks that need no image: the parameters, for this many styles and for the
-/// workers' memory, and each preset's id.
-fn check_params(
-    state: &AppState,
-    params: &StyleParams,
-    submission: &Submission,
-) -> Result<(), ApiError> {
-    params.validate(submission.style_count())?;
+/// The checks that need no image: the parameters, for this many styles (into their
+/// plan) and for the workers' memory, and each preset's id.
+fn plan(state: &AppState, params: StyleParams, submission: &Submission) -> Result<Plan, ApiError> {
+    let plan = Plan::new(params, submission.style_count())?;
     if state.device_memory_bytes > 0 {
-        memory::fit(params, state.device_memory_bytes).map_err(|too_large| {
+        memory::fit(&plan, state.device_memory_bytes).map_err(|too_large| {
             ApiError::InvalidParameter {
                 field: "params.size".into(),
                 message: format!("{too_large}: no worker of this deployment can take it"),
@@ -264,7 +260,7 @@ fn check_params(
             });
         }
     }
-    Ok(())
+    Ok(plan)
 }
 
 /// An image's bytes, as received, and the form field that brought them.
@@ -354,7 +350,7 @@ fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, ApiError>
 /// other size an image has wrong.
 fn check_sizes(
     state: &AppState,
-    params: &StyleParams,
+    plan: &Plan,
     measured: &Measured,
     presets: &[String],
 ) -> Result<(), ApiError> {
@@ -362,22 +358,18 @@ fn check_sizes(
         let field = field.to_owned();
         move |error| ApiError::InvalidImage { field, error }
     };
-    params
-        .check_content_size(measured.content)
+    plan.check_content_size(measured.content)
         .map_err(misfit(&measured.uploads.content.field))?;
     for (style, size) in measured.uploads.styles.iter().zip(&measured.styles) {
-        params
-            .check_style_size(*size)
-            .map_err(misfit(&style.field))?;
+        plan.check_style_size(*size).map_err(misfit(&style.field))?;
     }
     for (i, preset) in presets.iter().enumerate() {
         let size = state
             .catalogue
             .get(preset)
-            .expect("check_params knows every preset")
+            .expect("planning checked every preset")
             .size;
-        params
-            .check_style_size(size)
+        plan.check_style_size(size)
             .map_err(misfit(&format!("preset[{i}]")))?;
     }
     Ok(())

@@ -454,7 +454,7 @@ async fn ended_jobs_say_they_have_no_image_and_show_the_preview_they_have() {
     for id in [&queued, &canceled, &failed] {
         storage
             .put(
-                &stylize_shared::job::keys::preview(id),
+                &stylize_core::job::keys::preview(id),
                 jpeg.clone(),
                 "image/jpeg",
             )

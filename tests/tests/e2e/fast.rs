@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use stylize_core::images::fit_longest;
 use stylize_e2e::{asset, metric, post_job, Stack};
-use stylize_shared::images::fit_longest;
 
 async fn get(stack: &Stack, path: &str) -> reqwest::Response {
     stack.client.get(stack.url(path)).send().await.unwrap()

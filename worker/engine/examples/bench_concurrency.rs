@@ -9,9 +9,9 @@
 use anyhow::Context;
 use std::ops::ControlFlow;
 use std::time::Instant;
+use stylize_core::images::{self, ImageLimits};
+use stylize_core::params::{Plan, StyleParams};
 use stylize_engine::{self as engine, Inputs, RunOptions, Vgg19};
-use stylize_shared::images::{self, ImageLimits};
-use stylize_shared::params::StyleParams;
 
 fn read(path: &str) -> anyhow::Result<image::RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         iterations: iterations.parse()?,
         ..StyleParams::default()
     };
+    let plan = Plan::new(params, 1)?;
     let device = engine::select_device(rest.first().map_or("cuda", String::as_str))?;
     let weights = std::env::var("STYLIZE_WEIGHTS").context("STYLIZE_WEIGHTS is not set")?;
     let model = Vgg19::load(weights.as_ref(), device)?;
@@ -45,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         let runs: Vec<_> = (0..jobs)
             .map(|_| {
                 scope.spawn(|| {
-                    engine::stylize(&model, &inputs, &params, RunOptions::default(), &mut |_| {
+                    engine::stylize(&model, &inputs, &plan, RunOptions::default(), &mut |_| {
                         ControlFlow::Continue(())
                     })
                     .map(|outcome| outcome.elapsed.as_secs_f64())

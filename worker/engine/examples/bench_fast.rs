@@ -7,8 +7,8 @@
 
 use anyhow::Context;
 use std::time::Instant;
+use stylize_core::images::{self, resize_longest, ImageLimits};
 use stylize_engine::{self as engine, pixels, FastStylizer};
-use stylize_shared::images::{self, resize_longest, ImageLimits};
 
 fn read(path: &str) -> anyhow::Result<image::RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;

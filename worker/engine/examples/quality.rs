@@ -21,11 +21,11 @@ use anyhow::Context;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use stylize_core::images::{self, ImageLimits};
+use stylize_core::params::{Init, Plan, Quality, StyleParams};
 use stylize_engine::fast::fast_stylize;
 use stylize_engine::quality::{score, Scores};
 use stylize_engine::{self as engine, Event, FastStylizer, Inputs, RunOptions, Vgg19};
-use stylize_shared::images::{self, ImageLimits};
-use stylize_shared::params::{Init, Quality, StyleParams};
 
 /// The reference's pictures and the paintings they were made with.
 const REFERENCE: [(&str, &str); 3] = [
@@ -67,15 +67,14 @@ struct LevelClock {
 }
 
 impl LevelClock {
-    fn new(params: &StyleParams, content: (u32, u32)) -> Self {
-        let levels: Vec<(u32, f64)> = params
+    fn new(plan: &Plan, content: (u32, u32)) -> Self {
+        let levels: Vec<(u32, f64)> = plan
             .levels()
-            .into_iter()
-            .map(|(side, _)| {
-                let (width, height) = images::fit_longest(content.0, content.1, side);
-                let deepest = params.at_level(side).deepest_layer();
-                let flops = stylize_shared::vgg::pass_flops_per_pixel(deepest);
-                (side, 2.0 * flops * f64::from(width * height) / 1e9)
+            .iter()
+            .map(|level| {
+                let (width, height) = images::fit_longest(content.0, content.1, level.side);
+                let flops = stylize_core::vgg::pass_flops_per_pixel(level.deepest_layer());
+                (level.side, 2.0 * flops * f64::from(width * height) / 1e9)
             })
             .collect();
         let timed = vec![(0, 0.0); levels.len()];
@@ -228,12 +227,13 @@ fn main() -> anyhow::Result<()> {
             if let Some(size) = size {
                 params.size = size;
             }
+            let plan = Plan::new(params, 1)?;
             let styles = [painting.clone()];
             let started = Instant::now();
-            let fast_picture = match (&fast_model, params.init) {
+            let fast_picture = match (&fast_model, plan.init) {
                 (Some(fast), Init::Fast) => {
                     let vector = fast.style_vector(&painting);
-                    Some(fast_stylize(fast, &photo, &[vector], &params, 1.0)?.image)
+                    Some(fast_stylize(fast, &photo, &[vector], &plan, 1.0)?.image)
                 }
                 _ => None,
             };
@@ -244,24 +244,24 @@ fn main() -> anyhow::Result<()> {
             };
             let mut scoring = 0.0;
             let mut fraction = 0.0;
-            let mut clock = LevelClock::new(&params, photo.dimensions());
-            let full_cost = params.full_size_iterations();
+            let mut clock = LevelClock::new(&plan, photo.dimensions());
+            let full_cost = plan.full_size_iterations();
             let options = RunOptions {
                 preview_every: checkpoint,
             };
-            let stylized = engine::stylize(&model, &inputs, &params, options, &mut |event| {
+            let stylized = engine::stylize(&model, &inputs, &plan, options, &mut |event| {
                 match event {
                     Event::Iteration(progress) => {
                         fraction = progress.fraction;
                         clock.tick(progress.scale, progress.elapsed.as_secs_f64() - scoring);
                     }
                     Event::Preview { iteration, image }
-                        if image.width().max(image.height()) == params.size =>
+                        if image.width().max(image.height()) == plan.size =>
                     {
                         let scored = Instant::now();
                         let scores = score(&model, &image, &photo, &painting);
                         let seconds = started.elapsed().as_secs_f64() - scoring;
-                        let cost = fraction * full_cost * (f64::from(params.size) / 512.0).powi(2);
+                        let cost = fraction * full_cost * (f64::from(plan.size) / 512.0).powi(2);
                         row(
                             &format!("{label} @{iteration}"),
                             painting_name,
@@ -287,7 +287,7 @@ fn main() -> anyhow::Result<()> {
                 .image
                 .save(&file)
                 .with_context(|| file.display().to_string())?;
-            let cost = params.full_size_iterations() * (f64::from(params.size) / 512.0).powi(2);
+            let cost = full_cost * (f64::from(plan.size) / 512.0).powi(2);
             row(
                 label,
                 painting_name,

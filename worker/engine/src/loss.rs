@@ -1,8 +1,7 @@
 //! The Gatys et al. objective: content, style (Gram matrices) and total variation.
 
 use crate::vgg::Vgg19;
-use stylize_shared::params::{LayerWeight, Pooling, StyleParams};
-use stylize_shared::vgg::layer_index;
+use stylize_core::params::{LayerTerm, Level, Plan, Pooling};
 use tch::{Kind, Tensor};
 
 /// Gram matrix of [1, C, H, W] features, normalised by C·H·W.
@@ -52,8 +51,9 @@ struct Target {
 impl Target {
     /// With `relative_loss`, the weight also divides by the target's mean square, so the
     /// layer's mean squared error becomes its squared relative error.
-    fn new(layer: usize, weight: f64, value: Tensor, params: &StyleParams) -> Self {
-        let weight = if params.relative_loss {
+    fn new(term: LayerTerm, value: Tensor, relative_loss: bool) -> Self {
+        let LayerTerm { index, weight } = term;
+        let weight = if relative_loss {
             let mean_square = value.square().mean(Kind::Double).double_value(&[]);
             // A target of zeros (a black photo's deep features) has no size to be
             // relative to: its error stays absolute.
@@ -66,7 +66,7 @@ impl Target {
             weight
         };
         Target {
-            layer,
+            layer: index,
             weight,
             value,
         }
@@ -85,44 +85,34 @@ pub struct Objective {
     layers: Vec<usize>,
 }
 
-fn indices(layers: &[LayerWeight]) -> Vec<(usize, f64)> {
-    layers
-        .iter()
-        .map(|entry| {
-            (
-                layer_index(&entry.layer).expect("validated layer"),
-                entry.weight,
-            )
-        })
-        .collect()
-}
-
 impl Objective {
-    /// `styles` pairs each preprocessed style image with its blend weight (summing to 1).
-    /// Blending the Gram targets gives the same gradient as blending the losses, for one
-    /// target per layer instead of one per style.
+    /// The objective of `plan`'s `level`. `styles` pairs each preprocessed style image
+    /// with its blend weight (summing to 1). Blending the Gram targets gives the same
+    /// gradient as blending the losses, for one target per layer instead of one per style.
     pub fn new(
         model: &Vgg19,
         content: &Tensor,
         styles: &[(Tensor, f64)],
-        params: &StyleParams,
+        plan: &Plan,
+        level: &Level,
     ) -> Self {
-        let content_layers = indices(&params.content_layers);
-        let style_layers = indices(&params.style_layers);
+        let indices =
+            |terms: &[LayerTerm]| -> Vec<usize> { terms.iter().map(|t| t.index).collect() };
         let _guard = tch::no_grad_guard();
 
-        let content_indices: Vec<usize> = content_layers.iter().map(|(l, _)| *l).collect();
-        let content_features = model.features(content, &content_indices, params.pooling);
-        let content = content_layers
+        let content_indices = indices(&level.content_layers);
+        let content_features = model.features(content, &content_indices, plan.pooling);
+        let content = level
+            .content_layers
             .iter()
             .zip(content_features)
-            .map(|(&(layer, weight), value)| Target::new(layer, weight, value, params))
+            .map(|(&term, value)| Target::new(term, value, plan.relative_loss))
             .collect();
 
-        let style_indices: Vec<usize> = style_layers.iter().map(|(l, _)| *l).collect();
-        let mut blended: Vec<Option<Tensor>> = style_layers.iter().map(|_| None).collect();
+        let style_indices = indices(&level.style_layers);
+        let mut blended: Vec<Option<Tensor>> = style_indices.iter().map(|_| None).collect();
         for (image, blend) in styles {
-            let features = model.features(image, &style_indices, params.pooling);
+            let features = model.features(image, &style_indices, plan.pooling);
             for (sum, feature) in blended.iter_mut().zip(&features) {
                 let part = gram(feature) * *blend;
                 *sum = Some(match sum.take() {
@@ -131,16 +121,13 @@ impl Objective {
                 });
             }
         }
-        let style = style_layers
+        let style = level
+            .style_layers
             .iter()
             .zip(blended)
-            .map(|(&(layer, weight), value)| {
-                Target::new(
-                    layer,
-                    weight,
-                    value.expect("at least one style image"),
-                    params,
-                )
+            .map(|(&term, value)| {
+                let value = value.expect("at least one style image");
+                Target::new(term, value, plan.relative_loss)
             })
             .collect();
 
@@ -150,10 +137,10 @@ impl Objective {
         Objective {
             content,
             style,
-            content_weight: params.content_weight,
-            style_weight: params.style_weight,
-            tv_weight: params.tv_weight,
-            pooling: params.pooling,
+            content_weight: level.content_weight,
+            style_weight: plan.style_weight,
+            tv_weight: plan.tv_weight,
+            pooling: plan.pooling,
             layers,
         }
     }

@@ -9,9 +9,9 @@ use crate::pixels;
 use crate::vgg::Vgg19;
 use image::imageops::FilterType;
 use image::RgbImage;
-use stylize_shared::images::fit_longest;
-use stylize_shared::params::Pooling;
-use stylize_shared::vgg::layer_index;
+use stylize_core::images::fit_longest;
+use stylize_core::params::Pooling;
+use stylize_core::vgg::layer_index;
 use tch::{Kind, Tensor};
 
 /// The layers the style error averages over (their ReLU outputs, as the engine's

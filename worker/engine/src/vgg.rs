@@ -3,8 +3,8 @@
 use crate::weights::{channels_last, Weights};
 use crate::EngineError;
 use std::path::Path;
-use stylize_shared::params::Pooling;
-use stylize_shared::vgg::{CHANNELS, LAYERS, POOLED_AFTER as BLOCK_ENDS};
+use stylize_core::params::Pooling;
+use stylize_core::vgg::{CHANNELS, LAYERS, POOLED_AFTER as BLOCK_ENDS};
 use tch::{Device, Kind, Tensor};
 
 struct Conv {

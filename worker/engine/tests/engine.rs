@@ -6,12 +6,12 @@ use common::{load_asset, weights_path};
 use sha2::{Digest, Sha256};
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use stylize_core::params::{Init, LayerWeight, Optimizer, Plan, Pooling, StyleParams};
 use stylize_engine::{
     self as engine,
     loss::{gram, Objective},
     pixels, EngineError, Event, Inputs, LossTerms, RunOptions, Vgg19,
 };
-use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, StyleParams};
 use tch::{Device, Kind, Tensor};
 
 /// One model for all tests; holding it also keeps the tests from running at once and
@@ -39,6 +39,19 @@ fn images() -> &'static Images {
     })
 }
 
+/// Plans `params` for the inputs' styles and runs the engine, as the CLI and the worker
+/// do: a bad parameter is refused by the plan, a bad input by the run.
+fn stylize(
+    model: &Vgg19,
+    inputs: &Inputs,
+    params: &StyleParams,
+    options: RunOptions,
+    on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
+) -> Result<engine::Stylized, EngineError> {
+    let plan = Plan::new(params.clone(), inputs.styles.len())?;
+    engine::stylize(model, inputs, &plan, options, on_event)
+}
+
 /// Runs the engine and returns the outcome, the loss seen at every iteration, and a
 /// preview every `preview_every` iterations (0: none).
 fn run_with_previews(
@@ -53,7 +66,7 @@ fn run_with_previews(
         init_image: None,
     };
     let (mut losses, mut previews) = (Vec::new(), Vec::new());
-    let outcome = engine::stylize(
+    let outcome = stylize(
         &model(),
         &inputs,
         params,
@@ -134,7 +147,9 @@ fn gradient_matches_finite_differences() {
         tv_weight: 50.0,
         ..StyleParams::default()
     };
-    let objective = Objective::new(&model, &content, &[(style, 1.0)], &params);
+    let plan = Plan::new(params, 1).unwrap();
+    let full_size = plan.levels().last().unwrap();
+    let objective = Objective::new(&model, &content, &[(style, 1.0)], &plan, full_size);
     let image = (Tensor::randn(shape, options) * 40.0).set_requires_grad(true);
     let (total, _) = objective.evaluate(&model, &image);
     total.backward();
@@ -176,10 +191,13 @@ fn a_relative_loss_is_each_layers_squared_error_over_its_targets_square() {
         tv_weight: 0.0,
         ..StyleParams::default()
     };
-    let objective = Objective::new(&model, &content, &[(style.shallow_clone(), 1.0)], &params);
+    let plan = Plan::new(params, 1).unwrap();
+    let full_size = plan.levels().last().unwrap();
+    let style_target = [(style.shallow_clone(), 1.0)];
+    let objective = Objective::new(&model, &content, &style_target, &plan, full_size);
     let terms = Objective::terms(&objective.evaluate(&model, &image).1);
     let features = |image: &Tensor, layer: &str| {
-        let index = stylize_shared::vgg::layer_index(layer).unwrap();
+        let index = stylize_core::vgg::layer_index(layer).unwrap();
         model.features(image, &[index], Pooling::Max).remove(0)
     };
     let squared_relative = |a: &Tensor, b: &Tensor| {
@@ -213,7 +231,7 @@ fn a_short_run_lowers_the_loss_and_writes_the_requested_size() {
     let (width, height) = images().content.dimensions();
     assert_eq!(
         outcome.image.dimensions(),
-        stylize_shared::images::fit_longest(width, height, 64)
+        stylize_core::images::fit_longest(width, height, 64)
     );
     assert_eq!(outcome.image.width().max(outcome.image.height()), 64);
 }
@@ -251,7 +269,7 @@ fn a_seed_reproduces_a_run_while_another_job_draws_noise_beside_it() {
         init_image: None,
     };
     let paint = |params: &StyleParams| {
-        engine::stylize(&model, &inputs, params, RunOptions::default(), &mut |_| {
+        stylize(&model, &inputs, params, RunOptions::default(), &mut |_| {
             ControlFlow::Continue(())
         })
         .unwrap()
@@ -310,7 +328,7 @@ fn options_beyond_the_seed_run() {
     };
     let mut previews = Vec::new();
     let mut progress_seen = Vec::new();
-    let outcome = engine::stylize(
+    let outcome = stylize(
         &model(),
         &inputs,
         &params,
@@ -420,7 +438,7 @@ fn cancellation_stops_between_iterations() {
         init_image: None,
     };
     let mut seen = 0;
-    let result = engine::stylize(
+    let result = stylize(
         &model(),
         &inputs,
         &small(50),
@@ -469,14 +487,14 @@ fn bad_parameters_are_typed_errors() {
             ..small(5)
         },
     ] {
-        let result = engine::stylize(&model, &inputs, &params, RunOptions::default(), &mut ignore);
+        let result = stylize(&model, &inputs, &params, RunOptions::default(), &mut ignore);
         assert!(matches!(result, Err(EngineError::Params(_))), "{params:?}");
     }
     let too_small = StyleParams {
         size: 16,
         ..small(5)
     };
-    let result = engine::stylize(
+    let result = stylize(
         &model,
         &inputs,
         &too_small,
@@ -487,7 +505,7 @@ fn bad_parameters_are_typed_errors() {
     // The fast network's picture, like an init image, is the caller's to give.
     for init in [Init::Image, Init::Fast] {
         let params = StyleParams { init, ..small(5) };
-        let result = engine::stylize(&model, &inputs, &params, RunOptions::default(), &mut ignore);
+        let result = stylize(&model, &inputs, &params, RunOptions::default(), &mut ignore);
         assert!(
             matches!(result, Err(EngineError::MissingInitImage)),
             "{init:?}"
@@ -497,7 +515,7 @@ fn bad_parameters_are_typed_errors() {
         styles: &[],
         ..inputs
     };
-    let result = engine::stylize(
+    let result = stylize(
         &model,
         &no_styles,
         &small(5),

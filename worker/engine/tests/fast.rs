@@ -10,9 +10,9 @@ use common::{fast_reference_path, fast_weights_path, load_asset, weights_path};
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use stylize_core::params::{Plan, StyleParams};
 use stylize_engine::fast::{blend_vectors, fast_stylize, FastPicture, STYLE_DIM};
 use stylize_engine::{pixels, EngineError, FastStylizer};
-use stylize_shared::params::StyleParams;
 use tch::{Device, Tensor};
 
 /// The network and two paintings' vectors, shared; holding them also keeps the tests
@@ -193,7 +193,8 @@ fn fast(
     params: &StyleParams,
     strength: f64,
 ) -> FastPicture {
-    fast_stylize(model, photo(), vectors, params, strength).unwrap()
+    let plan = Plan::new(params.clone(), vectors.len()).unwrap();
+    fast_stylize(model, photo(), vectors, &plan, strength).unwrap()
 }
 
 fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
@@ -240,7 +241,7 @@ fn a_job_is_painted_at_its_size_with_blend_and_strength() {
     );
 
     // Strength 0 is the photo's own style; in between lies in between.
-    let resized = stylize_shared::images::resize_longest(photo(), 64);
+    let resized = stylize_core::images::resize_longest(photo(), 64);
     let own = pixels::from_unit_tensor(&model.stylize(&resized, &model.style_vector(&resized)));
     let none = fast(model, std::slice::from_ref(starry), &params, 0.0);
     assert_eq!(none.image, own);
@@ -270,7 +271,7 @@ fn preserve_colors_keeps_the_photos_colours() {
     };
     let kept = fast(model, std::slice::from_ref(starry), &params, 1.0).image;
     let painted = fast(model, std::slice::from_ref(starry), &small(), 1.0).image;
-    let resized = stylize_shared::images::resize_longest(photo(), 64);
+    let resized = stylize_core::images::resize_longest(photo(), 64);
     let chroma_gap = |image: &RgbImage| {
         let total: f64 = image
             .pixels()
@@ -296,18 +297,18 @@ fn bad_jobs_are_refused_as_in_the_full_mode() {
     let model = &fixture.model;
     let [starry, _] = &fixture.vectors;
     let one = std::slice::from_ref(starry);
-    let refused =
-        |vectors: &[Tensor], params: &StyleParams, strength: f64, field: &str| match fast_stylize(
-            model,
-            photo(),
-            vectors,
-            params,
-            strength,
-        ) {
+    // Planned for one painting, as a job of one would be; the plan refuses bad
+    // parameters, the pass bad inputs.
+    let refused = |vectors: &[Tensor], params: &StyleParams, strength: f64, field: &str| {
+        let outcome = Plan::new(params.clone(), 1)
+            .map_err(EngineError::from)
+            .and_then(|plan| fast_stylize(model, photo(), vectors, &plan, strength));
+        match outcome {
             Err(EngineError::Params(error)) => assert_eq!(error.field, field, "{error}"),
             Err(other) => panic!("expected a parameter error on {field}, got {other}"),
             Ok(_) => panic!("accepted a bad {field}"),
-        };
+        }
+    };
     refused(&[], &small(), 1.0, "style");
     refused(one, &small(), 1.5, "params.strength");
     refused(one, &small(), f64::NAN, "params.strength");
@@ -320,7 +321,8 @@ fn bad_jobs_are_refused_as_in_the_full_mode() {
     refused(one, &two_weights, 1.0, "params.style_blend_weights");
     // An extreme aspect ratio: the full mode refuses it at this size, so does this one.
     let sliver = RgbImage::from_pixel(4000, 20, image::Rgb([10, 20, 30]));
-    match fast_stylize(model, &sliver, one, &small(), 1.0) {
+    let plan = Plan::new(small(), 1).unwrap();
+    match fast_stylize(model, &sliver, one, &plan, 1.0) {
         Err(EngineError::Params(error)) => assert_eq!(error.field, "content"),
         other => panic!("expected the content to be refused, got {:?}", other.err()),
     }

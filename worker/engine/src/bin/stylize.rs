@@ -7,10 +7,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use stylize_core::images::{self, ImageLimits, OutputFormat};
+use stylize_core::params::{Init, LayerWeight, Optimizer, Plan, Pooling, Quality, StyleParams};
 use stylize_engine::fast::{self, fast_stylize};
 use stylize_engine::{self as engine, Event, FastStylizer, Inputs, RunOptions, Vgg19};
-use stylize_shared::images::{self, ImageLimits, OutputFormat};
-use stylize_shared::params::{Init, LayerWeight, Optimizer, Pooling, Quality, StyleParams};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -147,8 +147,8 @@ fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
 }
 
 impl Args {
-    /// Defaults overlaid with whatever the command line set.
-    fn params(&self) -> anyhow::Result<StyleParams> {
+    /// Defaults overlaid with whatever the command line set, checked into a plan.
+    fn plan(&self) -> anyhow::Result<Plan> {
         let mut params = self
             .quality
             .map_or_else(StyleParams::default, Quality::params);
@@ -204,13 +204,12 @@ impl Args {
             Some("fast") => Init::Fast,
             Some(_) => Init::Image,
         };
-        params.validate(self.styles.len())?;
-        Ok(params)
+        Ok(Plan::new(params, self.styles.len())?)
     }
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let params = args.params()?;
+    let plan = args.plan()?;
     let format = OutputFormat::from_path(&args.output).with_context(|| {
         format!(
             "{}: the output must end in .png or .jpg",
@@ -230,14 +229,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     let device = engine::select_device(&args.device)?;
     eprintln!("device: {device:?}");
     if args.fast {
-        return run_fast(&args, &params, format, &content, &styles, device);
+        return run_fast(&args, &plan, format, &content, &styles, device);
     }
-    let init_image = match params.init {
+    let init_image = match plan.init {
         Init::Image => Some(read_image(Path::new(
             args.init.as_deref().unwrap_or_default(),
         ))?),
         Init::Fast => {
-            let pass = fast_pass(&args, &params, &content, &styles, device)?;
+            let pass = fast_pass(&args, &plan, &content, &styles, device)?;
             eprintln!("start image: {}", pass.describe());
             Some(pass.image)
         }
@@ -248,7 +247,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let model = Vgg19::load(weights, device)?;
 
-    let bar = ProgressBar::new(u64::from(params.iterations));
+    let bar = ProgressBar::new(u64::from(plan.iterations));
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} ETA {eta} ")
             .expect("valid template"),
@@ -299,7 +298,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         ControlFlow::Continue(())
     };
-    let outcome = engine::stylize(&model, &inputs, &params, options, &mut on_event)?;
+    let outcome = engine::stylize(&model, &inputs, &plan, options, &mut on_event)?;
     bar.finish_and_clear();
 
     let bytes = images::encode(&outcome.image, format)?;
@@ -308,8 +307,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let seconds = outcome.elapsed.as_secs_f64();
     eprintln!(
         "done: {} iterations in {seconds:.2}s ({:.4} s/iteration), loss {:.6e} (content {:.4e} style {:.4e} tv {:.4e}), wrote {} ({}x{})",
-        params.iterations,
-        seconds / f64::from(params.iterations),
+        plan.iterations,
+        seconds / f64::from(plan.iterations),
         outcome.loss.total,
         outcome.loss.content,
         outcome.loss.style,
@@ -343,13 +342,13 @@ impl FastPass {
 /// One pass of the fast network, written to the output.
 fn run_fast(
     args: &Args,
-    params: &StyleParams,
+    plan: &Plan,
     format: OutputFormat,
     content: &image::RgbImage,
     styles: &[image::RgbImage],
     device: tch::Device,
 ) -> anyhow::Result<()> {
-    let pass = fast_pass(args, params, content, styles, device)?;
+    let pass = fast_pass(args, plan, content, styles, device)?;
     let bytes = images::encode(&pass.image, format)?;
     std::fs::write(&args.output, bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -366,7 +365,7 @@ fn run_fast(
 /// One pass of the fast network, each phase timed.
 fn fast_pass(
     args: &Args,
-    params: &StyleParams,
+    plan: &Plan,
     content: &image::RgbImage,
     styles: &[image::RgbImage],
     device: tch::Device,
@@ -388,7 +387,7 @@ fn fast_pass(
         &model,
         content,
         &vectors,
-        params,
+        plan,
         args.strength.unwrap_or(1.0),
     )?;
     Ok(FastPass {

@@ -6,8 +6,8 @@
 //! freed before it), and adds a margin for the allocator's fragmentation and cuDNN's
 //! workspaces.
 
-use crate::params::{LayerWeight, Mode, Optimizer, StyleParams, LBFGS_HISTORY};
-use crate::vgg::{layer_index, CHANNELS, POOLED_AFTER as BLOCK_ENDS};
+use crate::params::{LayerTerm, Mode, Optimizer, Plan, LBFGS_HISTORY};
+use crate::vgg::{CHANNELS, POOLED_AFTER as BLOCK_ENDS};
 
 const FLOAT: u64 = 4;
 /// Max pooling keeps an int64 index for each output element, for the backward pass.
@@ -39,25 +39,15 @@ fn feature_elements(pixels: u64, deepest: usize) -> impl Iterator<Item = u64> {
 }
 
 /// Bytes one job needs on its device, beyond the shared weights.
-pub fn job_bytes(params: &StyleParams) -> u64 {
-    if params.mode == Mode::Fast {
-        return fast_pass_bytes(params);
+pub fn job_bytes(plan: &Plan) -> u64 {
+    if plan.mode == Mode::Fast {
+        return fast_pass_bytes(plan.size);
     }
-    let layers = |entries: &[LayerWeight]| -> Vec<usize> {
-        entries
-            .iter()
-            .filter_map(|entry| layer_index(&entry.layer))
-            .collect()
-    };
-    let content_layers = layers(&params.content_layers);
-    let style_layers = layers(&params.style_layers);
-    let deepest = content_layers
-        .iter()
-        .chain(&style_layers)
-        .copied()
-        .max()
-        .unwrap_or(0);
-    let pixels = u64::from(params.size).pow(2);
+    let indices = |terms: &[LayerTerm]| -> Vec<usize> { terms.iter().map(|t| t.index).collect() };
+    let content_layers = indices(plan.content_layers());
+    let style_layers = indices(plan.style_layers());
+    let deepest = plan.deepest_layer();
+    let pixels = u64::from(plan.size).pow(2);
     let image = 3 * pixels * FLOAT;
 
     // Forward for backward: each convolution's (ReLU'd) output is kept, and each pooling
@@ -82,18 +72,18 @@ pub fn job_bytes(params: &StyleParams) -> u64 {
     // when averaging, and the optimiser's state at the last (largest) level: L-BFGS keeps
     // up to `LBFGS_HISTORY` pairs of image-sized steps and gradient changes, and no more
     // than the level has iterations; Adam two moments. Coarser levels end before it starts.
-    let last_level_iterations = params.levels().last().map_or(1, |&(_, n)| n as u64);
-    let optimizer = match params.optimizer {
-        Optimizer::Lbfgs => 2 * (LBFGS_HISTORY as u64).min(last_level_iterations) * image,
+    let last_level = plan.levels().last().expect("a plan has a level");
+    let optimizer = match plan.optimizer {
+        Optimizer::Lbfgs => 2 * (LBFGS_HISTORY as u64).min(last_level.iterations.into()) * image,
         Optimizer::Adam => 2 * image,
     };
-    let average = if params.average > 0.0 { image } else { 0 };
+    let average = if plan.average > 0.0 { image } else { 0 };
     let training =
         kept + pooled + gradients + content_targets + grams + 4 * image + average + optimizer;
 
     // Before training, the style targets are computed without gradients at the style's
     // own size: about two of its largest maps at once.
-    let style_side = u64::from(params.style_side(params.size));
+    let style_side = u64::from(last_level.style_side);
     let style_pass = 2
         * feature_elements(style_side.pow(2), deepest)
             .max()
@@ -109,8 +99,8 @@ pub const MIB: u64 = 1 << 20;
 /// moment is the last upsampling, about 48 float channels at the full size (16 upsampled,
 /// their padded copy, the 8-channel output, the photo), plus the style predictor's few
 /// MiB on a 256×256 painting.
-fn fast_pass_bytes(params: &StyleParams) -> u64 {
-    let pixels = u64::from(params.size).pow(2);
+fn fast_pass_bytes(size: u32) -> u64 {
+    let pixels = u64::from(size).pow(2);
     ((48 * pixels * FLOAT + 16 * MIB) as f64 * MARGIN) as u64
 }
 
@@ -129,12 +119,12 @@ pub struct TooLarge {
 /// The MiB a job needs beside the network's weights on a device of `device_bytes`, or
 /// why it cannot run there at all. The api asks it at submission and the worker before
 /// a run, with the same `worker.device_memory_bytes`.
-pub fn fit(params: &StyleParams, device_bytes: u64) -> Result<u64, TooLarge> {
-    let needed = job_bytes(params);
+pub fn fit(plan: &Plan, device_bytes: u64) -> Result<u64, TooLarge> {
+    let needed = job_bytes(plan);
     let mib = needed.div_ceil(MIB);
     if mib > device_bytes.saturating_sub(model_bytes()) / MIB {
         return Err(TooLarge {
-            size: params.size,
+            size: plan.size,
             needed: gib(needed + model_bytes()),
             device: gib(device_bytes),
         });
@@ -150,12 +140,17 @@ pub fn gib(bytes: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::{LayerWeight, StyleParams};
 
     fn at(size: u32) -> StyleParams {
         StyleParams {
             size,
             ..StyleParams::default()
         }
+    }
+
+    fn bytes(params: StyleParams) -> u64 {
+        job_bytes(&Plan::new(params, 1).unwrap())
     }
 
     #[test]
@@ -174,28 +169,28 @@ mod tests {
     #[test]
     fn the_defaults_need_about_1_4_gib_at_512_px_and_21_5_gib_at_2048() {
         let expected = |size: u64| ((4404 * size * size + 4_882_432) as f64 * 1.25) as u64;
-        assert_eq!(job_bytes(&at(512)), expected(512));
-        assert_eq!(job_bytes(&at(2048)), expected(2048));
-        assert!((1.3..1.4).contains(&gib(job_bytes(&at(512)))));
-        assert!((21.0..22.0).contains(&gib(job_bytes(&at(2048)))));
+        assert_eq!(bytes(at(512)), expected(512));
+        assert_eq!(bytes(at(2048)), expected(2048));
+        assert!((1.3..1.4).contains(&gib(bytes(at(512)))));
+        assert!((21.0..22.0).contains(&gib(bytes(at(2048)))));
     }
 
     #[test]
     fn adam_and_shallow_layers_need_less_and_a_large_style_scale_more() {
-        let lbfgs = job_bytes(&at(1024));
-        let adam = job_bytes(&StyleParams {
+        let lbfgs = bytes(at(1024));
+        let adam = bytes(StyleParams {
             optimizer: Optimizer::Adam,
             ..at(1024)
         });
         assert!(adam < lbfgs / 2, "{adam} vs {lbfgs}");
-        let shallow = job_bytes(&StyleParams {
+        let shallow = bytes(StyleParams {
             content_layers: vec![LayerWeight::new("conv1_1", 1.0)],
             style_layers: vec![LayerWeight::new("conv1_1", 1.0)],
             ..at(1024)
         });
         assert!(shallow < lbfgs);
-        let big_style = job_bytes(&StyleParams {
-            style_scale: 8.0,
+        let big_style = bytes(StyleParams {
+            style_scale: 4.0,
             ..at(1024)
         });
         assert!(big_style > lbfgs, "{big_style} vs {lbfgs}");
@@ -208,8 +203,8 @@ mod tests {
             start_size: None,
             ..at(1024)
         };
-        let single = job_bytes(&plain);
-        let averaged = job_bytes(&StyleParams {
+        let single = bytes(plain.clone());
+        let averaged = bytes(StyleParams {
             average: 0.9,
             ..plain.clone()
         });
@@ -218,7 +213,7 @@ mod tests {
             |bytes: u64, expected: u64| (bytes as f64 - expected as f64 * MARGIN).abs() <= 1.0;
         assert!(close(averaged - single, image), "{averaged} vs {single}");
         // Five levels of 20 iterations: the last keeps 20 pairs, not 100.
-        let levels = job_bytes(&StyleParams {
+        let levels = bytes(StyleParams {
             iterations: 100,
             start_size: Some(256),
             scale_factor: 2f64.sqrt(),
@@ -230,12 +225,12 @@ mod tests {
 
     #[test]
     fn a_fast_job_needs_a_fraction_of_a_full_one() {
-        let fast = job_bytes(&StyleParams {
+        let fast = bytes(StyleParams {
             mode: Mode::Fast,
             ..at(2048)
         });
         assert!(fast < 1 << 30, "{fast}");
         assert!(fast > 48 * 2048 * 2048 * 4, "{fast}");
-        assert!(fast * 20 < job_bytes(&at(2048)));
+        assert!(fast * 20 < bytes(at(2048)));
     }
 }

@@ -494,7 +494,8 @@ mod tests {
     #[test]
     fn a_decoder_panic_is_a_corrupt_image() {
         // Found by fuzz/ (decode_image): zune-jpeg's AVX2 IDCT unwraps a None on it.
-        let bytes = include_bytes!("../../fuzz/regressions/decode_image/zune-jpeg-idct-panic.jpg");
+        let bytes =
+            include_bytes!("../../../fuzz/regressions/decode_image/zune-jpeg-idct-panic.jpg");
         let error = decode(bytes, &ImageLimits::default()).unwrap_err();
         assert!(matches!(error, ImageError::Corrupt(_)), "{error}");
     }
@@ -586,7 +587,7 @@ mod tests {
         JpegEncoder::new(&mut grey_jpeg)
             .encode_image(&grey)
             .unwrap();
-        let photo = include_bytes!("../../assets/content/tubingen.jpg");
+        let photo = include_bytes!("../../../assets/content/tubingen.jpg");
         let encoded = encode(&sample(256, 192), OutputFormat::Jpeg).unwrap();
         for jpeg in [&photo[..], &encoded, &grey_jpeg] {
             let probe = jpeg_probe(jpeg, jpeg_end(jpeg).unwrap());

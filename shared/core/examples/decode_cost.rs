@@ -3,10 +3,10 @@
 //! complete), `images::measure` (the same checks, as the api makes them, without building
 //! the RGB image), and `image`'s own decode of the same bytes.
 //!
-//! Usage: cargo run --release -p stylize-shared --example decode_cost -- IMAGE...
+//! Usage: cargo run --release -p stylize-core --example decode_cost -- IMAGE...
 
 use std::time::Instant;
-use stylize_shared::images::{self, ImageLimits};
+use stylize_core::images::{self, ImageLimits};
 
 fn median<T>(mut run: impl FnMut() -> T) -> (f64, T) {
     let mut seconds = Vec::new();
