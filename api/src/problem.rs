@@ -133,72 +133,105 @@ impl From<ParamError> for ApiError {
     }
 }
 
-impl ApiError {
-    /// The problem type's short name, the last part of its `type` URI.
-    fn slug(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad-request",
-            ApiError::InvalidParameter { .. } => "invalid-parameter",
-            ApiError::InvalidImage { error, .. } => match error {
-                ImageError::UnsupportedFormat(_) => "unsupported-image-format",
-                ImageError::TooManyBytes { .. } => "image-too-large",
-                ImageError::BadDimensions { .. } => "bad-image-dimensions",
-                _ => "invalid-image",
-            },
-            ApiError::UrlRefused { .. } => "url-refused",
-            ApiError::UrlFailed { .. } => "url-fetch-failed",
-            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => "payload-too-large",
-            ApiError::BodyTimeout { .. } => "request-timeout",
-            ApiError::IdempotencyKeyReused { .. } => "idempotency-key-reused",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::TooManyRequests { .. } => "too-many-requests",
-            ApiError::CrossSite(_) => "cross-site-refused",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not-found",
-            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
-            ApiError::NotReady(_) => "not-ready",
-            ApiError::NoImage { image, .. } => match image {
-                JobImage::Result => "no-result",
-                JobImage::Preview => "no-preview",
-            },
-            ApiError::AlreadyFinished(_) => "already-finished",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::JobDeleted { .. } => "job-deleted",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Starting(_) => "starting",
-            ApiError::Internal(_) => "internal",
-            ApiError::Http(_) => "http",
-        }
-    }
+/// How an error is answered: its status, its problem type's short name (the last part
+/// of its `type` URI) and its title, together.
+struct Answer {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+}
 
-    fn title(&self) -> &'static str {
+const fn answer(status: StatusCode, slug: &'static str, title: &'static str) -> Answer {
+    Answer {
+        status,
+        slug,
+        title,
+    }
+}
+
+impl ApiError {
+    /// The one table of answers.
+    fn answer(&self) -> Answer {
+        use StatusCode as S;
         match self {
-            ApiError::BadRequest(_) => "Bad request",
-            ApiError::InvalidParameter { .. } => "Invalid parameter",
-            ApiError::InvalidImage { .. } => "Invalid image",
-            ApiError::UrlRefused { .. } => "URL refused",
-            ApiError::UrlFailed { .. } => "URL fetch failed",
-            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => "Payload too large",
-            ApiError::BodyTimeout { .. } => "Request timeout",
-            ApiError::IdempotencyKeyReused { .. } => "Idempotency key reused",
-            ApiError::Unauthorized(_) => "Unauthorized",
-            ApiError::TooManyRequests { .. } => "Too many requests",
-            ApiError::CrossSite(_) => "Cross-site request refused",
-            ApiError::Forbidden(_) => "Forbidden",
-            ApiError::NotFound(_) => "Not found",
-            ApiError::MethodNotAllowed { .. } => "Method not allowed",
-            ApiError::NotReady(_) => "Not ready",
-            ApiError::NoImage { image, .. } => match image {
-                JobImage::Result => "No result",
-                JobImage::Preview => "No preview",
+            ApiError::BadRequest(_) => answer(S::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::InvalidParameter { .. } => {
+                answer(S::BAD_REQUEST, "invalid-parameter", "Invalid parameter")
+            }
+            ApiError::InvalidImage { error, .. } => match error {
+                ImageError::UnsupportedFormat(_) => answer(
+                    S::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-image-format",
+                    "Invalid image",
+                ),
+                ImageError::TooManyBytes { .. } => {
+                    answer(S::PAYLOAD_TOO_LARGE, "image-too-large", "Invalid image")
+                }
+                ImageError::BadDimensions { .. } => answer(
+                    S::UNPROCESSABLE_ENTITY,
+                    "bad-image-dimensions",
+                    "Invalid image",
+                ),
+                _ => answer(S::UNPROCESSABLE_ENTITY, "invalid-image", "Invalid image"),
             },
-            ApiError::AlreadyFinished(_) => "Job already finished",
-            ApiError::Conflict(_) => "Conflict",
-            ApiError::JobDeleted { .. } => "Job deleted",
-            ApiError::Unavailable(_) => "Service unavailable",
-            ApiError::Starting(_) => "Not ready",
-            ApiError::Internal(_) => "Internal error",
-            ApiError::Http(status) => status.canonical_reason().unwrap_or("HTTP error"),
+            ApiError::UrlRefused { .. } => {
+                answer(S::UNPROCESSABLE_ENTITY, "url-refused", "URL refused")
+            }
+            ApiError::UrlFailed { .. } => answer(
+                S::UNPROCESSABLE_ENTITY,
+                "url-fetch-failed",
+                "URL fetch failed",
+            ),
+            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => answer(
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            ApiError::BodyTimeout { .. } => {
+                answer(S::REQUEST_TIMEOUT, "request-timeout", "Request timeout")
+            }
+            ApiError::IdempotencyKeyReused { .. } => answer(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            ),
+            ApiError::Unauthorized(_) => answer(S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::TooManyRequests { .. } => answer(
+                S::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
+            ApiError::CrossSite(_) => answer(
+                S::FORBIDDEN,
+                "cross-site-refused",
+                "Cross-site request refused",
+            ),
+            ApiError::Forbidden(_) => answer(S::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::NotFound(_) => answer(S::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed { .. } => answer(
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::NotReady(_) => answer(S::CONFLICT, "not-ready", "Not ready"),
+            ApiError::NoImage { image, .. } => match image {
+                JobImage::Result => answer(S::GONE, "no-result", "No result"),
+                JobImage::Preview => answer(S::GONE, "no-preview", "No preview"),
+            },
+            ApiError::AlreadyFinished(_) => {
+                answer(S::CONFLICT, "already-finished", "Job already finished")
+            }
+            ApiError::Conflict(_) => answer(S::CONFLICT, "conflict", "Conflict"),
+            ApiError::JobDeleted { .. } => answer(S::GONE, "job-deleted", "Job deleted"),
+            ApiError::Unavailable(_) => {
+                answer(S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")
+            }
+            ApiError::Starting(_) => answer(S::SERVICE_UNAVAILABLE, "starting", "Not ready"),
+            ApiError::Internal(_) => answer(S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            ApiError::Http(status) => {
+                let title = status.canonical_reason().unwrap_or("HTTP error");
+                answer(*status, "http", title)
+            }
         }
     }
 
@@ -228,38 +261,15 @@ pub(crate) struct Problem<'a> {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) | ApiError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
-            ApiError::InvalidImage { error, .. } => match error {
-                ImageError::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ImageError::TooManyBytes { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            },
-            ApiError::UrlRefused { .. } | ApiError::UrlFailed { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ApiError::PayloadTooLarge { .. } | ApiError::PartTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::CrossSite(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotReady(_) | ApiError::AlreadyFinished(_) | ApiError::Conflict(_) => {
-                StatusCode::CONFLICT
-            }
-            ApiError::NoImage { .. } | ApiError::JobDeleted { .. } => StatusCode::GONE,
-            ApiError::Unavailable(_) | ApiError::Starting(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Http(status) => *status,
-        }
+        self.answer().status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
+        let Answer {
+            status,
+            slug,
+            title,
+        } = self.answer();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
@@ -280,8 +290,8 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.content_type(CONTENT_TYPE).json(Problem {
-            kind: format!("urn:stylize:problem:{}", self.slug()),
-            title: self.title(),
+            kind: format!("urn:stylize:problem:{slug}"),
+            title,
             status: status.as_u16(),
             detail: self.to_string(),
             field: self.field(),
@@ -300,5 +310,56 @@ mod tests {
         let echoed = echo(&long);
         assert_eq!(echoed.chars().count(), MAX_ECHO + 1);
         assert!(echoed.ends_with("é…"));
+    }
+
+    #[test]
+    fn each_error_answers_its_status_slug_and_title_together() {
+        let cases = [
+            (
+                ApiError::BadRequest("x".into()),
+                400,
+                "bad-request",
+                "Bad request",
+            ),
+            (
+                ApiError::InvalidImage {
+                    field: "content".into(),
+                    error: ImageError::UnsupportedFormat(Some("Gif".into())),
+                },
+                415,
+                "unsupported-image-format",
+                "Invalid image",
+            ),
+            (
+                ApiError::NoImage {
+                    image: JobImage::Preview,
+                    state: JobState::Failed,
+                },
+                410,
+                "no-preview",
+                "No preview",
+            ),
+            (
+                ApiError::Starting("Redis".into()),
+                503,
+                "starting",
+                "Not ready",
+            ),
+            (
+                ApiError::Http(StatusCode::URI_TOO_LONG),
+                414,
+                "http",
+                "URI Too Long",
+            ),
+        ];
+        for (error, status, slug, title) in cases {
+            let answer = error.answer();
+            assert_eq!(
+                (answer.status.as_u16(), answer.slug, answer.title),
+                (status, slug, title),
+                "{error}"
+            );
+            assert_eq!(error.status_code().as_u16(), status);
+        }
     }
 }

@@ -103,7 +103,14 @@ def params_within_rules(params, styles):
     factor = params.get("scale_factor", math.sqrt(2))
     start = params.get("start_size")
     params["start_size"] = start if isinstance(start, int) else None
-    if isinstance(size, int) and isinstance(scales, int) and isinstance(factor, (int, float)):
+    # Only values the schema allows are brought within the rules; a made-up one
+    # (negative cases: a start size of 0, a factor of 1) is the api's to refuse.
+    within_schema = (
+        isinstance(size, int) and size >= 16 and isinstance(scales, int)
+        and isinstance(factor, (int, float)) and 1.1 <= factor <= 2
+        and (not isinstance(start, int) or start >= 16)
+    )
+    if within_schema:
         if isinstance(start, int):
             scales = 1 if start >= size else math.floor(math.log(size / start) / math.log(factor) + 1e-9) + 1
             if scales > 10:
@@ -121,7 +128,10 @@ def params_within_rules(params, styles):
             seen, kept = set(), []
             for entry in layers:
                 name = entry.get("layer") if isinstance(entry, dict) else None
-                if name not in seen:
+                # A made-up value of another type (negative cases) is the api's to refuse.
+                if not isinstance(name, str):
+                    kept.append(entry)
+                elif name not in seen:
                     seen.add(name)
                     kept.append(entry)
             params[field] = kept

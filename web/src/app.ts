@@ -396,6 +396,28 @@ async function loadQualities(): Promise<void> {
   renderEstimates();
 }
 
+/** The number inputs' bounds, from the parameters' schema in the api's OpenAPI
+ * document: the bounds the api checks, written in one place (shared/core's `bounds`). */
+async function loadBounds(): Promise<void> {
+  try {
+    const response = await fetch("/openapi.json");
+    if (!response.ok) return;
+    type Bounded = { minimum?: number; maximum?: number };
+    const document = (await response.json()) as {
+      components: { schemas: { StyleParams: { properties: Record<string, Bounded> } } };
+    };
+    const properties = document.components.schemas.StyleParams.properties;
+    for (const [input, parameter] of [["exact-size", "size"], ["iterations", "iterations"]]) {
+      const bound = properties[parameter] ?? {};
+      const field = element<HTMLInputElement>(input);
+      if (bound.minimum !== undefined) field.min = String(bound.minimum);
+      if (bound.maximum !== undefined) field.max = String(bound.maximum);
+    }
+  } catch {
+    // Without them the inputs take any number, and the api names a bad one.
+  }
+}
+
 async function loadQueue(): Promise<void> {
   try {
     const response = await fetch("/v1/queue");
@@ -750,6 +772,7 @@ async function start(): Promise<void> {
   renderRecent();
   void loadPresets();
   void loadQualities();
+  void loadBounds();
   void loadQueue();
   window.setInterval(() => void loadQueue(), QUEUE_REFRESH_MS);
   const requested = new URLSearchParams(location.search).get("job");

@@ -308,6 +308,20 @@ test("a running job can be canceled from the page", async () => {
   assert.equal(await page.locator("#download").isVisible(), false);
 });
 
+test("the number inputs take the api's own bounds from its document", async () => {
+  const page = await openPage();
+  const size = page.locator("#exact-size");
+  await page.waitForFunction(() => document.getElementById("iterations").max !== "");
+  const { components } = await page.evaluate(async () => (await fetch("/openapi.json")).json());
+  const { size: sizeBound, iterations } = components.schemas.StyleParams.properties;
+  assert.deepEqual(
+    [await size.getAttribute("min"), await size.getAttribute("max")],
+    [String(sizeBound.minimum), String(sizeBound.maximum)],
+  );
+  assert.deepEqual([sizeBound.minimum, sizeBound.maximum, iterations.maximum], [16, 2048, 10000]);
+  assert.equal(await page.locator("#iterations").getAttribute("min"), "1");
+});
+
 test("the page fits a phone and every control has a name", async () => {
   const page = await openPage({ width: 375, height: 740 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

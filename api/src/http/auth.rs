@@ -1,6 +1,7 @@
 //! Who is calling, as extractors: [`Caller`] (every job route takes one; keys are
-//! checked by `services::access`) and [`Admin`] (the operator's token), from the
-//! `Authorization: Bearer` header or the page visitor's cookie; and from which address.
+//! checked by `services::access`), [`VisibleJob`] (the route's job, as its caller may
+//! see it) and [`Admin`] (the operator's token), from the `Authorization: Bearer` header
+//! or the page visitor's cookie; and from which address.
 
 use crate::problem::ApiError;
 use crate::services::access::{hash, Caller};
@@ -10,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
+use stylize_shared::db::JobRow;
 
 /// The cookie that carries a page visitor's key (images and server-sent events cannot
 /// send an `Authorization` header).
@@ -67,6 +69,36 @@ impl FromRequest for Caller {
             bearer(request).or_else(|| request.cookie(COOKIE).map(|c| c.value().to_owned()));
         let address = client_address(request, &state.trusted_proxies);
         Box::pin(async move { Caller::identify(&state, presented, address).await })
+    }
+}
+
+/// The job named by the route's `{id}`, as its caller may see it: another key's job is
+/// as absent (404) as one that never was, and a deleted one is gone (410).
+pub struct VisibleJob {
+    pub caller: Caller,
+    pub row: JobRow,
+}
+
+impl FromRequest for VisibleJob {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
+        let state = request
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .expect("the app state is registered");
+        let id = request
+            .match_info()
+            .get("id")
+            .unwrap_or_default()
+            .to_owned();
+        Box::pin(async move {
+            let caller = caller.await?;
+            let row = caller.find(&state, &id).await?;
+            Ok(VisibleJob { caller, row })
+        })
     }
 }
 

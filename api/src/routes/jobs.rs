@@ -1,24 +1,22 @@
 //! `/v1/jobs`: submit, inspect, follow, cancel, and fetch results.
 
 use crate::http::answers::{self, JobId, JobProblems, KeyedProblems};
+use crate::http::auth::VisibleJob;
 use crate::http::form::read_submission;
 use crate::http::headers::{idempotency_key, preferred_wait};
 use crate::http::query;
 use crate::http::routing::{get, resource};
 use crate::problem::{database, echo, ApiError, JobImage};
 use crate::services::access::Caller;
-use crate::services::live::{Following, Full, Heard, StreamSlot};
 use crate::services::state::AppState;
 use crate::services::submission::{self, Submitted};
-use crate::services::{deletion, position, waiting};
+use crate::services::{cancel, deletion, event_stream, position, waiting};
 use crate::view::{JobList, JobView};
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
 use stylize_core::job::{keys, JobState};
 use stylize_shared::db;
-use stylize_shared::progress::{JobEvent, LiveProgress};
 use uuid::Uuid;
 
 /// One resource per path, so that a method a path does not take is a 405 naming those
@@ -144,11 +142,9 @@ fn shows_progress(state: JobState) -> bool {
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(JobId),
     responses((status = 200, description = "The job", body = JobView), JobProblems))]
 async fn show(
-    caller: Caller,
+    VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
-    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = caller.find(&state, &id).await?;
     // Redis may be down or the snapshot expired: the row still answers.
     let progress = if shows_progress(row.state()) {
         state.progress.get(row.id).await.ok().flatten()
@@ -167,32 +163,11 @@ async fn show(
     JobProblems,
 ))]
 async fn cancel(
-    caller: Caller,
+    VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
-    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = caller.find(&state, &id).await?;
-    match db::request_cancel(&state.pool, row.id)
-        .await
-        .map_err(database)?
-    {
-        Some(row) => {
-            state.queue_view.forget().await;
-            if row.state() == JobState::Running {
-                // The worker stops at once when told; else at its next heartbeat.
-                if let Err(error) = state.progress.announce_cancel(row.id).await {
-                    tracing::warn!(%error, job = %row.id, "announcing a cancel");
-                }
-            } else if let Err(error) = state.progress.announce_state(row.id, row.state()).await {
-                // Canceled while queued: one waiting for it hears so at once.
-                tracing::warn!(%error, job = %row.id, "announcing a cancel's end");
-            }
-            Ok(HttpResponse::Accepted().json(JobView::new(&row, None)))
-        }
-        None => Err(ApiError::AlreadyFinished(
-            caller.find(&state, &id).await?.state(),
-        )),
-    }
+    let row = cancel::cancel_job(&state, &row).await?;
+    Ok(HttpResponse::Accepted().json(JobView::new(&row, None)))
 }
 
 /// The query of `GET /v1/jobs`, for the OpenAPI document: [`list`] reads it with
@@ -280,114 +255,6 @@ async fn list(
     Ok(HttpResponse::Ok().json(JobList { jobs, next }))
 }
 
-/// One server-sent event.
-fn sse(event: &str, data: &impl Serialize) -> web::Bytes {
-    let json = serde_json::to_string(data).expect("views serialise");
-    web::Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
-}
-
-/// How far a run has got: its iteration, then the preview it has stored (step 0 comes
-/// twice, as the fast pass starts and once its picture is stored as the first preview).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Step(u32, Option<u32>);
-
-impl Step {
-    fn of(progress: &LiveProgress) -> Step {
-        Step(progress.iteration, progress.preview_iteration)
-    }
-}
-
-/// How often an idle event stream sends a comment, so that a client or proxy that went
-/// away is noticed (the write fails) and its slot freed.
-const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// How long a client whose stream ended waits before it reconnects (SSE `retry`).
-const RECONNECT_MS: u32 = 2000;
-
-/// A followed job's row that could not be read is read again after this.
-const READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// What a client following a job has been told so far.
-struct Follow {
-    state: web::Data<AppState>,
-    id: Uuid,
-    /// The job's state and attempt as last told: the job claimed again (its worker died,
-    /// or it was retried) is a change too, and its new run starts over.
-    last: (JobState, i32),
-    /// The step the client last saw, in a `state` or `progress` event: what a run
-    /// published before it (the snapshot read with a state is often published again
-    /// just after) is not told again.
-    told: Option<Step>,
-    first: Option<web::Bytes>,
-    heard: Following,
-    keep_alive: tokio::time::Interval,
-    /// When the stream ends, and the client reconnects (`limits.event_stream_seconds`).
-    until: tokio::time::Instant,
-    /// When to read the row again after PostgreSQL failed to answer.
-    read_again_at: Option<tokio::time::Instant>,
-    _slot: StreamSlot,
-}
-
-impl Follow {
-    /// A `state` event when the job's row has changed since the client was last told.
-    async fn read_again(&mut self) -> Option<web::Bytes> {
-        self.read_again_at = None;
-        let row = match db::get_job(&self.state.pool, self.id).await {
-            Ok(row) => row?,
-            Err(error) => {
-                tracing::warn!(%error, job = %self.id, "reading a followed job; again in a second");
-                self.read_again_at = Some(tokio::time::Instant::now() + READ_AGAIN_AFTER);
-                return None;
-            }
-        };
-        let now = (row.state(), row.attempts);
-        if now == self.last {
-            return None;
-        }
-        self.last = now;
-        let progress = self.state.progress.get(self.id).await.ok().flatten();
-        self.told = progress
-            .as_ref()
-            .filter(|_| now.0 != JobState::Queued)
-            .map(Step::of);
-        let queue = position::place(&self.state, &row).await;
-        Some(sse("state", &JobView::new(&row, progress).in_queue(queue)))
-    }
-
-    /// The next event to send; `None` once the stream's time is up.
-    async fn next_event(&mut self) -> Option<web::Bytes> {
-        loop {
-            tokio::select! {
-                heard = self.heard.next() => match heard {
-                    Heard::Event(JobEvent::Progress(progress)) if self.last.0 == JobState::Running => {
-                        if self.told >= Some(Step::of(&progress)) {
-                            continue;
-                        }
-                        self.told = Some(Step::of(&progress));
-                        return Some(sse("progress", &progress));
-                    }
-                    // A change of state, progress of a job not yet known to run, or events
-                    // missed: the row says what changed.
-                    _ => {
-                        if let Some(event) = self.read_again().await {
-                            return Some(event);
-                        }
-                    }
-                },
-                _ = self.keep_alive.tick() => return Some(web::Bytes::from_static(b": keep-alive\n\n")),
-                _ = tokio::time::sleep_until(self.until) => return None,
-                _ = tokio::time::sleep_until(self.read_again_at.unwrap_or(self.until)),
-                    if self.read_again_at.is_some() =>
-                {
-                    if let Some(event) = self.read_again().await {
-                        return Some(event);
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `GET /v1/jobs/{id}/events`: a `state` event with the job now, `progress` events as the
 /// worker publishes them, a `state` event at each change of state; the stream ends after
 /// a terminal state, or after `limits.event_stream_seconds` (the client reconnects, as
@@ -397,63 +264,10 @@ impl Follow {
     responses((status = 200, response = answers::EventStream),
         (status = 429, response = answers::TooManyRequests), JobProblems))]
 async fn events(
-    caller: Caller,
+    VisibleJob { caller, row }: VisibleJob,
     state: web::Data<AppState>,
-    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let found = caller.find(&state, &id).await?;
-    let slot = state.streams.take(caller.owner()).map_err(|full| {
-        let detail = match full {
-            Full::Owner(open) => format!(
-                "this caller has {open} event streams open, its limit; close one, or poll \
-                 GET /v1/jobs/{{id}}"
-            ),
-            Full::Process(open) => format!("this api holds {open} event streams, its limit"),
-        };
-        ApiError::TooManyRequests {
-            detail,
-            retry_after: 5,
-        }
-    })?;
-    // Following first, then the row read again: a change after that read is heard.
-    let heard = state.live.follow(found.id);
-    let row = db::get_job(&state.pool, found.id)
-        .await
-        .map_err(database)?
-        .unwrap_or(found);
-    let progress = state.progress.get(row.id).await.ok().flatten();
-    let queue = position::place(&state, &row).await;
-    let first = sse(
-        "state",
-        &JobView::new(&row, progress.clone()).in_queue(queue),
-    );
-    let mut with_retry = format!("retry: {RECONNECT_MS}\n").into_bytes();
-    with_retry.extend_from_slice(&first);
-    let now = tokio::time::Instant::now();
-    let follow = Follow {
-        id: row.id,
-        last: (row.state(), row.attempts),
-        told: progress
-            .as_ref()
-            .filter(|_| row.state() != JobState::Queued)
-            .map(Step::of),
-        first: Some(with_retry.into()),
-        heard,
-        keep_alive: tokio::time::interval_at(now + KEEP_ALIVE, KEEP_ALIVE),
-        until: now + state.stream_lifetime,
-        read_again_at: None,
-        _slot: slot,
-        state: state.clone(),
-    };
-    let stream = futures_util::stream::unfold(Some(follow), |follow| async move {
-        let mut follow = follow?;
-        let event = match follow.first.take() {
-            Some(first) => first,
-            None => follow.next_event().await?,
-        };
-        let done = follow.last.0.is_terminal();
-        Some((Ok::<_, ApiError>(event), (!done).then_some(follow)))
-    });
+    let stream = event_stream::follow(state.into_inner(), &caller, row).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -501,11 +315,9 @@ fn no_image(image: JobImage, state: JobState) -> ApiError {
     JobProblems,
 ))]
 async fn result(
-    caller: Caller,
+    VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
-    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = caller.find(&state, &id).await?;
     if row.state() != JobState::Succeeded {
         return Err(no_image(JobImage::Result, row.state()));
     }
@@ -524,11 +336,9 @@ async fn result(
     JobProblems,
 ))]
 async fn preview(
-    caller: Caller,
+    VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
-    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = caller.find(&state, &id).await?;
     let key = keys::preview(&row.id.to_string());
     match stored_image(&state, &key, "image/jpeg").await? {
         Some(response) => Ok(response),
@@ -545,11 +355,9 @@ async fn preview(
     JobProblems,
 ))]
 async fn delete(
-    caller: Caller,
+    VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
-    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = caller.find(&state, &id).await?;
     deletion::delete_job(&state, &row).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,13 +5,13 @@ use crate::http::answers::{self, KeyId, KeyedProblems};
 use crate::http::auth::{client_address, Admin, COOKIE};
 use crate::http::routing::{get, resource};
 use crate::problem::{database, echo, ApiError};
-use crate::services::access::{self, hash};
+use crate::services::access::{self, KeyName};
 use crate::services::deletion;
 use crate::services::state::AppState;
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use stylize_shared::db::{self, KeyKind};
+use stylize_shared::db;
 use uuid::Uuid;
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -109,24 +109,8 @@ async fn create_key(
     state: web::Data<AppState>,
     body: web::Json<NewKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::InvalidParameter {
-            field: "name".into(),
-            message: "must be 1 to 100 characters".into(),
-        });
-    }
-    // PostgreSQL's text holds no NUL, and no other control character belongs in a name.
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::InvalidParameter {
-            field: "name".into(),
-            message: "must not contain control characters".into(),
-        });
-    }
-    let key = access::new_key("sk_");
-    let row = db::insert_key(&state.pool, name, KeyKind::Program, &hash(&key))
-        .await
-        .map_err(database)?;
+    let name = KeyName::parse(&body.name)?;
+    let (row, key) = access::create_program_key(&state, &name).await?;
     Ok(HttpResponse::Created().json(CreatedKey {
         id: row.id,
         name: row.name,

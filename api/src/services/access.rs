@@ -1,14 +1,15 @@
 //! Who may reach what: the caller a request's key makes (a program's key, a page
 //! visitor's, or the anonymous owner where keys are off), the jobs it may see (its own
-//! only), what a deleted job answers, the limits on its submissions, and the visitors'
-//! identities minted.
+//! only), what a deleted job answers, the limits on its submissions, the visitors'
+//! identities minted, and programs' keys made.
 
 use crate::problem::{database, echo, ApiError};
+use crate::services::refuse_control_characters;
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use stylize_shared::config::AuthSettings;
-use stylize_shared::db::{self, JobRow, KeyKind};
+use stylize_shared::db::{self, ApiKeyRow, JobRow, KeyKind};
 use uuid::Uuid;
 
 /// Keys are stored, and compared, only as this digest.
@@ -236,6 +237,48 @@ pub async fn mint_visitor(state: &AppState, address: IpAddr) -> Result<String, A
     Ok(key)
 }
 
+/// A program key's name, as the admin gives it: 1 to [`KeyName::MAX_CHARS`] characters
+/// once trimmed, none a control character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+impl KeyName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(name: &str) -> Result<KeyName, ApiError> {
+        let invalid = |message: String| ApiError::InvalidParameter {
+            field: "name".into(),
+            message,
+        };
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > Self::MAX_CHARS {
+            return Err(invalid(format!(
+                "must be 1 to {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        refuse_control_characters(name).map_err(invalid)?;
+        Ok(KeyName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Makes a program's key named `name`: its row, and the key itself, shown this once
+/// (only its digest is kept).
+pub async fn create_program_key(
+    state: &AppState,
+    name: &KeyName,
+) -> Result<(ApiKeyRow, String), ApiError> {
+    let key = new_key("sk_");
+    let row = db::insert_key(&state.pool, name.as_str(), KeyKind::Program, &hash(&key))
+        .await
+        .map_err(database)?;
+    Ok((row, key))
+}
+
 /// Whether `presented` is a live visitor's key.
 pub async fn is_visitor(state: &AppState, presented: &str) -> Result<bool, ApiError> {
     Ok(matches!(
@@ -244,4 +287,34 @@ pub async fn is_visitor(state: &AppState, presented: &str) -> Result<bool, ApiEr
             .map_err(database)?,
         Some((_, KeyKind::Visitor))
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(name: &str) -> String {
+        match KeyName::parse(name) {
+            Err(ApiError::InvalidParameter { field, message }) => format!("{field}: {message}"),
+            other => panic!("{name:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_name_is_trimmed_short_and_free_of_control_characters() {
+        assert_eq!(
+            KeyName::parse("  ci runner ").unwrap().as_str(),
+            "ci runner"
+        );
+        assert_eq!(
+            KeyName::parse(&"é".repeat(100)).unwrap().as_str().len(),
+            200
+        );
+        for name in ["", "   ", &"x".repeat(101)] {
+            assert_eq!(refusal(name), "name: must be 1 to 100 characters");
+        }
+        for name in ["a\0b", "tab\there", "bell\u{7}", "c1\u{85}x"] {
+            assert_eq!(refusal(name), "name: must not contain control characters");
+        }
+    }
 }

@@ -4,8 +4,8 @@
 
 use crate::problem::{database, echo, ApiError};
 use crate::services::access::gone;
+use crate::services::cancel::announce_ended;
 use crate::services::state::AppState;
-use stylize_core::job::JobState;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::retention::{self, DeletedBy, DeletionError};
 use uuid::Uuid;
@@ -23,22 +23,6 @@ fn failed(error: DeletionError) -> ApiError {
     }
 }
 
-/// Tells those following `rows` that they are gone: the worker running one stops (as at
-/// a cancel; without Redis it finds the cancel at its next heartbeat), and a request
-/// waiting on a queued one (`Prefer: wait`) answers at once.
-async fn announce(state: &AppState, rows: &[JobRow]) {
-    state.queue_view.forget().await;
-    for row in rows {
-        let told = match row.state() {
-            JobState::Running => state.progress.announce_cancel(row.id).await,
-            ended => state.progress.announce_state(row.id, ended).await,
-        };
-        if let Err(error) = told {
-            tracing::warn!(%error, job = %row.id, "announcing a deleted job's end");
-        }
-    }
-}
-
 /// Deletes `row` for its owner: canceled (if it was queued or running), its images gone,
 /// its row a tombstone.
 pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ApiError> {
@@ -47,7 +31,7 @@ pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ApiError> 
         .map_err(failed)?
     {
         Some(deleted) => {
-            announce(state, std::slice::from_ref(&deleted)).await;
+            announce_ended(state, std::slice::from_ref(&deleted)).await;
             tracing::info!(job = %deleted.id, "deleted by its owner");
             Ok(())
         }
@@ -79,7 +63,7 @@ pub async fn delete_key_jobs(state: &AppState, id: &str) -> Result<usize, ApiErr
             break;
         }
         deleted += batch.len();
-        announce(state, &batch).await;
+        announce_ended(state, &batch).await;
     }
     tracing::info!(%key, deleted, "deleted a key's jobs");
     Ok(deleted)

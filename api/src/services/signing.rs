@@ -6,6 +6,7 @@
 
 use crate::problem::{database, echo, ApiError};
 use crate::services::fetch::Guard;
+use crate::services::refuse_control_characters;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -61,11 +62,7 @@ impl WebhookFields {
                 url.len()
             )));
         }
-        // The URL is kept as sent, and a URL parser would take (and drop or escape) control
-        // characters that PostgreSQL's text cannot hold (NUL).
-        if url.chars().any(char::is_control) {
-            return Err(invalid("must not contain control characters".into()));
-        }
+        refuse_control_characters(&url).map_err(invalid)?;
         let parsed = reqwest::Url::parse(&url)
             .map_err(|error| invalid(format!("not a URL ({error}): {:?}", echo(&url))))?;
         let asked: Vec<&str> = self

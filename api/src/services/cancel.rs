@@ -1,0 +1,41 @@
+//! Canceling a job, and telling those who follow jobs that theirs ended (canceled or
+//! deleted): the worker running one stops at once (without Redis, at its next
+//! heartbeat), and a request waiting on a queued one (`Prefer: wait`) answers.
+
+use crate::problem::{database, ApiError};
+use crate::services::access::gone;
+use crate::services::state::AppState;
+use stylize_core::job::JobState;
+use stylize_shared::db::{self, JobRow};
+
+/// Tells those following `rows` (each just canceled or deleted) that they ended.
+pub async fn announce_ended(state: &AppState, rows: &[JobRow]) {
+    state.queue_view.forget().await;
+    for row in rows {
+        let told = match row.state() {
+            JobState::Running => state.progress.announce_cancel(row.id).await,
+            ended => state.progress.announce_state(row.id, ended).await,
+        };
+        if let Err(error) = told {
+            tracing::warn!(%error, job = %row.id, "announcing a job's end");
+        }
+    }
+}
+
+/// Cancels `job`, one its caller may see: a queued job is canceled now, a running one
+/// asked to stop. Answers the job as it now stands; one that had already ended is a
+/// conflict naming its state (or gone, if it was deleted meanwhile).
+pub async fn cancel_job(state: &AppState, job: &JobRow) -> Result<JobRow, ApiError> {
+    if let Some(row) = db::request_cancel(&state.pool, job.id)
+        .await
+        .map_err(database)?
+    {
+        announce_ended(state, std::slice::from_ref(&row)).await;
+        return Ok(row);
+    }
+    let now = db::get_job(&state.pool, job.id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| ApiError::Internal(format!("job {} has no row", job.id)))?;
+    Err(gone(&now).unwrap_or(ApiError::AlreadyFinished(now.state())))
+}
