@@ -8,6 +8,20 @@ use stylize_api::Application;
 use stylize_shared::config::Settings;
 use uuid::Uuid;
 
+/// Polls `condition` every 20 ms until it holds, failing with `what` after `limit`: the
+/// one wait the tests share, for what no event announces.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !condition().await {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// One stack at a time: the tests start worker processes, and several stacks at once
 /// would crowd two cores enough to make lease timings meaningless; and a test that
 /// stops a service (`chaos`) must not pull it from under another.

@@ -6,7 +6,7 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use stylize_e2e::outage::{Outage, Service};
-use stylize_e2e::{asset, metric, post_job, Stack};
+use stylize_e2e::{asset, metric, post_job, wait_until, Stack};
 use stylize_shared::queue::JobQueue;
 
 /// Private memory for a worker: room for the model (an idle worker holds about 0.7 GB)
@@ -227,11 +227,10 @@ async fn a_short_s3_outage_is_ridden_out_without_spending_an_attempt() {
     );
     // The worker takes the job and cannot read its inputs until S3 is back.
     stack.start_worker("e2e-patient");
-    let started = Instant::now();
-    while stack.attempts_and_worker(&id).await.0 == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "never claimed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(60), "claimed", || async {
+        stack.attempts_and_worker(&id).await.0 > 0
+    })
+    .await;
     stack.wait_for_renewed_lease(&id).await;
     outage.end().await;
 

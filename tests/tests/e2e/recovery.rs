@@ -8,26 +8,13 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use stylize_api::Application;
-use stylize_e2e::{metric, Stack};
+use stylize_e2e::{metric, wait_until, Stack};
 use stylize_shared::queue::{JobMessage, JobQueue};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A job that takes well under a second.
 fn fast() -> serde_json::Value {
     json!({"mode": "fast", "size": 64})
-}
-
-/// Polls `condition` every 100 ms until it holds, failing after `limit`.
-async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !condition().await {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The worker's `stylize_worker_republished_total`.

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use stylize_e2e::{asset, form, metric, Stack};
+use stylize_e2e::{asset, form, metric, wait_until, Stack};
 use stylize_shared::webhooks;
 
 const ADMIN: &str = "admin-token-for-webhook-tests";
@@ -283,11 +283,10 @@ async fn a_failing_receiver_gets_one_successful_delivery_after_retries() {
     let id = submit(&stack, &receiver.url(), &["completed"]).await;
     let deliveries = receiver.wait_for(4, Duration::from_secs(30)).await;
     let pool = pool(&stack).await;
-    let started = Instant::now();
-    while !messages(&pool, &id).await[0].2 {
-        assert!(started.elapsed() < Duration::from_secs(10), "not recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(10), "recorded", || async {
+        messages(&pool, &id).await[0].2
+    })
+    .await;
     let answered: Vec<u16> = deliveries.iter().map(|d| d.answered).collect();
     assert_eq!(answered, [500, 500, 500, 204]);
     // One message: the same id and body each time, signed each time.
@@ -337,11 +336,10 @@ async fn a_message_claimed_by_a_deliverer_that_died_is_sent_after_its_lease() {
     let seen = stack.wait_for_end(&id, Duration::from_secs(60)).await;
     assert_eq!(seen.last().unwrap()["state"], "succeeded");
     let pool = pool(&stack).await;
-    let started = Instant::now();
-    while attempt_statuses(&pool, &id).await.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "no attempt");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(10), "an attempt", || async {
+        !attempt_statuses(&pool, &id).await.is_empty()
+    })
+    .await;
     assert_eq!(attempt_statuses(&pool, &id).await[0], 0, "no answer");
 
     // A deliverer (this test) takes the message and dies before its attempt: the message
@@ -372,11 +370,10 @@ async fn a_message_claimed_by_a_deliverer_that_died_is_sent_after_its_lease() {
         (&json!(id), &json!("succeeded"))
     );
     assert!(python_verifies(OPERATOR_SECRET, &delivery));
-    let started = Instant::now();
-    while !messages(&pool, &id).await[0].2 {
-        assert!(started.elapsed() < Duration::from_secs(10), "not recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(10), "recorded", || async {
+        messages(&pool, &id).await[0].2
+    })
+    .await;
     let statuses = attempt_statuses(&pool, &id).await;
     assert_eq!(statuses.last(), Some(&204), "{statuses:?}");
     assert!(statuses[..statuses.len() - 1].iter().all(|&s| s == 0));
@@ -395,11 +392,10 @@ async fn the_events_filter_is_honoured() {
     assert_eq!(view["webhook_events"], json!(["start", "completed"]));
     let deliveries = receiver.wait_for(2, Duration::from_secs(60)).await;
     let pool = pool(&stack).await;
-    let started = Instant::now();
-    while messages(&pool, &id).await.iter().any(|m| !m.2) {
-        assert!(started.elapsed() < Duration::from_secs(10), "not recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(10), "recorded", || async {
+        messages(&pool, &id).await.iter().all(|m| m.2)
+    })
+    .await;
     let events: Vec<String> = messages(&pool, &id)
         .await
         .into_iter()
@@ -739,11 +735,10 @@ async fn finished_messages_are_pruned_after_their_keep_and_counted() {
     assert_eq!(stack.cancel(&kept).await.0, 202);
     receiver.wait_for(1, Duration::from_secs(30)).await;
     let pool = pool(&stack).await;
-    let started = Instant::now();
-    while !messages(&pool, &kept).await.first().is_some_and(|m| m.2) {
-        assert!(started.elapsed() < Duration::from_secs(10), "not recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(10), "recorded", || async {
+        messages(&pool, &kept).await.first().is_some_and(|m| m.2)
+    })
+    .await;
     // Delivered, and kept for its two seconds with its attempt.
     assert_eq!(attempt_statuses(&pool, &kept).await, [204]);
     let delivered_at = Instant::now();
