@@ -10,7 +10,7 @@ use image::RgbImage;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use stylize_core::images::resize_longest;
-use stylize_core::params::{Init, Optimizer, ParamError, Plan, LBFGS_HISTORY};
+use stylize_core::params::{Init, Optimizer, Plan, LBFGS_HISTORY};
 use tch::Tensor;
 
 /// The seed's Adam schedule: ×0.8 every 50 steps.
@@ -75,7 +75,7 @@ pub fn stylize(
     options: RunOptions,
     on_event: &mut dyn FnMut(Event) -> ControlFlow<()>,
 ) -> Result<Stylized, EngineError> {
-    check_style_count(plan, inputs.styles.len())?;
+    plan.check_style_count(inputs.styles.len())?;
     let style_sizes: Vec<(u32, u32)> = inputs.styles.iter().map(RgbImage::dimensions).collect();
     plan.check_image_sizes(inputs.content.dimensions(), &style_sizes)?;
     if matches!(plan.init, Init::Image | Init::Fast) && inputs.init_image.is_none() {
@@ -179,21 +179,6 @@ pub fn stylize(
         image: result,
         loss,
         elapsed: started.elapsed(),
-    })
-}
-
-/// A plan is for a number of style images: a caller that brings another number has a
-/// mismatched plan, named as a submission names the styles.
-pub(crate) fn check_style_count(plan: &Plan, given: usize) -> Result<(), ParamError> {
-    if given == plan.style_count() {
-        return Ok(());
-    }
-    Err(ParamError {
-        field: "style".into(),
-        message: format!(
-            "the parameters were checked for {} style images, but {given} were given",
-            plan.style_count()
-        ),
     })
 }
 

@@ -138,6 +138,21 @@ impl Plan {
         self.style_count
     }
 
+    /// A plan is for a number of style images: a caller that brings another number has
+    /// a mismatched plan, named as a submission names the styles.
+    pub fn check_style_count(&self, given: usize) -> Result<(), ParamError> {
+        if given == self.style_count {
+            return Ok(());
+        }
+        Err(invalid(
+            "style",
+            format!(
+                "the parameters were checked for {} style images, but {given} were given",
+                self.style_count
+            ),
+        ))
+    }
+
     /// Every coarse-to-fine level, coarsest first; the last is at `size`.
     pub fn levels(&self) -> &[Level] {
         &self.levels

@@ -146,7 +146,7 @@ pub fn fast_stylize(
     plan: &Plan,
     strength: f64,
 ) -> Result<FastPicture, EngineError> {
-    crate::gatys::check_style_count(plan, style_vectors.len())?;
+    plan.check_style_count(style_vectors.len())?;
     plan.check_image_sizes(content.dimensions(), &[])?;
     if !(0.0..=1.0).contains(&strength) {
         return Err(ParamError {
