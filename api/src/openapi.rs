@@ -9,8 +9,8 @@ use crate::http::answers::{
     Unprocessable, UnsupportedImage,
 };
 use crate::http::auth::COOKIE;
+use crate::http::problem::Problem;
 use crate::http::routing::{get, resource};
-use crate::problem::Problem;
 use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};

@@ -3,12 +3,13 @@
 //! for no service: those not there yet are connected in the background
 //! (`services::readiness`), and [`Application::ready`] resolves once all answer.
 
+use crate::http::problem::ApiError;
 use crate::http::{edge, request_metrics};
 use crate::openapi;
-use crate::problem::{self, ApiError};
 use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
 use crate::services::catalogue::Catalogue;
 use crate::services::deliverer::Deliverer;
+use crate::services::error::{parser_message, ServiceError};
 use crate::services::fetch::Fetcher;
 use crate::services::live::{Hub, StreamSlots};
 use crate::services::metrics::ApiMetrics;
@@ -49,7 +50,7 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
 }
 
 async fn no_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("such route".into()))
+    Err(ServiceError::NotFound("such route".into()).into())
 }
 
 pub struct Application {
@@ -135,11 +136,11 @@ impl Application {
                 .app_data(app_startup.clone())
                 .app_data(document.clone())
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
-                    ApiError::NotFound(format!("such resource ({error})")).into()
+                    ApiError::from(ServiceError::NotFound(format!("such resource ({error})")))
+                        .into()
                 }))
                 .app_data(web::JsonConfig::default().error_handler(|error, _| {
-                    ApiError::BadRequest(format!("JSON body: {}", problem::parser_message(&error)))
-                        .into()
+                    ApiError::BadRequest(format!("JSON body: {}", parser_message(&error))).into()
                 }))
                 .wrap(from_fn(edge::refuse_cross_site))
                 .wrap(from_fn(edge::finish_answers))

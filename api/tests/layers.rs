@@ -1,13 +1,13 @@
 //! The api's layers, as `lib.rs` states them, held: every `crate::` path in a module
 //! points to its own layer or one below, no route reaches another route, and the
-//! services know nothing of actix. An upward arrow fails here, naming the file and path.
+//! services know nothing of actix or of HTTP status codes. An upward arrow fails here, naming the file and path.
 
 use std::path::{Path, PathBuf};
 
 /// The layer of a top-level module, lowest first.
 fn layer(module: &str) -> Option<u8> {
     match module {
-        "problem" | "view" => Some(1),
+        "view" => Some(1),
         "services" => Some(2),
         "http" => Some(3),
         "routes" => Some(4),
@@ -90,8 +90,14 @@ fn violations(file: &str, source: &str) -> Vec<String> {
             None => found.push(format!("{file}: {shown} is in no layer")),
         }
     }
-    if top == "services" && code(source).contains("actix") {
-        found.push(format!("{file}: the services know nothing of actix"));
+    if top == "services" {
+        let code = code(source);
+        if code.contains("actix") {
+            found.push(format!("{file}: the services know nothing of actix"));
+        }
+        if code.contains("StatusCode") || code.contains("::http::") {
+            found.push(format!("{file}: the services know nothing of HTTP"));
+        }
     }
     found
 }
@@ -136,7 +142,7 @@ fn imports_point_only_down_the_layers() {
 
 #[test]
 fn the_check_sees_each_kind_of_wrong_import() {
-    let upward = "use crate::routes::jobs;\nuse crate::problem::ApiError;";
+    let upward = "use crate::routes::jobs;\nuse crate::view::JobView;";
     assert_eq!(
         violations("services/submission.rs", upward),
         ["services/submission.rs: crate::routes::jobs points up (layer 2 to 4)"]
@@ -154,7 +160,11 @@ fn the_check_sees_each_kind_of_wrong_import() {
         violations("services/y.rs", "use actix_web::web;"),
         ["services/y.rs: the services know nothing of actix"]
     );
+    assert_eq!(
+        violations("services/y.rs", "fn f() -> ::http::StatusCode"),
+        ["services/y.rs: the services know nothing of HTTP"]
+    );
     // Downward, sideways within a layer, and commented-out paths are fine.
-    let fine = "use crate::services::state::AppState;\n// use crate::startup::x;\nuse crate::problem::echo;";
+    let fine = "use crate::services::state::AppState;\n// use crate::startup::x;\nuse crate::services::error::echo;";
     assert!(violations("http/auth.rs", fine).is_empty());
 }

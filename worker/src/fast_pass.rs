@@ -1,14 +1,14 @@
 //! The fast network's pass over a job: its picture at the job's size, in its blend of
 //! paintings, painted on a blocking thread. It is a `fast` job's result, and a `full`
 //! job's first preview (and its start with init `fast`). The preset paintings' style
-//! vectors come from the worker's `StyleVectors`.
+//! vectors are kept in `StyleVectors` between jobs.
 
 use crate::inputs::JobImages;
 use crate::lease::Lease;
+use crate::metrics::WorkerMetrics;
 use crate::run_end::{crash, engine_failure, RunEnd};
-use crate::service::Worker;
 use crate::style_vectors::StyleVectors;
-use crate::throughput::output_pixels;
+use crate::throughput::{output_pixels, Throughput};
 use image::RgbImage;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,16 +32,33 @@ fn fast_picture(
     Ok(fast_stylize(fast, &images.content, &vectors, plan, 1.0)?.image)
 }
 
-impl Worker {
+/// The fast network and the preset paintings' style vectors it keeps between jobs:
+/// shared by the jobs running at once.
+pub(crate) struct FastPass {
+    network: Arc<FastStylizer>,
+    style_vectors: Arc<StyleVectors>,
+}
+
+impl FastPass {
+    pub(crate) fn new(network: FastStylizer) -> Self {
+        FastPass {
+            network: Arc::new(network),
+            style_vectors: Arc::default(),
+        }
+    }
+
     /// The fast network's picture of the job, painted while holding its lease; a `full`
-    /// job that wanted it only as a preview goes on without it.
-    pub(crate) async fn paint_fast(
+    /// job that wanted it only as a preview goes on without it. Its time is counted in
+    /// `metrics` and `throughput`.
+    pub(crate) async fn paint(
         &self,
         lease: &Lease<'_>,
         images: &Arc<JobImages>,
         plan: &Plan,
+        metrics: &WorkerMetrics,
+        throughput: &Throughput,
     ) -> Result<Option<RgbImage>, RunEnd> {
-        let pass = async { Ok(self.fast_pass(images, plan).await) };
+        let pass = async { Ok(self.run(images, plan, metrics, throughput).await) };
         match lease.hold(pass).await {
             Err(end) | Ok(Err(end @ RunEnd::Failed(_))) => Err(end),
             Ok(Ok(image)) => Ok(Some(image)),
@@ -55,8 +72,14 @@ impl Worker {
     }
 
     /// The fast network's picture for the job, on a blocking thread.
-    async fn fast_pass(&self, images: &Arc<JobImages>, plan: &Plan) -> Result<RgbImage, RunEnd> {
-        let (fast, vectors) = (self.fast.clone(), self.style_vectors.clone());
+    async fn run(
+        &self,
+        images: &Arc<JobImages>,
+        plan: &Plan,
+        metrics: &WorkerMetrics,
+        throughput: &Throughput,
+    ) -> Result<RgbImage, RunEnd> {
+        let (fast, vectors) = (self.network.clone(), self.style_vectors.clone());
         let pixels = output_pixels(plan.size, images.content.dimensions());
         let (images, plan) = (images.clone(), plan.clone());
         let started = Instant::now();
@@ -65,12 +88,10 @@ impl Worker {
                 .await;
         match painted {
             Ok(Ok(image)) => {
-                self.metrics
+                metrics
                     .fast_pass_seconds
                     .observe(started.elapsed().as_secs_f64());
-                self.reporter
-                    .throughput
-                    .record_fast_pass(pixels, started.elapsed());
+                throughput.record_fast_pass(pixels, started.elapsed());
                 Ok(image)
             }
             Ok(Err(error)) => Err(engine_failure(error)),

@@ -6,25 +6,29 @@
 //! Each claim counts an attempt, and a job past its attempts ends `failed`.
 
 use crate::background::stopped;
+use crate::clients::Clients;
 use crate::engine_run::{EngineRun, Next};
-use crate::inputs::JobImages;
+use crate::fast_pass::FastPass;
+use crate::inputs::{self, JobImages};
 use crate::lease::Lease;
+use crate::metrics::WorkerMetrics;
 use crate::progress_bridge::{Outputs, ProgressBridge};
 use crate::reaper;
 use crate::run_end::{engine_failure, RunEnd};
-use crate::service::Worker;
+use crate::throughput::Throughput;
 use futures_util::stream::{BoxStream, StreamExt};
 use image::RgbImage;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stylize_core::images::{self, OutputFormat};
+use stylize_core::images::{self, ImageLimits, OutputFormat};
 use stylize_core::job::{keys, JobState};
-use stylize_core::memory;
+use stylize_core::memory::{self, model_bytes, MIB};
 use stylize_core::params::{Init, Mode, Plan};
-use stylize_engine::{self as engine, Inputs, RunOptions};
+use stylize_engine::{self as engine, FastStylizer, Inputs, RunOptions, Vgg19};
+use stylize_shared::config::{Settings, WorkerSettings};
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::retention;
-use tokio::sync::{watch, SemaphorePermit};
+use tokio::sync::{watch, Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 /// The next item of `stream`; pending for good when there is no stream.
@@ -35,7 +39,62 @@ async fn next_or_pending<T>(stream: &mut Option<BoxStream<'static, T>>) -> Optio
     }
 }
 
-impl Worker {
+/// What running a claimed job takes, and nothing of consuming the queue: the worker's
+/// name (which holds the leases), the run's settings, the service clients, the models,
+/// the device's memory budget, and where its times are counted.
+pub(crate) struct JobRunner {
+    name: String,
+    settings: WorkerSettings,
+    clients: Clients,
+    /// Shared by the jobs running at once: forward passes only read it.
+    vgg: Arc<Vgg19>,
+    /// A `fast` job's picture, and each `full` job's first preview.
+    fast: FastPass,
+    image_limits: ImageLimits,
+    metrics: WorkerMetrics,
+    throughput: Arc<Throughput>,
+    /// The device's memory (as set, or the guard's conservative figure).
+    device_memory: u64,
+    /// The device's memory beside the weights, in MiB, that running jobs reserve by
+    /// their estimates.
+    memory: Semaphore,
+    /// At most one `progress` webhook message per job this often.
+    progress_webhooks_every: Duration,
+}
+
+/// The networks a worker loads once and its jobs share.
+pub(crate) struct Models {
+    pub(crate) vgg: Vgg19,
+    pub(crate) fast: FastStylizer,
+}
+
+impl JobRunner {
+    pub(crate) fn new(
+        name: &str,
+        settings: &Settings,
+        clients: Clients,
+        models: Models,
+        metrics: WorkerMetrics,
+        throughput: Arc<Throughput>,
+        device_memory: u64,
+    ) -> Self {
+        JobRunner {
+            name: name.to_owned(),
+            settings: settings.worker.clone(),
+            clients,
+            vgg: Arc::new(models.vgg),
+            fast: FastPass::new(models.fast),
+            image_limits: settings.image_limits(),
+            metrics,
+            throughput,
+            device_memory,
+            memory: Semaphore::new((device_memory.saturating_sub(model_bytes()) / MIB) as usize),
+            progress_webhooks_every: Duration::from_secs(
+                settings.webhooks.progress_interval_seconds,
+            ),
+        }
+    }
+
     /// Runs a claimed job (or fails one past its attempts), records how its run ended,
     /// and counts it.
     #[tracing::instrument(skip_all, fields(job = %job.id, attempt = job.attempts))]
@@ -83,34 +142,42 @@ impl Worker {
         let charge_attempt = end.charges_attempt();
         // Unrecorded, the job stays with this worker's expired lease, and the reaper
         // queues it again: only a recorded hand-back is published here.
-        let recorded =
-            match db::finish_run(&self.pool, id, &self.name, to, reason, charge_attempt).await {
-                Ok(Some(row)) if row.state() != to => {
-                    // A cancel accepted while the run ended: the job is canceled, and a
-                    // result stored meanwhile goes.
-                    tracing::info!(state = %row.state(), "job canceled as its run ended");
-                    if to == JobState::Succeeded {
-                        self.discard_result(id).await;
-                    }
-                    self.announce_state(id, row.state()).await;
-                    return RunEnd::Canceled;
+        let recorded = match db::finish_run(
+            &self.clients.pool,
+            id,
+            &self.name,
+            to,
+            reason,
+            charge_attempt,
+        )
+        .await
+        {
+            Ok(Some(row)) if row.state() != to => {
+                // A cancel accepted while the run ended: the job is canceled, and a
+                // result stored meanwhile goes.
+                tracing::info!(state = %row.state(), "job canceled as its run ended");
+                if to == JobState::Succeeded {
+                    self.discard_result(id).await;
                 }
-                Ok(Some(_)) => {
-                    tracing::info!(state = %to, reason, "job finished its run");
-                    self.announce_state(id, to).await;
-                    true
-                }
-                Ok(None) => {
-                    tracing::warn!("the job was no longer ours to record");
-                    false
-                }
-                Err(error) => {
-                    tracing::error!(%error, "recording the outcome");
-                    false
-                }
-            };
+                self.announce_state(id, row.state()).await;
+                return RunEnd::Canceled;
+            }
+            Ok(Some(_)) => {
+                tracing::info!(state = %to, reason, "job finished its run");
+                self.announce_state(id, to).await;
+                true
+            }
+            Ok(None) => {
+                tracing::warn!("the job was no longer ours to record");
+                false
+            }
+            Err(error) => {
+                tracing::error!(%error, "recording the outcome");
+                false
+            }
+        };
         if recorded && end.requeues() {
-            reaper::publish(&self.pool, &self.queue, id).await;
+            reaper::publish(&self.clients.pool, &self.clients.queue, id).await;
         }
         end
     }
@@ -119,7 +186,7 @@ impl Worker {
     /// the queue, ended). Unheard, they read the row when Redis is back, or at their
     /// deadline.
     async fn announce_state(&self, id: Uuid, state: JobState) {
-        if let Err(error) = self.progress.announce_state(id, state).await {
+        if let Err(error) = self.clients.progress.announce_state(id, state).await {
             tracing::warn!(%error, %state, "announcing the job's state");
         }
     }
@@ -134,7 +201,7 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
     ) -> RunEnd {
         let heartbeat = Duration::from_secs(self.settings.heartbeat_seconds);
-        let lease = Lease::new(&self.pool, &self.name, job.id, heartbeat);
+        let lease = Lease::new(&self.clients.pool, &self.name, job.id, heartbeat);
         // The api checked these parameters; the row is read back as untrusted all the same.
         let plan = match Plan::new(job.params.0.clone(), job.styles.len()) {
             Ok(plan) => plan,
@@ -144,7 +211,13 @@ impl Worker {
             Ok(reserved) => reserved,
             Err(end) => return end,
         };
-        let images = match lease.hold(self.fetch_inputs(job)).await {
+        let fetch = inputs::fetch(
+            &self.clients.storage,
+            self.image_limits,
+            self.storage_patience(),
+            job,
+        );
+        let images = match lease.hold(fetch).await {
             Ok(images) => Arc::new(images),
             Err(end) => return end,
         };
@@ -155,17 +228,18 @@ impl Worker {
             claimed,
             interval,
             Outputs {
-                store: &self.progress,
-                storage: &self.storage,
+                store: &self.clients.progress,
+                storage: &self.clients.storage,
                 metrics: &self.metrics,
             },
-            self.reporter
-                .throughput
-                .clock(&plan, images.content.dimensions()),
+            self.throughput.clock(&plan, images.content.dimensions()),
         )
-        .with_progress_webhooks(job, &self.pool, self.progress_webhooks_every);
+        .with_progress_webhooks(job, &self.clients.pool, self.progress_webhooks_every);
         progress.fast_pass_started().await;
-        let fast_image = match self.paint_fast(&lease, &images, &plan).await {
+        let painted = self
+            .fast
+            .paint(&lease, &images, &plan, &self.metrics, &self.throughput);
+        let fast_image = match painted.await {
             Ok(image) => image,
             Err(end) => return end,
         };
@@ -198,7 +272,7 @@ impl Worker {
         init_image: Option<RgbImage>,
         plan: Plan,
     ) -> EngineRun {
-        let model = self.model.clone();
+        let model = self.vgg.clone();
         let options = RunOptions {
             preview_every: (plan.iterations / self.settings.previews.max(1)).max(1),
         };
@@ -282,7 +356,9 @@ impl Worker {
         };
         let key = keys::result(&lease.job().to_string());
         let store = async {
-            self.with_storage_retries(|| self.storage.put(&key, bytes.clone(), "image/png"))
+            let storage = &self.clients.storage;
+            let put = || storage.put(&key, bytes.clone(), "image/png");
+            inputs::with_storage_retries(self.storage_patience(), put)
                 .await
                 .map_err(|error| RunEnd::Retry(error.to_string()))
         };
@@ -321,7 +397,8 @@ impl Worker {
 
     /// Cancel notices for `job`; `None` while Redis does not answer (within a second).
     async fn cancel_notices(&self, job: Uuid) -> Option<BoxStream<'static, ()>> {
-        match tokio::time::timeout(Duration::from_secs(1), self.progress.cancels(job)).await {
+        let listening = self.clients.progress.cancels(job);
+        match tokio::time::timeout(Duration::from_secs(1), listening).await {
             Ok(Ok(notices)) => Some(notices),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "listening for cancels; the heartbeat will find them");
@@ -337,16 +414,22 @@ impl Worker {
     /// A job deleted while it ran: what its run stored after the deletion removed the
     /// job's objects goes too (called once the run has stored all it will).
     async fn remove_if_deleted(&self, job: Uuid) {
-        match retention::remove_if_deleted(&self.pool, &self.storage, job).await {
+        match retention::remove_if_deleted(&self.clients.pool, &self.clients.storage, job).await {
             Ok(true) => tracing::info!("the job was deleted while it ran; its objects are gone"),
             Ok(false) => {}
             Err(error) => tracing::error!(%error, "removing the objects of a deleted job"),
         }
     }
 
+    /// How long a storage call is tried again before the run gives up its attempt.
+    fn storage_patience(&self) -> Duration {
+        Duration::from_secs(self.settings.storage_retry_seconds)
+    }
+
     /// Deletes a canceled job's result, stored before the cancel was seen.
     async fn discard_result(&self, job: Uuid) {
-        if let Err(error) = self.storage.delete(&keys::result(&job.to_string())).await {
+        let key = keys::result(&job.to_string());
+        if let Err(error) = self.clients.storage.delete(&key).await {
             tracing::warn!(%error, "deleting the result of a canceled job");
         }
     }

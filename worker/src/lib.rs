@@ -2,11 +2,15 @@
 //!
 //! - `service`: the worker's start-up and its consuming: models loaded, services waited
 //!   for, jobs taken off the queue and claimed, `concurrency` at a time;
-//! - `job_run`: one claimed job's run (memory reserved, inputs, the fast pass, the
-//!   optimisation, the result stored) and how it ended, recorded;
+//! - `clients`: the service clients (PostgreSQL, S3, RabbitMQ, Redis) the consuming and
+//!   the runs share;
+//! - `job_run`: the `JobRunner`, which holds what a run takes, and one claimed job's run
+//!   (memory reserved, inputs, the fast pass, the optimisation, the result stored) and
+//!   how it ended, recorded;
 //! - `inputs`: a job's images fetched from storage and decoded, and the retries that
 //!   carry storage calls over S3's blips;
-//! - `fast_pass`: the fast network's picture of a job;
+//! - `fast_pass`: the fast network's picture of a job (`FastPass`, with the style
+//!   vectors it keeps);
 //! - `style_vectors`: the presets' style vectors for the fast network, kept between jobs;
 //! - `lease`: how a claimed job is held while it runs (renewed, lost, found canceled);
 //! - `engine_run`: the engine's optimisation on a blocking thread, and stopping it;
@@ -23,6 +27,7 @@
 //! - `metrics`: the worker's `/metrics` (and `/healthz`, `/readyz`).
 
 mod background;
+mod clients;
 mod engine_run;
 mod fast_pass;
 mod inputs;

@@ -12,17 +12,23 @@ use stylize_shared::workers::{WorkerIdentity, WorkerRegistry, WorkerReport, REPO
 use tokio::sync::watch;
 
 /// The worker as the registry knows it: what it is, and how fast its jobs have recently
-/// run (they record into `throughput`).
+/// run (they record into `throughput`, which the reporter reads).
 pub struct Reporter {
     registry: WorkerRegistry,
     identity: WorkerIdentity,
-    pub throughput: Throughput,
+    throughput: Arc<Throughput>,
 }
 
 impl Reporter {
     /// The worker `name` on `device` (`cpu`, `cuda:N`), serving `settings`' queue with
     /// `worker.concurrency` jobs at once.
-    pub fn new(redis: &Redis, settings: &Settings, name: &str, device: &str) -> Self {
+    pub fn new(
+        redis: &Redis,
+        settings: &Settings,
+        name: &str,
+        device: &str,
+        throughput: Arc<Throughput>,
+    ) -> Self {
         Reporter {
             registry: WorkerRegistry::on(redis, &settings.amqp.queue),
             identity: WorkerIdentity {
@@ -30,7 +36,7 @@ impl Reporter {
                 device: device.to_owned(),
                 capacity: u32::try_from(settings.worker.concurrency.max(1)).unwrap_or(u32::MAX),
             },
-            throughput: Throughput::default(),
+            throughput,
         }
     }
 

@@ -5,16 +5,15 @@
 //! PostgreSQL and running it (`job_run`), until shutdown.
 
 use crate::background::{self, stopped};
+use crate::clients::Clients;
+use crate::job_run::{JobRunner, Models};
 use crate::metrics::WorkerMetrics;
 use crate::reaper::Reaper;
 use crate::registry::Reporter;
-use crate::style_vectors::StyleVectors;
 use crate::sweeper::Sweeper;
-use sqlx::PgPool;
+use crate::throughput::Throughput;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stylize_core::images::ImageLimits;
-use stylize_core::memory::{model_bytes, MIB};
 use stylize_engine::{self as engine, FastStylizer, Vgg19};
 use stylize_shared::backoff::{self, Backoff};
 use stylize_shared::config::{RetentionSettings, Settings, WorkerSettings};
@@ -23,36 +22,18 @@ use stylize_shared::lazy_redis::Redis;
 use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::{JobMessage, JobQueue};
 use stylize_shared::storage::Storage;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
-/// The worker: its settings, its models and its service clients, shared by the slots
-/// that run its jobs (the fields are the crate's: each job's run reads them).
+/// The worker: what consuming the queue takes (its name, settings, service clients,
+/// metrics and reports), and the runner its slots hand each claimed job to.
 pub struct Worker {
-    pub(crate) name: String,
-    pub(crate) settings: WorkerSettings,
-    pub(crate) retention: RetentionSettings,
-    pub(crate) pool: PgPool,
-    pub(crate) storage: Storage,
-    /// Shared with the reaper.
-    pub(crate) queue: Arc<JobQueue>,
-    pub(crate) progress: ProgressStore,
-    /// Shared by the jobs running at once: forward passes only read it.
-    pub(crate) model: Arc<Vgg19>,
-    /// The fast network, shared the same way: `fast` jobs and each `full` job's first
-    /// preview.
-    pub(crate) fast: Arc<FastStylizer>,
-    pub(crate) style_vectors: Arc<StyleVectors>,
-    pub(crate) image_limits: ImageLimits,
-    pub(crate) metrics: WorkerMetrics,
-    /// The device's memory (as set, or the guard's conservative figure).
-    pub(crate) device_memory: u64,
-    /// The device's memory beside the weights, in MiB, that running jobs reserve by
-    /// their estimates.
-    pub(crate) memory: Semaphore,
-    /// The worker in the registry, and its speed as its jobs measure it.
-    pub(crate) reporter: Arc<Reporter>,
-    /// At most one `progress` webhook message per job this often.
-    pub(crate) progress_webhooks_every: Duration,
+    name: String,
+    settings: WorkerSettings,
+    retention: RetentionSettings,
+    clients: Clients,
+    metrics: WorkerMetrics,
+    reporter: Arc<Reporter>,
+    runner: JobRunner,
 }
 
 /// Settling a delivery can fail only with its connection, which returns the message to
@@ -111,40 +92,50 @@ impl Worker {
             tch::set_num_threads(settings.worker.threads);
         }
         let device = engine::select_device(&settings.worker.device)?;
-        let model = Vgg19::load(std::path::Path::new(&settings.worker.weights), device)?;
+        let vgg = Vgg19::load(std::path::Path::new(&settings.worker.weights), device)?;
         let fast = FastStylizer::load(std::path::Path::new(&settings.worker.fast_weights), device)?;
         tracing::info!(?device, worker = %name, "model loaded");
         let metrics = WorkerMetrics::new(&name, &device_name(device));
         // One Redis connection for the process's progress and its registry reports
         // (subscriptions to cancels open their own).
         let redis = Redis::open(&settings.redis)?;
-        let reporter = Arc::new(Reporter::new(&redis, settings, &name, &device_name(device)));
+        let throughput = Arc::new(Throughput::default());
+        let reporter = Arc::new(Reporter::new(
+            &redis,
+            settings,
+            &name,
+            &device_name(device),
+            throughput.clone(),
+        ));
         // The services connect at their first call: `run` waits for them.
-        let pool = db::connect_lazy(&settings.database)?;
+        let clients = Clients {
+            pool: db::connect_lazy(&settings.database)?,
+            storage: Storage::new(&settings.s3),
+            queue: Arc::new(JobQueue::new(&settings.amqp)),
+            progress: ProgressStore::on(&redis, &settings.redis),
+        };
         let device_memory = device_memory(settings.worker.device_memory_bytes, device);
         tracing::info!(
             device_memory_gib = device_memory as f64 / (1u64 << 30) as f64,
             "the memory guard's budget"
         );
+        let runner = JobRunner::new(
+            &name,
+            settings,
+            clients.clone(),
+            Models { vgg, fast },
+            metrics.clone(),
+            throughput,
+            device_memory,
+        );
         Ok(Worker {
             name,
             settings: settings.worker.clone(),
             retention: settings.retention.clone(),
-            pool,
-            storage: Storage::new(&settings.s3),
-            queue: Arc::new(JobQueue::new(&settings.amqp)),
-            progress: ProgressStore::on(&redis, &settings.redis),
-            model: Arc::new(model),
-            fast: Arc::new(fast),
-            style_vectors: Arc::default(),
-            image_limits: settings.image_limits(),
+            clients,
             metrics,
             reporter,
-            progress_webhooks_every: Duration::from_secs(
-                settings.webhooks.progress_interval_seconds,
-            ),
-            device_memory,
-            memory: Semaphore::new((device_memory.saturating_sub(model_bytes()) / MIB) as usize),
+            runner,
         })
     }
 
@@ -159,11 +150,11 @@ impl Worker {
     async fn start_up(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
         let connected = async {
             backoff::until_ok("migrating PostgreSQL", backoff::start_up(), || {
-                db::migrate(&self.pool)
+                db::migrate(&self.clients.pool)
             })
             .await;
             backoff::until_ok("connecting to RabbitMQ", backoff::start_up(), || {
-                self.queue.depth()
+                self.clients.queue.depth()
             })
             .await;
         };
@@ -185,20 +176,23 @@ impl Worker {
             return Ok(());
         }
         let lease = Duration::from_secs(self.settings.lease_seconds);
+        let clients = &self.clients;
         let reaper = Reaper::new(
-            self.pool.clone(),
-            self.queue.clone(),
-            self.progress.clone(),
+            clients.pool.clone(),
+            clients.queue.clone(),
+            clients.progress.clone(),
             lease,
             self.metrics.republished.clone(),
         );
         // Well inside the worker's own deadline, which the jobs' hand-back is held to.
         let reaper_deadline = Duration::from_secs(self.settings.shutdown_deadline_seconds) / 2;
         let reaper = tokio::spawn(background::run(reaper, shutdown.clone(), reaper_deadline));
-        let sweeper =
-            Sweeper::new(self.pool.clone(), self.storage.clone(), &self.retention).map(|sweeper| {
-                tokio::spawn(background::run(sweeper, shutdown.clone(), reaper_deadline))
-            });
+        let sweeper = Sweeper::new(
+            clients.pool.clone(),
+            clients.storage.clone(),
+            &self.retention,
+        )
+        .map(|sweeper| tokio::spawn(background::run(sweeper, shutdown.clone(), reaper_deadline)));
         let reporter = self.reporter.clone();
         let reporter = tokio::spawn(
             reporter.report_until_stopped(self.metrics.busy.clone(), shutdown.clone()),
@@ -227,7 +221,7 @@ impl Worker {
         loop {
             let taken = tokio::select! {
                 _ = stopped(&mut stop) => break,
-                taken = self.queue.take(&self.name) => taken,
+                taken = self.clients.queue.take(&self.name) => taken,
             };
             let taken = match taken {
                 Ok(taken) => {
@@ -255,11 +249,11 @@ impl Worker {
             // has done its work once the row says who holds a job; an ack lost with the
             // connection only brings it back, as one more turn.
             let cap = self.settings.max_running_per_owner;
-            match db::claim_next(&self.pool, &self.name, cap).await {
+            match db::claim_next(&self.clients.pool, &self.name, cap).await {
                 Ok(Some(job)) => {
                     let claimed = Instant::now();
                     settled(taken.ack().await);
-                    self.process(job, claimed, shutdown.clone()).await;
+                    self.runner.process(job, claimed, shutdown.clone()).await;
                 }
                 Ok(None) => {
                     // Jobs wait, but their owners are at the cap of running jobs: the
@@ -282,7 +276,7 @@ impl Worker {
 
     /// Whether any job waits in the queue (when PostgreSQL cannot say, one may).
     async fn any_queued(&self) -> bool {
-        db::any_queued(&self.pool).await.unwrap_or(true)
+        db::any_queued(&self.clients.pool).await.unwrap_or(true)
     }
 }
 

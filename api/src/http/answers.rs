@@ -3,7 +3,7 @@
 //! one as `(status = …, response = Name)`), the groups of problems that every keyed or
 //! per-job route gives, the paths' `{id}`s, and the submission form's schema.
 
-use crate::problem::{self, Problem};
+use crate::http::problem::{self, Problem};
 use crate::services::signing::MAX_URL_LENGTH;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

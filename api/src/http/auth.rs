@@ -3,8 +3,9 @@
 //! see it) and [`Admin`] (the operator's token), from the `Authorization: Bearer` header
 //! or the page visitor's cookie; and from which address.
 
-use crate::problem::ApiError;
+use crate::http::problem::ApiError;
 use crate::services::access::{hash, Caller};
+use crate::services::error::{Credential, ServiceError};
 use crate::services::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -68,7 +69,7 @@ impl FromRequest for Caller {
         let presented =
             bearer(request).or_else(|| request.cookie(COOKIE).map(|c| c.value().to_owned()));
         let address = client_address(request, &state.trusted_proxies);
-        Box::pin(async move { Caller::identify(&state, presented, address).await })
+        Box::pin(async move { Ok(Caller::identify(&state, presented, address).await?) })
     }
 }
 
@@ -96,7 +97,7 @@ impl FromRequest for VisibleJob {
             .to_owned();
         Box::pin(async move {
             let caller = caller.await?;
-            let row = caller.find(&state, &id).await?;
+            let row = caller.find(&state.pool, &id).await?;
             Ok(VisibleJob { caller, row })
         })
     }
@@ -118,7 +119,7 @@ impl FromRequest for Admin {
         std::future::ready(if allowed {
             Ok(Admin)
         } else {
-            Err(ApiError::Unauthorized("the admin token is required".into()))
+            Err(ServiceError::Unauthenticated(Credential::AdminTokenRequired).into())
         })
     }
 }

@@ -3,7 +3,8 @@
 //! problem shape, and `HEAD` answered as `GET` is, without the body.
 
 use crate::http::auth;
-use crate::problem::{self, echo, ApiError};
+use crate::http::problem::{self, ApiError};
+use crate::services::error::echo;
 use crate::services::state::AppState;
 use actix_web::body::{self, BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -1,7 +1,8 @@
 //! The form of `POST /v1/jobs`, read into a [`Submission`] within the body's limit:
 //! parts refused by name before their bytes are read, each file hashed as it arrives.
 
-use crate::problem::{echo, ApiError};
+use crate::http::problem::ApiError;
+use crate::services::error::{echo, ServiceError};
 use crate::services::submission::{Part, Submission};
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::error::{ParseError, PayloadError};
@@ -97,13 +98,14 @@ fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
         "webhook" => once(submission.webhook.url.is_some()),
         "webhook_events" => Ok(()),
         "style" | "style_url" | "preset" if submission.style_count() == MAX_STYLES => {
-            Err(ApiError::InvalidParameter {
+            Err(ServiceError::InvalidParameter {
                 field: name.into(),
                 message: format!(
                     "at most {MAX_STYLES} style images (style, style_url and preset fields \
                      together)"
                 ),
-            })
+            }
+            .into())
         }
         "style" | "style_url" | "preset" => Ok(()),
         other => Err(ApiError::BadRequest(format!(
@@ -144,7 +146,10 @@ pub async fn read_submission(
             "style" => submission.styles.push(part),
             "style_url" => submission.style_urls.push(text(&name, part.bytes)?),
             "preset" => submission.presets.push(text(&name, part.bytes)?),
-            "params" => submission.params = Some(StyleParams::from_json(&part.bytes)?),
+            "params" => {
+                submission.params =
+                    Some(StyleParams::from_json(&part.bytes).map_err(ServiceError::from)?)
+            }
             "webhook" => submission.webhook.url = Some(text(&name, part.bytes)?),
             "webhook_events" => submission.webhook.events.push(text(&name, part.bytes)?),
             _ => unreachable!("admit_part lets only these through"),

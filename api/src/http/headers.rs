@@ -1,7 +1,8 @@
 //! The request headers of `POST /v1/jobs`, read and checked: `Idempotency-Key` and
 //! `Prefer: wait`.
 
-use crate::problem::{echo, ApiError};
+use crate::http::problem::ApiError;
+use crate::services::error::echo;
 use actix_web::HttpRequest;
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod edge;
 pub mod form;
 pub mod headers;
+pub mod problem;
 pub mod query;
 pub mod request_metrics;
 pub mod routing;

@@ -1,16 +1,20 @@
 //! Query strings, read so that a mistake is told in plain words: a parameter the route
 //! does not take, or one given twice, is refused naming it.
 
-use crate::problem::{echo, ApiError};
+use crate::http::problem::ApiError;
+use crate::services::error::{echo, ServiceError};
 use std::collections::BTreeMap;
 
 /// The parameters of `query`, each once, all among `known`.
 pub fn parameters(query: &str, known: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut found = BTreeMap::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let invalid = |message: String| ApiError::InvalidParameter {
-            field: echo(&name).into_owned(),
-            message,
+        let invalid = |message: String| {
+            ServiceError::InvalidParameter {
+                field: echo(&name).into_owned(),
+                message,
+            }
+            .into()
         };
         if !known.contains(&name.as_ref()) {
             return Err(invalid(format!(

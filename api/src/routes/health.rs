@@ -4,8 +4,9 @@
 //! service through their outages. Until every one of them has answered once since the
 //! process started, though, `/readyz` is a `503` naming those it still waits for.
 
+use crate::http::problem::{ApiError, Problem};
 use crate::http::routing::{get, resource};
-use crate::problem::{ApiError, Problem};
+use crate::services::error::ServiceError;
 use crate::services::readiness::{self, Readiness, Startup};
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse, ResponseError};
@@ -38,7 +39,7 @@ async fn healthz() -> HttpResponse {
 ))]
 async fn ready(state: web::Data<AppState>, startup: web::Data<Startup>) -> HttpResponse {
     if let Some(waiting) = startup.waiting_for() {
-        return ApiError::Starting(waiting).error_response();
+        return ApiError::from(ServiceError::Starting(waiting)).error_response();
     }
     let readiness = readiness::check(&state).await;
     if readiness.database {

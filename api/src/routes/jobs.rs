@@ -4,10 +4,11 @@ use crate::http::answers::{self, JobId, JobProblems, KeyedProblems};
 use crate::http::auth::VisibleJob;
 use crate::http::form::read_submission;
 use crate::http::headers::{idempotency_key, preferred_wait};
+use crate::http::problem::ApiError;
 use crate::http::query;
 use crate::http::routing::{get, resource};
-use crate::problem::{database, echo, ApiError, JobImage};
 use crate::services::access::Caller;
+use crate::services::error::{database, echo, JobImage, ServiceError};
 use crate::services::state::AppState;
 use crate::services::submission::{self, Submitted};
 use crate::services::{cancel, deletion, event_stream, position, waiting};
@@ -92,7 +93,7 @@ async fn create(
         .uploads
         .reserve(declared_length.unwrap_or(state.max_body_bytes))
         .await
-        .ok_or(ApiError::Unavailable("room for another upload"))?;
+        .ok_or(ServiceError::Unavailable("room for another upload"))?;
     // However slowly the body comes, the request ends by this deadline.
     let submission = tokio::time::timeout(
         state.submission_read,
@@ -113,7 +114,7 @@ async fn create(
     drop(room);
     let (status, row) = match (submitted, wait) {
         (Submitted::Created(row), Some(wait)) => {
-            let row = waiting::until_ended(&state, row, arrived + wait).await;
+            let row = waiting::until_ended(&state.pool, &state.live, row, arrived + wait).await;
             if row.state().is_terminal() {
                 (StatusCode::CREATED, row)
             } else {
@@ -129,7 +130,7 @@ async fn create(
     if let Some(wait) = wait.filter(|_| status != StatusCode::OK) {
         response.insert_header(("Preference-Applied", format!("wait={}", wait.as_secs())));
     }
-    let queue = position::place(&state, &row).await;
+    let queue = position::place(&state.pool, &state.queue_view, &row).await;
     Ok(response.json(JobView::new(&row, None).in_queue(queue)))
 }
 
@@ -151,7 +152,7 @@ async fn show(
     } else {
         None
     };
-    let queue = position::place(&state, &row).await;
+    let queue = position::place(&state.pool, &state.queue_view, &row).await;
     Ok(HttpResponse::Ok().json(JobView::new(&row, progress).in_queue(queue)))
 }
 
@@ -194,13 +195,14 @@ fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
     text.parse()
         .ok()
         .filter(|limit| (1..=MAX_PAGE).contains(limit))
-        .ok_or_else(|| ApiError::InvalidParameter {
+        .ok_or_else(|| ServiceError::InvalidParameter {
             field: "limit".into(),
             message: format!(
                 "must be a whole number from 1 to {MAX_PAGE}, got {:?}",
                 echo(text)
             ),
         })
+        .map_err(ApiError::from)
 }
 
 /// The caller's jobs, newest first, a page at a time.
@@ -220,15 +222,16 @@ async fn list(
     // After a deleted job, paging goes on from where it was.
     let after = match &query.remove("after") {
         None => None,
-        Some(id) => match caller.find_row(&state, id).await {
+        Some(id) => match caller.find_row(&state.pool, id).await {
             Ok(row) => Some(row.id),
-            Err(ApiError::NotFound(_)) => {
-                return Err(ApiError::InvalidParameter {
+            Err(ServiceError::NotFound(_)) => {
+                return Err(ServiceError::InvalidParameter {
                     field: "after".into(),
                     message: format!("no job {:?} to list after", echo(id)),
-                })
+                }
+                .into())
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
         },
     };
     let rows = db::list_jobs(&state.pool, caller.owner(), limit, after)
@@ -283,7 +286,7 @@ async fn stored_image(
 ) -> Result<Option<HttpResponse>, ApiError> {
     let object = state.storage.open(key).await.map_err(|error| {
         tracing::error!(%error, "reading an image");
-        ApiError::Unavailable("storage")
+        ServiceError::Unavailable("storage")
     })?;
     Ok(object.map(|object| {
         let mut response = HttpResponse::Ok();
@@ -302,9 +305,9 @@ async fn stored_image(
 /// `409` while the job may still make one; `410` once it has ended without.
 fn no_image(image: JobImage, state: JobState) -> ApiError {
     if state.is_terminal() {
-        ApiError::NoImage { image, state }
+        ServiceError::NoImage { image, state }.into()
     } else {
-        ApiError::NotReady(state)
+        ServiceError::NotReady(state).into()
     }
 }
 
@@ -324,7 +327,7 @@ async fn result(
     let key = keys::result(&row.id.to_string());
     match stored_image(&state, &key, "image/png").await? {
         Some(response) => Ok(response),
-        None => Err(ApiError::Internal(format!("{key} is missing from storage"))),
+        None => Err(ServiceError::Internal(format!("{key} is missing from storage")).into()),
     }
 }
 

@@ -3,10 +3,11 @@
 
 use crate::http::answers::{self, KeyId, KeyedProblems};
 use crate::http::auth::{client_address, Admin, COOKIE};
+use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
-use crate::problem::{database, echo, ApiError};
 use crate::services::access::{self, KeyName};
 use crate::services::deletion;
+use crate::services::error::{database, echo, ServiceError};
 use crate::services::state::AppState;
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
@@ -47,7 +48,7 @@ async fn session(
         return Ok(response.finish());
     }
     let kept = match request.cookie(COOKIE) {
-        Some(cookie) if access::is_visitor(&state, cookie.value()).await? => {
+        Some(cookie) if access::is_visitor(&state.pool, cookie.value()).await? => {
             Some(cookie.value().to_owned())
         }
         _ => None,
@@ -141,7 +142,7 @@ async fn revoke_key(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("key {:?}", echo(&id)));
+    let not_found = || ServiceError::NotFound(format!("key {:?}", echo(&id)));
     let id: Uuid = id.parse().map_err(|_| not_found())?;
     let row = db::revoke_key(&state.pool, id)
         .await

@@ -1,8 +1,8 @@
 //! `/v1/queue`: the queue, its workers and recent throughput.
 
 use crate::http::answers::KeyedProblems;
+use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
-use crate::problem::ApiError;
 use crate::services::access::Caller;
 use crate::services::queue_view::Snapshot;
 use crate::services::state::AppState;

@@ -1,9 +1,10 @@
 //! `/v1/styles`: the preset paintings a submission may name, and their thumbnails.
 
 use crate::http::answers::{self, StyleId};
+use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
-use crate::problem::{echo, ApiError};
 use crate::services::catalogue::Preset;
+use crate::services::error::{echo, ServiceError};
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -42,14 +43,14 @@ async fn thumbnail(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     if state.catalogue.get(&id).is_none() {
-        return Err(ApiError::NotFound(format!("style {:?}", echo(&id))));
+        return Err(ServiceError::NotFound(format!("style {:?}", echo(&id))).into());
     }
     match state.storage.get(&keys::preset_thumbnail(&id)).await {
         Ok(Some(bytes)) => Ok(HttpResponse::Ok()
             .content_type("image/jpeg")
             .insert_header(("Cache-Control", "public, max-age=86400"))
             .body(bytes)),
-        Ok(None) => Err(ApiError::NotFound(format!("thumbnail of {:?}", echo(&id)))),
-        Err(_) => Err(ApiError::Unavailable("storage")),
+        Ok(None) => Err(ServiceError::NotFound(format!("thumbnail of {:?}", echo(&id))).into()),
+        Err(_) => Err(ServiceError::Unavailable("storage").into()),
     }
 }

@@ -2,9 +2,10 @@
 
 use crate::http::answers::{self, KeyedProblems};
 use crate::http::auth::Admin;
+use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
-use crate::problem::ApiError;
 use crate::services::access::{Caller, Identity};
+use crate::services::error::{Credential, ServiceError};
 use crate::services::signing::{self, signing_key, SigningKey};
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -24,7 +25,8 @@ struct Secret<'a> {
 
 /// A page visitor's key signs nothing: webhooks are for programs.
 fn no_visitor_secret() -> ApiError {
-    ApiError::Forbidden("a page visitor has no webhook secret; webhooks need an API key".into())
+    ServiceError::Forbidden("a page visitor has no webhook secret; webhooks need an API key".into())
+        .into()
 }
 
 fn secret_answer(key: &SigningKey, scope: &str) -> HttpResponse {
@@ -55,16 +57,16 @@ async fn show_secret(
         Identity::Visitor(_) => return Err(no_visitor_secret()),
         Identity::Anonymous if admin.is_some() => "operator",
         Identity::Anonymous => {
-            return Err(ApiError::Unauthorized(
-                "without API keys, the operator-wide webhook secret is shown to the admin \
-                 token only"
-                    .into(),
-            ))
+            return Err(
+                ServiceError::Unauthenticated(Credential::AdminTokenForOperatorSecret).into(),
+            )
         }
     };
     let key = signing_key(&state.pool, state.webhook_secret.as_ref(), caller.owner())
         .await?
-        .ok_or_else(|| ApiError::NotFound("webhook secret (webhooks.secret is not set)".into()))?;
+        .ok_or_else(|| {
+            ServiceError::NotFound("webhook secret (webhooks.secret is not set)".into())
+        })?;
     Ok(secret_answer(&key, scope))
 }
 
@@ -81,15 +83,16 @@ async fn rotate(caller: Caller, state: web::Data<AppState>) -> Result<HttpRespon
         Identity::Program(key) => key,
         Identity::Visitor(_) => return Err(no_visitor_secret()),
         Identity::Anonymous => {
-            return Err(ApiError::Conflict(
+            return Err(ServiceError::Conflict(
                 "without API keys, webhooks are signed with the operator's secret \
                  (webhooks.secret): rotate it in the settings"
                     .into(),
-            ))
+            )
+            .into())
         }
     };
     match signing::rotate(&state.pool, key).await? {
         Some(fresh) => Ok(secret_answer(&fresh, "key")),
-        None => Err(ApiError::Unauthorized("this API key is unknown".into())),
+        None => Err(ServiceError::Unauthenticated(Credential::UnknownKey).into()),
     }
 }

@@ -3,13 +3,15 @@
 //! only), what a deleted job answers, the limits on its submissions, the visitors'
 //! identities minted, and programs' keys made.
 
-use crate::problem::{database, echo, ApiError};
+use crate::services::error::{database, echo, Credential, ServiceError};
 use crate::services::refuse_control_characters;
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 use std::net::IpAddr;
 use stylize_shared::config::AuthSettings;
 use stylize_shared::db::{self, ApiKeyRow, JobRow, KeyKind};
+use stylize_shared::rate_limit::RateLimiter;
 use uuid::Uuid;
 
 /// Keys are stored, and compared, only as this digest.
@@ -44,13 +46,13 @@ pub fn new_key(prefix: &str) -> String {
 }
 
 /// The answer to a submission over an owner's limit of active jobs.
-fn over_quota(who: &str, active: i64) -> ApiError {
-    ApiError::TooManyRequests {
+fn over_quota(who: &str, active: i64) -> ServiceError {
+    ServiceError::OverLimit {
         detail: format!(
             "{who} has {active} jobs queued or running, its limit; \
              try again when one has finished"
         ),
-        retry_after: 30,
+        retry_after_seconds: 30,
     }
 }
 
@@ -60,7 +62,7 @@ impl Caller {
         state: &AppState,
         presented: Option<String>,
         address: IpAddr,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, ServiceError> {
         let admin = state.auth.admin_token.expose();
         // The admin token is no key: no jobs are the operator's (where keys are off, it
         // calls as the anonymous owner, as a request without one does).
@@ -72,16 +74,10 @@ impl Caller {
             {
                 Some((id, KeyKind::Program)) => Identity::Program(id),
                 Some((id, KeyKind::Visitor)) => Identity::Visitor(id),
-                None => {
-                    return Err(ApiError::Unauthorized(
-                        "this API key is unknown or revoked".into(),
-                    ))
-                }
+                None => return Err(ServiceError::Unauthenticated(Credential::UnknownKey)),
             },
             None if state.auth.required => {
-                return Err(ApiError::Unauthorized(
-                    "an API key is required: Authorization: Bearer KEY".into(),
-                ))
+                return Err(ServiceError::Unauthenticated(Credential::KeyRequired))
             }
             None => Identity::Anonymous,
         };
@@ -114,7 +110,7 @@ impl Caller {
     /// quota of active jobs, with the seconds to wait. The quota is checked here to
     /// spare reading a body that could not be taken, and again, exactly, as the job is
     /// inserted (`db::insert_job`).
-    pub async fn admit_submission(&self, state: &AppState) -> Result<(), ApiError> {
+    pub async fn admit_submission(&self, state: &AppState) -> Result<(), ServiceError> {
         let auth = &state.auth;
         let (owner, per_minute, who) = match self.identity {
             Identity::Anonymous => return Ok(()),
@@ -122,12 +118,12 @@ impl Caller {
             Identity::Visitor(id) => {
                 let address = format!("address-submissions:{}", self.address);
                 let limit = auth.address_submissions_per_minute;
-                within_rate(state, &address, limit, "this address", "jobs").await?;
+                within_rate(&state.rate_limiter, &address, limit, "this address", "jobs").await?;
                 (id, auth.visitor_submissions_per_minute, "this visitor")
             }
         };
         within_rate(
-            state,
+            &state.rate_limiter,
             &format!("submissions:{owner}"),
             per_minute,
             who,
@@ -144,7 +140,7 @@ impl Caller {
     }
 
     /// The answer when `db::insert_job` found the caller at its limit.
-    pub fn over_quota(&self, active: i64) -> ApiError {
+    pub fn over_quota(&self, active: i64) -> ServiceError {
         over_quota(
             match self.identity {
                 Identity::Visitor(_) => "this visitor",
@@ -156,8 +152,8 @@ impl Caller {
 
     /// The job, if this caller may see it (see [`Caller::find_row`]); a deleted job is
     /// `410 Gone`.
-    pub async fn find(&self, state: &AppState, id: &str) -> Result<JobRow, ApiError> {
-        let row = self.find_row(state, id).await?;
+    pub async fn find(&self, pool: &PgPool, id: &str) -> Result<JobRow, ServiceError> {
+        let row = self.find_row(pool, id).await?;
         match gone(&row) {
             Some(gone) => Err(gone),
             None => Ok(row),
@@ -166,10 +162,10 @@ impl Caller {
 
     /// The job, deleted or not, if this caller may see it: another key's job is as
     /// absent as a job that never was.
-    pub async fn find_row(&self, state: &AppState, id: &str) -> Result<JobRow, ApiError> {
-        let not_found = || ApiError::NotFound(format!("job {:?}", echo(id)));
+    pub async fn find_row(&self, pool: &PgPool, id: &str) -> Result<JobRow, ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("job {:?}", echo(id)));
         let id = parse_job_id(id).ok_or_else(not_found)?;
-        db::get_job(&state.pool, id)
+        db::get_job(pool, id)
             .await
             .map_err(database)?
             .filter(|row| self.may_see(row.owner))
@@ -186,8 +182,8 @@ fn parse_job_id(text: &str) -> Option<Uuid> {
 }
 
 /// The `410 Gone` a deleted job answers, saying when and why; `None` for a live job.
-pub fn gone(row: &JobRow) -> Option<ApiError> {
-    row.deletion().map(|(at, by)| ApiError::JobDeleted {
+pub fn gone(row: &JobRow) -> Option<ServiceError> {
+    row.deletion().map(|(at, by)| ServiceError::JobDeleted {
         job: row.id,
         at,
         by,
@@ -197,23 +193,22 @@ pub fn gone(row: &JobRow) -> Option<ApiError> {
 /// Counts one hit against `name`'s rate of `per_minute`; refuses one over it, saying
 /// that `who` may make `per_minute` `what` a minute.
 async fn within_rate(
-    state: &AppState,
+    limiter: &RateLimiter,
     name: &str,
     per_minute: u64,
     who: &str,
     what: &str,
-) -> Result<(), ApiError> {
-    let (hits, window_left) = state
-        .rate_limiter
+) -> Result<(), ServiceError> {
+    let (hits, window_left) = limiter
         .count_hit(name, 60)
         .await
-        .map_err(|_| ApiError::Unavailable("the rate limiter"))?;
+        .map_err(|_| ServiceError::Unavailable("the rate limiter"))?;
     if hits > per_minute {
-        return Err(ApiError::TooManyRequests {
+        return Err(ServiceError::OverLimit {
             detail: format!(
                 "{who} may make {per_minute} {what} a minute; try again in {window_left} s"
             ),
-            retry_after: window_left,
+            retry_after_seconds: window_left,
         });
     }
     Ok(())
@@ -221,9 +216,9 @@ async fn within_rate(
 
 /// A new page visitor's key, for a browser at `address` (at most
 /// `auth.address_sessions_per_minute` a minute from one address).
-pub async fn mint_visitor(state: &AppState, address: IpAddr) -> Result<String, ApiError> {
+pub async fn mint_visitor(state: &AppState, address: IpAddr) -> Result<String, ServiceError> {
     within_rate(
-        state,
+        &state.rate_limiter,
         &format!("address-sessions:{address}"),
         state.auth.address_sessions_per_minute,
         "this address",
@@ -245,8 +240,8 @@ pub struct KeyName(String);
 impl KeyName {
     pub const MAX_CHARS: usize = 100;
 
-    pub fn parse(name: &str) -> Result<KeyName, ApiError> {
-        let invalid = |message: String| ApiError::InvalidParameter {
+    pub fn parse(name: &str) -> Result<KeyName, ServiceError> {
+        let invalid = |message: String| ServiceError::InvalidParameter {
             field: "name".into(),
             message,
         };
@@ -271,7 +266,7 @@ impl KeyName {
 pub async fn create_program_key(
     state: &AppState,
     name: &KeyName,
-) -> Result<(ApiKeyRow, String), ApiError> {
+) -> Result<(ApiKeyRow, String), ServiceError> {
     let key = new_key("sk_");
     let row = db::insert_key(&state.pool, name.as_str(), KeyKind::Program, &hash(&key))
         .await
@@ -280,9 +275,9 @@ pub async fn create_program_key(
 }
 
 /// Whether `presented` is a live visitor's key.
-pub async fn is_visitor(state: &AppState, presented: &str) -> Result<bool, ApiError> {
+pub async fn is_visitor(pool: &PgPool, presented: &str) -> Result<bool, ServiceError> {
     Ok(matches!(
-        db::find_key(&state.pool, &hash(presented))
+        db::find_key(pool, &hash(presented))
             .await
             .map_err(database)?,
         Some((_, KeyKind::Visitor))
@@ -295,7 +290,7 @@ mod tests {
 
     fn refusal(name: &str) -> String {
         match KeyName::parse(name) {
-            Err(ApiError::InvalidParameter { field, message }) => format!("{field}: {message}"),
+            Err(ServiceError::InvalidParameter { field, message }) => format!("{field}: {message}"),
             other => panic!("{name:?} gave {other:?}"),
         }
     }

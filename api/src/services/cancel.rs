@@ -2,8 +2,8 @@
 //! deleted): the worker running one stops at once (without Redis, at its next
 //! heartbeat), and a request waiting on a queued one (`Prefer: wait`) answers.
 
-use crate::problem::{database, ApiError};
 use crate::services::access::gone;
+use crate::services::error::{database, ServiceError};
 use crate::services::state::AppState;
 use stylize_core::job::JobState;
 use stylize_shared::db::{self, JobRow};
@@ -25,7 +25,7 @@ pub async fn announce_ended(state: &AppState, rows: &[JobRow]) {
 /// Cancels `job`, one its caller may see: a queued job is canceled now, a running one
 /// asked to stop. Answers the job as it now stands; one that had already ended is a
 /// conflict naming its state (or gone, if it was deleted meanwhile).
-pub async fn cancel_job(state: &AppState, job: &JobRow) -> Result<JobRow, ApiError> {
+pub async fn cancel_job(state: &AppState, job: &JobRow) -> Result<JobRow, ServiceError> {
     if let Some(row) = db::request_cancel(&state.pool, job.id)
         .await
         .map_err(database)?
@@ -36,6 +36,6 @@ pub async fn cancel_job(state: &AppState, job: &JobRow) -> Result<JobRow, ApiErr
     let now = db::get_job(&state.pool, job.id)
         .await
         .map_err(database)?
-        .ok_or_else(|| ApiError::Internal(format!("job {} has no row", job.id)))?;
-    Err(gone(&now).unwrap_or(ApiError::AlreadyFinished(now.state())))
+        .ok_or_else(|| ServiceError::Internal(format!("job {} has no row", job.id)))?;
+    Err(gone(&now).unwrap_or(ServiceError::AlreadyFinished(now.state())))
 }

@@ -2,9 +2,9 @@
 //! deletion does (cancel, objects out of S3, a tombstone) is `stylize_shared::retention`'s;
 //! here, telling those who follow the jobs, and what a lost race answers.
 
-use crate::problem::{database, echo, ApiError};
 use crate::services::access::gone;
 use crate::services::cancel::announce_ended;
+use crate::services::error::{database, echo, ServiceError};
 use crate::services::state::AppState;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::retention::{self, DeletedBy, DeletionError};
@@ -13,19 +13,19 @@ use uuid::Uuid;
 /// Jobs an operator's deletion takes per transaction.
 const ADMIN_BATCH: u32 = 100;
 
-fn failed(error: DeletionError) -> ApiError {
+fn failed(error: DeletionError) -> ServiceError {
     match error {
         DeletionError::Database(error) => database(error),
         DeletionError::Storage(error) => {
             tracing::error!(%error, "deleting a job's objects");
-            ApiError::Unavailable("storage")
+            ServiceError::Unavailable("storage")
         }
     }
 }
 
 /// Deletes `row` for its owner: canceled (if it was queued or running), its images gone,
 /// its row a tombstone.
-pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ApiError> {
+pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ServiceError> {
     match retention::delete(&state.pool, &state.storage, row.id, DeletedBy::Owner)
         .await
         .map_err(failed)?
@@ -39,7 +39,7 @@ pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ApiError> 
         None => {
             let now = db::get_job(&state.pool, row.id).await.map_err(database)?;
             Err(now.as_ref().and_then(gone).unwrap_or_else(|| {
-                ApiError::Internal(format!("job {} was neither deleted nor deletable", row.id))
+                ServiceError::Internal(format!("job {} was neither deleted nor deletable", row.id))
             }))
         }
     }
@@ -47,8 +47,8 @@ pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ApiError> 
 
 /// Deletes every job of the key `id` (revoked or not), as its owner's deletion does
 /// each; how many.
-pub async fn delete_key_jobs(state: &AppState, id: &str) -> Result<usize, ApiError> {
-    let not_found = || ApiError::NotFound(format!("key {:?}", echo(id)));
+pub async fn delete_key_jobs(state: &AppState, id: &str) -> Result<usize, ServiceError> {
+    let not_found = || ServiceError::NotFound(format!("key {:?}", echo(id)));
     let key: Uuid = id.parse().map_err(|_| not_found())?;
     db::get_key(&state.pool, key)
         .await

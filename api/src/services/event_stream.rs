@@ -6,8 +6,8 @@
 //! state changes (or events were missed while Redis was away). Each caller, and the
 //! api, holds a bounded number of streams.
 
-use crate::problem::{database, ApiError};
 use crate::services::access::Caller;
+use crate::services::error::{database, ServiceError};
 use crate::services::live::{Following, Full, Heard, StreamSlot};
 use crate::services::position;
 use crate::services::state::AppState;
@@ -91,7 +91,7 @@ impl Follow {
             .as_ref()
             .filter(|_| now.0 != JobState::Queued)
             .map(Step::of);
-        let queue = position::place(&self.state, &row).await;
+        let queue = position::place(&self.state.pool, &self.state.queue_view, &row).await;
         Some(sse("state", &JobView::new(&row, progress).in_queue(queue)))
     }
 
@@ -135,7 +135,7 @@ pub async fn follow(
     state: Arc<AppState>,
     caller: &Caller,
     found: JobRow,
-) -> Result<impl Stream<Item = Result<Bytes, ApiError>>, ApiError> {
+) -> Result<impl Stream<Item = Result<Bytes, ServiceError>>, ServiceError> {
     let slot = state.streams.take(caller.owner()).map_err(|full| {
         let detail = match full {
             Full::Owner(open) => format!(
@@ -144,9 +144,9 @@ pub async fn follow(
             ),
             Full::Process(open) => format!("this api holds {open} event streams, its limit"),
         };
-        ApiError::TooManyRequests {
+        ServiceError::OverLimit {
             detail,
-            retry_after: 5,
+            retry_after_seconds: 5,
         }
     })?;
     // Following first, then the row read again: a change after that read is heard.
@@ -156,7 +156,7 @@ pub async fn follow(
         .map_err(database)?
         .unwrap_or(found);
     let progress = state.progress.get(row.id).await.ok().flatten();
-    let queue = position::place(&state, &row).await;
+    let queue = position::place(&state.pool, &state.queue_view, &row).await;
     let first = sse(
         "state",
         &JobView::new(&row, progress.clone()).in_queue(queue),
@@ -188,7 +188,7 @@ pub async fn follow(
                 None => follow.next_event().await?,
             };
             let done = follow.last.0.is_terminal();
-            Some((Ok::<_, ApiError>(event), (!done).then_some(follow)))
+            Some((Ok::<_, ServiceError>(event), (!done).then_some(follow)))
         },
     ))
 }

@@ -6,7 +6,7 @@
 //! again for every redirect; bounded in redirects, bytes and time; never through a
 //! proxy (which would resolve names where the guard cannot see).
 
-use crate::problem::{echo, ApiError};
+use crate::services::error::{echo, ServiceError};
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
@@ -227,23 +227,23 @@ impl Fetcher {
 
     /// The bytes at `url`, for the form field `field`: the whole fetch, redirects and
     /// body included, within the time limit.
-    pub async fn fetch(&self, field: &str, url: &str) -> Result<Vec<u8>, ApiError> {
+    pub async fn fetch(&self, field: &str, url: &str) -> Result<Vec<u8>, ServiceError> {
         tokio::time::timeout(self.timeout, self.fetch_unbounded(field, url))
             .await
             .unwrap_or_else(|_| {
-                Err(ApiError::UrlFailed {
+                Err(ServiceError::UrlFailed {
                     field: field.to_owned(),
                     reason: format!("no complete answer within {} s", self.timeout.as_secs()),
                 })
             })
     }
 
-    async fn fetch_unbounded(&self, field: &str, url: &str) -> Result<Vec<u8>, ApiError> {
-        let refused = |reason: String| ApiError::UrlRefused {
+    async fn fetch_unbounded(&self, field: &str, url: &str) -> Result<Vec<u8>, ServiceError> {
+        let refused = |reason: String| ServiceError::UrlRefused {
             field: field.to_owned(),
             reason,
         };
-        let failed = |reason: String| ApiError::UrlFailed {
+        let failed = |reason: String| ServiceError::UrlFailed {
             field: field.to_owned(),
             reason,
         };
@@ -302,7 +302,7 @@ impl Fetcher {
                 response.status()
             )));
         }
-        let too_large = |bytes: usize| ApiError::InvalidImage {
+        let too_large = |bytes: usize| ServiceError::InvalidImage {
             field: field.to_owned(),
             error: ImageError::TooManyBytes {
                 bytes,

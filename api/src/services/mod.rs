@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod catalogue;
 pub mod deletion;
 pub mod deliverer;
+pub mod error;
 pub mod event_stream;
 pub mod fetch;
 pub mod live;

@@ -6,9 +6,9 @@
 //! and the mean run time of the last hour's jobs. Lists leave both out (`null`): a page
 //! of jobs would cost a count per queued job.
 
-use crate::services::queue_view::Snapshot;
-use crate::services::state::AppState;
+use crate::services::queue_view::{QueueView, Snapshot};
 use chrono::Utc;
+use sqlx::PgPool;
 use std::time::Duration;
 use stylize_core::job::JobState;
 use stylize_shared::db::JobRow;
@@ -16,15 +16,15 @@ use stylize_shared::stats::{self, QueuePlace};
 
 /// `row`'s place in the queue, if it is queued. The status answers without it when
 /// PostgreSQL cannot count (the job's own row was just read).
-pub(crate) async fn place(state: &AppState, row: &JobRow) -> QueuePlace {
+pub(crate) async fn place(pool: &PgPool, queue_view: &QueueView, row: &JobRow) -> QueuePlace {
     if row.state() != JobState::Queued {
         return QueuePlace::default();
     }
-    let snapshot = state.queue_view.snapshot(&state.pool).await.ok();
+    let snapshot = queue_view.snapshot(pool).await.ok();
     // From the order kept a second; a job newer than that is counted on its own.
     let ahead = match snapshot.as_ref().and_then(|s| s.ahead.get(&row.id)) {
         Some(ahead) => Ok(*ahead),
-        None => stats::queued_ahead(&state.pool, row.id).await,
+        None => stats::queued_ahead(pool, row.id).await,
     };
     let ahead = match ahead {
         Ok(ahead) => ahead,

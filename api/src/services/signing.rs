@@ -4,7 +4,7 @@
 //! signing secret, or the operator's for jobs without a key. `deliverer` sends the
 //! messages; `routes::webhooks` shows and rotates the secret.
 
-use crate::problem::{database, echo, ApiError};
+use crate::services::error::{database, echo, ServiceError};
 use crate::services::fetch::Guard;
 use crate::services::refuse_control_characters;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -42,17 +42,17 @@ pub(crate) struct Webhook {
 impl WebhookFields {
     /// The fields checked: the URL's length and form first, then its events, then the
     /// guard (which resolves the URL's name).
-    pub async fn check(self, guard: &Guard) -> Result<Option<Webhook>, ApiError> {
+    pub async fn check(self, guard: &Guard) -> Result<Option<Webhook>, ServiceError> {
         let Some(url) = self.url else {
             if self.events.is_empty() {
                 return Ok(None);
             }
-            return Err(ApiError::BadRequest(
+            return Err(ServiceError::Malformed(
                 "webhook_events without a webhook: send the URL in the form field \"webhook\""
                     .into(),
             ));
         };
-        let invalid = |message: String| ApiError::InvalidParameter {
+        let invalid = |message: String| ServiceError::InvalidParameter {
             field: "webhook".into(),
             message,
         };
@@ -73,7 +73,7 @@ impl WebhookFields {
             .filter(|event| !event.is_empty())
             .collect();
         if let Some(unknown) = asked.iter().find(|event| !EVENTS.contains(event)) {
-            return Err(ApiError::InvalidParameter {
+            return Err(ServiceError::InvalidParameter {
                 field: "webhook_events".into(),
                 message: format!(
                     "unknown event {:?}; expected any of {}",
@@ -93,7 +93,7 @@ impl WebhookFields {
         guard
             .check(&parsed)
             .await
-            .map_err(|refused| ApiError::UrlRefused {
+            .map_err(|refused| ServiceError::UrlRefused {
                 field: "webhook".into(),
                 reason: refused.0,
             })?;
@@ -107,10 +107,10 @@ pub struct SigningKey(Vec<u8>);
 
 impl SigningKey {
     /// 32 random bytes.
-    fn generate() -> Result<Self, ApiError> {
+    fn generate() -> Result<Self, ServiceError> {
         let mut key = vec![0; 32];
         getrandom::getrandom(&mut key)
-            .map_err(|error| ApiError::Internal(format!("no random bytes: {error}")))?;
+            .map_err(|error| ServiceError::Internal(format!("no random bytes: {error}")))?;
         Ok(SigningKey(key))
     }
 
@@ -145,7 +145,7 @@ pub async fn signing_key(
     pool: &PgPool,
     operator: Option<&SigningKey>,
     owner: Option<Uuid>,
-) -> Result<Option<SigningKey>, ApiError> {
+) -> Result<Option<SigningKey>, ServiceError> {
     let Some(owner) = owner else {
         return Ok(operator.cloned());
     };
@@ -158,7 +158,7 @@ pub async fn signing_key(
 
 /// A new secret for `key`, which signs every message sent from now on, retries
 /// included; `None` when the key is unknown.
-pub async fn rotate(pool: &PgPool, key: Uuid) -> Result<Option<SigningKey>, ApiError> {
+pub async fn rotate(pool: &PgPool, key: Uuid) -> Result<Option<SigningKey>, ServiceError> {
     let fresh = SigningKey::generate()?;
     let rotated = outbox::rotate_key_secret(pool, key, &fresh.0)
         .await

@@ -3,8 +3,8 @@
 //! form into a [`Submission`], and `routes::jobs` answers with what [`submit`] made of
 //! it; nothing here knows of HTTP.
 
-use crate::problem::{database, echo, ApiError};
 use crate::services::access::{gone, Caller, Identity};
+use crate::services::error::{database, echo, ServiceError};
 use crate::services::signing::{self, WebhookFields};
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
@@ -99,15 +99,15 @@ pub(crate) async fn submit(
     caller: &Caller,
     idempotency_key: Option<&str>,
     mut submission: Submission,
-) -> Result<Submitted, ApiError> {
+) -> Result<Submitted, ServiceError> {
     let owner = caller.owner();
     if submission.content.is_some() && submission.content_url.is_some() {
-        return Err(ApiError::BadRequest(
+        return Err(ServiceError::Malformed(
             "send the content image as a file (content) or a URL (content_url), not both".into(),
         ));
     }
     if submission.content.is_none() && submission.content_url.is_none() {
-        return Err(ApiError::BadRequest(
+        return Err(ServiceError::Malformed(
             "the content image (form field \"content\" or \"content_url\") is missing".into(),
         ));
     }
@@ -123,7 +123,7 @@ pub(crate) async fn submit(
     }
     let plan = plan(state, params, &submission)?;
     if submission.webhook.url.is_some() && matches!(caller.identity, Identity::Visitor(_)) {
-        return Err(ApiError::InvalidParameter {
+        return Err(ServiceError::InvalidParameter {
             field: "webhook".into(),
             message: "a page visitor's jobs send no webhooks; use an API key".into(),
         });
@@ -195,7 +195,7 @@ pub(crate) async fn submit(
                 tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it")
             }
         }
-        return Err(ApiError::Unavailable("the job queue"));
+        return Err(ServiceError::Unavailable("the job queue"));
     }
     // Unmarked, a worker's reaper publishes the job again later: harmless, since a
     // second message for a job that is no longer queued is dropped at claim.
@@ -208,7 +208,7 @@ pub(crate) async fn submit(
 
 /// The answer to a submission whose idempotency key already made `first`: the first
 /// job again for the same request, `422` for a different one, `410` once it was deleted.
-fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
+fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ServiceError> {
     if let Some(gone) = gone(&first) {
         return Err(gone);
     }
@@ -218,17 +218,17 @@ fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ApiError> {
         .as_deref()
         .is_some_and(|hash| hash != request_hash)
     {
-        return Err(ApiError::IdempotencyKeyReused { job: first.id });
+        return Err(ServiceError::IdempotencyKeyReused { job: first.id });
     }
     Ok(Submitted::Replayed(first))
 }
 
 /// A job with a webhook needs a key to sign its messages: its API key's (made now if it
 /// has none yet), or without keys the operator's.
-async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), ApiError> {
+async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), ServiceError> {
     match signing::signing_key(&state.pool, state.webhook_secret.as_ref(), owner).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::InvalidParameter {
+        None => Err(ServiceError::InvalidParameter {
             field: "webhook".into(),
             message: "this api signs no webhooks: without API keys, the operator sets \
                       webhooks.secret"
@@ -239,11 +239,15 @@ async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), 
 
 /// The checks that need no image: the parameters, for this many styles (into their
 /// plan) and for the workers' memory, and each preset's id.
-fn plan(state: &AppState, params: StyleParams, submission: &Submission) -> Result<Plan, ApiError> {
+fn plan(
+    state: &AppState,
+    params: StyleParams,
+    submission: &Submission,
+) -> Result<Plan, ServiceError> {
     let plan = Plan::new(params, submission.style_count())?;
     if state.device_memory_bytes > 0 {
         memory::fit(&plan, state.device_memory_bytes).map_err(|too_large| {
-            ApiError::InvalidParameter {
+            ServiceError::InvalidParameter {
                 field: "params.size".into(),
                 message: format!("{too_large}: no worker of this deployment can take it"),
             }
@@ -251,7 +255,7 @@ fn plan(state: &AppState, params: StyleParams, submission: &Submission) -> Resul
     }
     for (i, preset) in submission.presets.iter().enumerate() {
         if state.catalogue.get(preset).is_none() {
-            return Err(ApiError::InvalidParameter {
+            return Err(ServiceError::InvalidParameter {
                 field: format!("preset[{i}]"),
                 message: format!(
                     "unknown preset {:?}; GET /v1/styles lists them",
@@ -285,7 +289,7 @@ struct Measured {
 /// The submission's images, each URL's fetched (after every cheaper check has
 /// passed), and each decoded in full: a truncated file fails here, not in the worker.
 /// Only their sizes are kept (`images::measure`): the worker decodes them again.
-async fn receive(state: &AppState, submission: Submission) -> Result<Measured, ApiError> {
+async fn receive(state: &AppState, submission: Submission) -> Result<Measured, ServiceError> {
     let content = match (submission.content, &submission.content_url) {
         (Some(part), _) => Received {
             field: "content".into(),
@@ -321,18 +325,18 @@ async fn receive(state: &AppState, submission: Submission) -> Result<Measured, A
     // CPU work, off the async threads.
     tokio::task::spawn_blocking(move || measure(&limits, uploads))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
 }
 
 /// The image's size, once it has passed every check a worker's decode makes.
-fn measure_one(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), ApiError> {
-    images::measure(&image.bytes, limits).map_err(|error| ApiError::InvalidImage {
+fn measure_one(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), ServiceError> {
+    images::measure(&image.bytes, limits).map_err(|error| ServiceError::InvalidImage {
         field: image.field.clone(),
         error,
     })
 }
 
-fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, ApiError> {
+fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, ServiceError> {
     let content = measure_one(&uploads.content, limits)?;
     let styles = uploads
         .styles
@@ -353,10 +357,10 @@ fn check_sizes(
     plan: &Plan,
     measured: &Measured,
     presets: &[String],
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let misfit = |field: &str| {
         let field = field.to_owned();
-        move |error| ApiError::InvalidImage { field, error }
+        move |error| ServiceError::InvalidImage { field, error }
     };
     plan.check_content_size(measured.content)
         .map_err(misfit(&measured.uploads.content.field))?;
@@ -381,10 +385,10 @@ async fn store_inputs(
     job: &str,
     uploads: Uploads,
     styles: &[StyleSource],
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let unavailable = |e: StorageError| {
         tracing::error!(error = %e, "storing inputs");
-        ApiError::Unavailable("storage")
+        ServiceError::Unavailable("storage")
     };
     let images = std::iter::once(uploads.content).chain(uploads.styles);
     let inputs = StyleSource::input_keys(job, styles).zip(images);

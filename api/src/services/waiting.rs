@@ -5,19 +5,25 @@
 //! announced, never polling PostgreSQL. Without Redis it reads the row at the deadline:
 //! a Redis outage costs the early answer, never the request.
 
-use crate::services::live::Heard;
-use crate::services::state::AppState;
+use crate::services::live::{Heard, Hub};
+use sqlx::PgPool;
+use std::sync::Arc;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::progress::JobEvent;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 /// The new job `row` once it has ended, or as it stands at `deadline`.
-pub(crate) async fn until_ended(state: &AppState, row: JobRow, deadline: Instant) -> JobRow {
-    if let Ok(ended) = tokio::time::timeout_at(deadline, ended(state, row.id)).await {
+pub(crate) async fn until_ended(
+    pool: &PgPool,
+    live: &Arc<Hub>,
+    row: JobRow,
+    deadline: Instant,
+) -> JobRow {
+    if let Ok(ended) = tokio::time::timeout_at(deadline, ended(pool, live, row.id)).await {
         return ended;
     }
-    match db::get_job(&state.pool, row.id).await {
+    match db::get_job(pool, row.id).await {
         Ok(Some(now)) => now,
         // The job was accepted: it is answered as accepted, whatever PostgreSQL says now.
         Ok(None) => row,
@@ -29,11 +35,11 @@ pub(crate) async fn until_ended(state: &AppState, row: JobRow, deadline: Instant
 }
 
 /// The job, once ended.
-async fn ended(state: &AppState, id: Uuid) -> JobRow {
-    let mut following = state.live.follow(id);
+async fn ended(pool: &PgPool, live: &Arc<Hub>, id: Uuid) -> JobRow {
+    let mut following = live.follow(id);
     // Once following, an end recorded before is in the row, and any later one is heard.
     loop {
-        match db::get_job(&state.pool, id).await {
+        match db::get_job(pool, id).await {
             Ok(Some(row)) if row.state().is_terminal() => return row,
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, job = %id, "reading the job while waiting"),
