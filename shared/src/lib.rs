@@ -14,6 +14,8 @@ pub mod progress;
 pub mod queue;
 pub mod rate_limit;
 pub mod retention;
+#[cfg(feature = "test-support")]
+pub mod scratch;
 pub mod stats;
 pub mod storage;
 pub mod telemetry;

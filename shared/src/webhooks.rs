@@ -66,6 +66,10 @@ pub async fn claim_due(
                                   AND busy.delivered_at IS NULL
                                   AND busy.gave_up_at IS NULL) <= $3
                )
+               -- Checked again on the row as it is once locked: a message another
+               -- deliverer claimed after this statement's snapshot is no longer due,
+               -- and is skipped (the ranking above saw it as it was).
+               AND delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= now()
                ORDER BY next_attempt_at
                LIMIT $2
                FOR UPDATE SKIP LOCKED) due

@@ -1,20 +1,19 @@
 //! The job queries of `db`, each against PostgreSQL on a database of the test's own
 //! (`scripts/services.sh` runs the server), created here and dropped afterwards.
 
-use sqlx::{Connection, PgConnection, PgPool};
-use std::process::Command;
+use sqlx::PgPool;
+use std::time::Duration;
 use stylize_core::job::{JobState, StyleSource};
 use stylize_core::params::StyleParams;
-use stylize_shared::config::DatabaseSettings;
 use stylize_shared::db::{self, JobRow, NewJob};
+use stylize_shared::scratch::ScratchDatabase;
+use stylize_shared::webhooks;
 use uuid::Uuid;
-
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A migrated database that lives as long as the value, a failing test's included.
 struct Scratch {
     pool: PgPool,
-    name: String,
+    database: ScratchDatabase,
 }
 
 impl Scratch {
@@ -26,37 +25,9 @@ impl Scratch {
 
     /// A database without a table yet.
     async fn empty() -> Scratch {
-        let name = format!("stylize_db_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&format!("{SERVER}/postgres"))
-            .await
-            .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let settings = DatabaseSettings {
-            url: format!("{SERVER}/{name}").into(),
-            max_connections: 2,
-        };
-        let pool = db::connect(&settings).await.unwrap();
-        Scratch { pool, name }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // `drop` cannot await; `--force` closes the pool's connections.
-        let _ = Command::new("dropdb")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "--force",
-                "--if-exists",
-            ])
-            .arg(&self.name)
-            .status();
+        let database = ScratchDatabase::create("stylize_db").await;
+        let pool = db::connect(&database.settings(2)).await.unwrap();
+        Scratch { pool, database }
     }
 }
 
@@ -685,4 +656,44 @@ async fn progress_messages_coalesce_to_the_latest() {
     .unwrap();
     assert_eq!(pending.len(), 1, "one message owed, the latest");
     assert_eq!(pending[0].0.iteration, 4);
+}
+
+/// Deliverers claiming at once never share a message: a claim that read the message as
+/// due before another's claim committed finds it claimed when it locks it, and skips it.
+#[tokio::test]
+async fn a_due_webhook_message_is_claimed_by_one_deliverer_only() {
+    let scratch = Scratch::new().await;
+    let pool = db::connect(&scratch.database.settings(8)).await.unwrap();
+    let job = submit(&pool).await;
+    sqlx::query(
+        "INSERT INTO webhook_messages (id, job_id, event, url, job)
+         VALUES (gen_random_uuid(), $1, 'completed', 'http://127.0.0.1:9/hook', '{}')",
+    )
+    .bind(job)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for round in 0..40 {
+        sqlx::query("UPDATE webhook_messages SET lease = NULL, next_attempt_at = now()")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let claims = (0..8).map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                webhooks::claim_due(&pool, Duration::from_secs(30), 1)
+                    .await
+                    .unwrap()
+                    .len()
+            })
+        });
+        let mut claimed = 0;
+        for claim in claims.collect::<Vec<_>>() {
+            claimed += claim.await.unwrap();
+        }
+        assert_eq!(
+            claimed, 1,
+            "round {round}: the message was claimed {claimed} times"
+        );
+    }
 }
