@@ -6,20 +6,37 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 use stylize_api::Application;
 use stylize_shared::config::Settings;
+use stylize_shared::scratch::ScratchDatabase;
 use uuid::Uuid;
 
-/// Polls `condition` every 20 ms until it holds, failing with `what` after `limit`: the
-/// one wait the tests share, for what no event announces.
+/// Polls `found` every 20 ms until it gives a value, failing with `what` after `limit`:
+/// the one wait the tests share, for what no event announces.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut found: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = found().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_for`] a condition to hold.
 pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = Instant::now();
-    while !condition().await {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let holds = || {
+        let check = condition();
+        async move { check.await.then_some(()) }
+    };
+    wait_for(limit, what, holds).await
 }
 
 /// One stack at a time: the tests start worker processes, and several stacks at once
@@ -40,7 +57,7 @@ pub struct Stack {
     /// The api's `/metrics` (on its own port when `http.metrics_address` is set).
     pub api_metrics: String,
     pub client: reqwest::Client,
-    database: String,
+    _database: ScratchDatabase,
     /// The configuration files handed to the workers.
     config_dir: PathBuf,
     workers: Vec<Child>,
@@ -90,17 +107,11 @@ impl Stack {
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Stack {
         let turn = services_turn().await;
         let tag = Uuid::new_v4().simple().to_string();
-        let database = format!("stylize_e2e_{tag}");
-        let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-        let mut connection: sqlx::PgConnection = sqlx::Connection::connect(admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&mut connection)
-            .await
-            .unwrap();
+        let database = ScratchDatabase::create("stylize_e2e").await;
 
         let mut settings = Settings::load().unwrap();
         settings.http.port = 0;
-        settings.database.url = format!("postgres://postgres@127.0.0.1:5432/{database}").into();
+        settings.database.url = database.url().into();
         settings.amqp.queue = format!("stylize.e2e.{tag}");
         settings.presets.dir = assets_dir().join("styles").to_string_lossy().into_owned();
         settings.worker.weights = std::env::var("STYLIZE_WEIGHTS").unwrap_or_else(|_| {
@@ -144,7 +155,7 @@ impl Stack {
                 .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .unwrap(),
-            database,
+            _database: database,
             config_dir,
             workers: Vec::new(),
             metrics_ports: Vec::new(),
@@ -202,17 +213,8 @@ impl Stack {
             .status()
             .unwrap();
         assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = worker.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "the worker did not exit within {limit:?} of SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let exited = || std::future::ready(worker.try_wait().unwrap());
+        wait_for(limit, "the worker's exit after SIGTERM", exited).await
     }
 
     /// Whether worker `index` is still running.
@@ -223,14 +225,16 @@ impl Stack {
     /// Worker `index`'s `/metrics` text, once it answers.
     pub async fn worker_metrics(&self, index: usize) -> String {
         let url = format!("http://127.0.0.1:{}/metrics", self.metrics_ports[index]);
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = self.client.get(&url).send().await {
-                return response.text().await.unwrap();
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "no {url}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let answered = || async {
+            let response = self.client.get(&url).send().await.ok()?;
+            Some(response.text().await.unwrap())
+        };
+        wait_for(
+            Duration::from_secs(60),
+            &format!("an answer from {url}"),
+            answered,
+        )
+        .await
     }
 
     /// Kills worker `index` at once (SIGKILL): no hand-back, no clean-up.
@@ -245,14 +249,9 @@ impl Stack {
         let queue = stylize_shared::queue::JobQueue::connect(&self.settings.amqp)
             .await
             .unwrap();
-        let started = Instant::now();
-        while queue.declared_counts().await.unwrap().consumer_count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "workers did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let consuming =
+            || async { queue.declared_counts().await.unwrap().consumer_count() >= count };
+        wait_until(Duration::from_secs(60), "the workers consuming", consuming).await;
     }
 
     /// The job's row: (attempts, last worker).
@@ -273,24 +272,17 @@ impl Stack {
         let pool = stylize_shared::db::connect(&self.settings.database)
             .await
             .unwrap();
-        let started = Instant::now();
-        loop {
+        let renewed = || async {
             let row = stylize_shared::db::get_job(&pool, id.parse().unwrap())
                 .await
                 .unwrap()
                 .unwrap();
             let running = row.state() == stylize_core::job::JobState::Running;
             let claimed = row.started_at.filter(|_| running);
-            if claimed.is_some_and(|claimed| row.updated_at > claimed) {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "job {id} is {} and its lease was not renewed",
-                row.state
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            claimed.is_some_and(|claimed| row.updated_at > claimed)
+        };
+        let what = format!("job {id} running, its lease renewed since its claim");
+        wait_until(Duration::from_secs(60), &what, renewed).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -380,18 +372,12 @@ impl Stack {
 
     /// Waits until the job runs and has made a few iterations.
     pub async fn wait_until_running(&self, id: &str) {
-        let started = Instant::now();
-        loop {
+        let running = || async {
             let (_, body) = self.get_json(&format!("/v1/jobs/{id}")).await;
-            if body["progress"]["iteration"].as_i64().unwrap_or(0) > 2 {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "never ran: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            body["progress"]["iteration"].as_i64().unwrap_or(0) > 2
+        };
+        let what = format!("job {id} past its second iteration");
+        wait_until(Duration::from_secs(60), &what, running).await;
     }
 
     /// Checks how a run of jobs settled: each is in a terminal state, each succeeded job
@@ -466,18 +452,7 @@ impl Drop for Stack {
         })
         .join();
         let _ = std::fs::remove_dir_all(&self.config_dir);
-        // Best effort: leave no test database behind.
-        let _ = Command::new("dropdb")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "--force",
-                "--if-exists",
-                &self.database,
-            ])
-            .status();
+        // The database goes with `_database`, dropped after this.
     }
 }
 
@@ -511,7 +486,7 @@ pub mod outage {
             match self {
                 Service::RabbitMq => command("rabbitmqctl", &["-q", "stop_app"]),
                 Service::Redis => command("redis-cli", &["-h", "127.0.0.1", "shutdown", "nosave"]),
-                Service::S3 => command("scripts/garage.sh", &["stop"]),
+                Service::S3 => command("scripts/lib/garage.sh", &["stop"]),
             }
         }
 
@@ -520,7 +495,7 @@ pub mod outage {
             match self {
                 Service::RabbitMq => command("rabbitmqctl", &["-q", "start_app"]),
                 Service::Redis => command("scripts/services.sh", &[]),
-                Service::S3 => command("scripts/garage.sh", &[]),
+                Service::S3 => command("scripts/lib/garage.sh", &[]),
             }
         }
     }

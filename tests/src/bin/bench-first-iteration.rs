@@ -4,7 +4,7 @@
 //! for each job's progress events; the first iteration's `elapsed_seconds` (counted from the
 //! engine's start) splits the wait into what comes before the engine (queue, claim,
 //! fetching and decoding the inputs) and the engine's own work (resizing, style
-//! targets, the first iteration). Run by `scripts/bench_service.sh`.
+//! targets, the first iteration). Run by `scripts/bench/service.sh`.
 //!
 //! Usage: bench-first-iteration API_URL REDIS_URL PHOTO SIZE RUNS
 

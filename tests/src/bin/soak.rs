@@ -2,7 +2,7 @@
 //! until it ends, then waits for the stragglers and reports jobs submitted, succeeded,
 //! failed, canceled and lost (still not finished a grace period after the last
 //! submission; must be 0), with submission and end-to-end latencies. Run by
-//! `scripts/soak.sh`, which starts the stack and the workers.
+//! `scripts/bench/soak.sh`, which starts the stack and the workers.
 //!
 //! Usage: soak API_URL PHOTO MINUTES INTERVAL_MS GRACE_SECONDS
 

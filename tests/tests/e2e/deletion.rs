@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use stylize_core::job::{keys, StyleSource};
 use stylize_core::params::StyleParams;
-use stylize_e2e::{asset, form, job_routes, metric, Stack};
+use stylize_e2e::{asset, form, job_routes, metric, wait_for, wait_until, Stack};
 use stylize_shared::db;
 use stylize_shared::retention::{self, DeletedBy};
 use stylize_shared::storage::Storage;
@@ -198,19 +198,16 @@ async fn only_a_jobs_own_key_deletes_it_and_an_operator_deletes_a_keys_jobs() {
 /// Waits until the worker has ended `runs` runs as canceled (its metric counts a run once
 /// it has recorded it and removed what a deleted job's run stored).
 async fn wait_for_canceled_runs(stack: &Stack, runs: f64) {
-    let started = Instant::now();
-    loop {
+    let counted = || async {
         let metrics = stack.worker_metrics(0).await;
-        let canceled = metric(&metrics, "stylize_worker_runs_total{outcome=\"canceled\"}");
-        if canceled == Some(runs) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "canceled runs: {canceled:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        metric(&metrics, "stylize_worker_runs_total{outcome=\"canceled\"}") == Some(runs)
+    };
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{runs} canceled runs"),
+        counted,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -315,17 +312,10 @@ async fn the_workers_sweeper_deletes_jobs_past_their_retention() {
     stack.start_worker("e2e-sweeper");
 
     // Batches of one: the sweeper goes on while its batches come full.
-    let started = Instant::now();
     for id in expired {
-        loop {
-            let row = db::get_job(&pool, id).await.unwrap().unwrap();
-            if row.deleted_by.is_some() {
-                assert_eq!(row.deleted_by.as_deref(), Some("expired"));
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "{id} kept");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let deleted = || async { db::get_job(&pool, id).await.unwrap().unwrap().deleted_by };
+        let by = wait_for(Duration::from_secs(60), &format!("{id} deleted"), deleted).await;
+        assert_eq!(by, "expired");
         let id = id.to_string();
         assert_eq!(objects(&storage, &id).await, Vec::<String>::new());
         assert_gone(&stack, &id, "", "when its retention period ended").await;

@@ -3,26 +3,19 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stylize_e2e::Stack;
+use stylize_e2e::{wait_for, wait_until, Stack};
 use stylize_shared::config::Settings;
 use stylize_shared::workers::{Rates, WorkerIdentity, WorkerRegistry, WorkerReport};
 
 /// Polls `GET /v1/queue` until `wanted` holds (the answer is kept a second, and workers
 /// report every few seconds); returns the answer that satisfied it.
 async fn queue_until(stack: &Stack, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
+    let answer = || async {
         let (status, body) = stack.get_json("/v1/queue").await;
         assert_eq!(status, 200, "{body}");
-        if wanted(&body) {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what}: never seen in {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Some(body).filter(|body| wanted(body))
+    };
+    wait_for(Duration::from_secs(30), what, answer).await
 }
 
 fn worker<'a>(queue: &'a Value, name: &str) -> Option<&'a Value> {
@@ -207,14 +200,13 @@ async fn a_one_job_owner_starts_next_whatever_the_backlog_before_it() {
         }
     };
     // The backlog is being worked through: a few of its jobs have run.
-    let started = Instant::now();
-    while count("SELECT count(*) FROM jobs WHERE state = 'succeeded'").await < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the backlog never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ran = || async { count("SELECT count(*) FROM jobs WHERE state = 'succeeded'").await >= 3 };
+    wait_until(
+        Duration::from_secs(120),
+        "three jobs of the backlog run",
+        ran,
+    )
+    .await;
 
     let arrived = Instant::now();
     let job = submit_keyed(&stack, &newcomer).await;

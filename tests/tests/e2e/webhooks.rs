@@ -360,9 +360,10 @@ async fn a_message_claimed_by_a_deliverer_that_died_is_sent_after_its_lease() {
     };
     let receiver = Receiver::start(port, &[]);
     let delivery = receiver.wait_for(1, Duration::from_secs(30)).await[0].clone();
+    let waited = asked.elapsed();
     assert!(
-        asked.elapsed() >= lease,
-        "sent inside the dead deliverer's lease"
+        waited >= lease,
+        "sent {waited:?} after the claim, inside the dead deliverer's lease of {lease:?}"
     );
     let body: Value = serde_json::from_str(&delivery.body).unwrap();
     assert_eq!(
