@@ -30,8 +30,8 @@ add_torch_to_library_path() {
 # Sourced before set-up has run, too: a warning, not an exit.
 add_torch_to_library_path || true
 export STYLIZE_WEIGHTS="${STYLIZE_WEIGHTS:-$STYLIZE_VAR/vgg19.safetensors}"
-# The fast network (scripts/convert_fast_weights.py) and the reference outputs its tests
-# compare against (scripts/fast_reference.py).
+# The fast network (scripts/weights/convert_fast.py) and the reference outputs its tests
+# compare against (scripts/weights/fast_reference.py).
 export STYLIZE_FAST_WEIGHTS="${STYLIZE_FAST_WEIGHTS:-$STYLIZE_VAR/fast.safetensors}"
 export STYLIZE_FAST_REFERENCE="${STYLIZE_FAST_REFERENCE:-$STYLIZE_VAR/fast_reference.safetensors}"
 # The preset paintings and the sample photo, committed with their credits (assets/).

@@ -19,7 +19,7 @@ kit=var/gpu
 
 prepare() {
   source scripts/env.sh
-  cargo build --release --quiet -p stylize-engine --bin stylize \
+  cargo build --release --quiet --workspace --bin stylize \
     --example bench_fast --example bench_concurrency --example quality
   mkdir -p "$kit/assets/content" "$kit/assets/styles" "$kit/assets/reference"
   rm -f "$kit/vgg19.safetensors" # converted there: it would not fit in what travels
@@ -66,7 +66,7 @@ run() {
   torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
   export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   [ -s "$kit/vgg19.safetensors" ] ||
-    "$python" scripts/convert_weights.py "$kit/vgg19.safetensors" "$kit/vgg19_q.bin"
+    "$python" scripts/weights/convert_vgg19.py "$kit/vgg19.safetensors" "$kit/vgg19_q.bin"
   export STYLIZE_WEIGHTS="$kit/vgg19.safetensors" STYLIZE_FAST_WEIGHTS="$kit/fast.safetensors"
   [ "$device" = cpu ] || nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   log="$(mktemp -d)"

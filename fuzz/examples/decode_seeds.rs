@@ -1,7 +1,7 @@
 //! Writes small seed images for the `decode_image` target into OUT_DIR: every format and
 //! pixel layout the gate takes (PNG grey/RGB/RGBA/16-bit, baseline JPEG in colour and
 //! grey, a JPEG with an EXIF orientation, lossless WebP), plus each PHOTO (a JPEG, or a
-//! folder of them) shrunk to 32 px. Small seeds keep the fuzzer fast; scripts/fuzz.sh
+//! folder of them) shrunk to 32 px. Small seeds keep the fuzzer fast; scripts/check/fuzz.sh
 //! runs this.
 //!
 //! Usage: decode_seeds OUT_DIR [PHOTO...]

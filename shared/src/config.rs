@@ -1,5 +1,5 @@
 //! Settings, layered: the defaults below (a development machine: services on loopback,
-//! Garage from `scripts/garage.sh`), then an optional TOML file named by
+//! Garage from `scripts/lib/garage.sh`), then an optional TOML file named by
 //! `STYLIZE_CONFIG`, then environment variables such as `STYLIZE__DATABASE__URL` (two
 //! underscores between levels).
 
@@ -111,7 +111,7 @@ pub struct WorkerSettings {
     pub threads: i32,
     /// Converted VGG19 weights.
     pub weights: String,
-    /// The fast network's converted weights (`scripts/convert_fast_weights.py`): `fast`
+    /// The fast network's converted weights (`scripts/weights/convert_fast.py`): `fast`
     /// jobs, and each `full` job's first preview.
     pub fast_weights: String,
     /// A running job whose worker has not renewed its lease for this long is handed to

@@ -1,4 +1,4 @@
-// The page in headless Chromium against the real stack that scripts/test_page.sh starts:
+// The page in headless Chromium against the real stack that scripts/check/page.sh starts:
 // upload, pick, generate, watch (by events, or by polling when they are blocked),
 // download; instant jobs and a full job's first picture; defaults and time estimates
 // fitted to the workers; errors; cancel; phone width and labels.
@@ -257,7 +257,7 @@ test("with server-sent events blocked, polling shows the progress and the previe
 });
 
 test("a photo given by its web address becomes a painting; internal addresses are refused", async () => {
-  // An origin on 127.0.0.2, which scripts/test_page.sh lets the api fetch from
+  // An origin on 127.0.0.2, which scripts/check/page.sh lets the api fetch from
   // (fetch.allowed_networks); 127.0.0.1 stays refused like every internal address.
   const bytes = await readFile(photo);
   const origin = createServer((request, response) => {

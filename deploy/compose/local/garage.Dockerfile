@@ -1,5 +1,5 @@
-# Garage, the binary that scripts/garage.sh builds (the same version as the compose file's
-# image), for the container tests only (scripts/test_containers.sh). Laid out like the
+# Garage, the binary that scripts/lib/garage.sh builds (the same version as the compose file's
+# image), for the container tests only (scripts/check/containers.sh). Laid out like the
 # official image: /garage, reading /etc/garage.toml.
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}

@@ -1,4 +1,4 @@
-# PostgreSQL from Debian's packages, for the container tests only (scripts/test_containers.sh),
+# PostgreSQL from Debian's packages, for the container tests only (scripts/check/containers.sh),
 # where the official image cannot be pulled. It honours the official image's
 # POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB, and its data folder.
 ARG BASE=debian:bookworm-slim

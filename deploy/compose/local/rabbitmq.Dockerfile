@@ -1,5 +1,5 @@
 # RabbitMQ from Debian's packages, with its management plugin, for the container tests only
-# (scripts/test_containers.sh). It honours the official image's RABBITMQ_DEFAULT_USER and
+# (scripts/check/containers.sh). It honours the official image's RABBITMQ_DEFAULT_USER and
 # RABBITMQ_DEFAULT_PASS, and its data folder.
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}

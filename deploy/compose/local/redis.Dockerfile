@@ -1,4 +1,4 @@
-# Redis from Debian's packages, for the container tests only (scripts/test_containers.sh).
+# Redis from Debian's packages, for the container tests only (scripts/check/containers.sh).
 # Like the official image, it takes `redis-server ARGS` as its command and listens on
 # every address without protected mode when it is given no configuration file.
 ARG BASE=debian:bookworm-slim

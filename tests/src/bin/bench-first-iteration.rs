@@ -58,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
             if message.get_channel_name() != channel {
                 continue;
             }
-            let progress: LiveProgress = serde_json::from_str(&message.get_payload::<String>()?)?;
+            // The channel also carries the job's changes of state, which are no progress.
+            let payload = message.get_payload::<String>()?;
+            let Ok(progress) = serde_json::from_str::<LiveProgress>(&payload) else {
+                continue;
+            };
             // Iteration 0 announces the fast pass's preview, before any iteration.
             if progress.preview_iteration.is_some() {
                 preview.get_or_insert_with(Instant::now);

@@ -1,4 +1,4 @@
-//! Times the fast network's two passes (scripts/bench_fast.sh runs it beside
+//! Times the fast network's two passes (scripts/bench/fast.sh runs it beside
 //! onnxruntime): the predictor on a 256×256 painting and the transformer on the photo at
 //! SIZE, each on tensors already on the device, after one warm-up run.
 //!

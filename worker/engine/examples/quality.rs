@@ -2,7 +2,7 @@
 //! every picture as jcjohnson/neural-style's published outputs are scored
 //! (assets/reference, [`stylize_engine::quality`]) and prints, per painting, the
 //! reference's scores and each run's, its seconds and its cost in full-size iterations.
-//! scripts/bench_quality.sh runs it.
+//! scripts/quality/score.sh runs it.
 //!
 //! Usage: quality OUT_DIR [SETTING...] (default: every quality)
 //! A SETTING is a quality preset's name (`stylize --help` lists them), optionally with

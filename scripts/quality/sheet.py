@@ -1,7 +1,7 @@
-"""A contact sheet of scripts/eval_quality.sh's pictures: one row per photo (the photo
+"""A contact sheet of scripts/quality/eval.sh's pictures: one row per photo (the photo
 first), one column per painting, each picture scaled to a common height, as one JPEG.
 
-Usage: python scripts/quality_sheet.py OUT.jpg LABEL PHOTO... (the project's virtualenv
+Usage: python scripts/quality/sheet.py OUT.jpg LABEL PHOTO... (the project's virtualenv
 has Pillow). Environment: OUT_DIR (the evaluation's pictures, default var/quality-eval),
 PAINTINGS (default the six presets), HEIGHT (each cell's height, default 160).
 """

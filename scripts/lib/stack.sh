@@ -1,6 +1,6 @@
-# Sourced by test_page.sh and bench_service.sh: a throwaway stack on the shared services,
+# Sourced by check/page.sh and the bench/ scripts: a throwaway stack on the shared services,
 # with a database and a queue of its own, torn down when the calling script exits.
-# Usage: source scripts/stack.sh NAME PORT; stack_start_api; stack_start_worker
+# Usage: source scripts/lib/stack.sh NAME PORT; stack_start_api; stack_start_worker
 
 stack_database="stylize_$1"
 stack_queue="stylize.$1"

@@ -1,30 +1,24 @@
 #!/usr/bin/env bash
 # The status benchmark of docs/benchmarks/service.md (GET /v1/jobs/{id} under wrk, as
-# bench_service.sh runs it) with and without the queue position, in one run: a queued job's status counts
+# bench/service.sh runs it) with and without the queue position, in one run: a queued job's status counts
 # the jobs ahead of it and reads the queue's figures (kept a second); a canceled job's
 # reads only its row, as every status did before queue positions. The two alternate for
 # ROUNDS rounds. AHEAD queued jobs stand before the measured one (rows copied in SQL;
 # no worker runs, so none moves). Uses its own database and queue. Not part of the tests.
-# Usage: scripts/bench_queue_position.sh   (DURATION=10 CONNECTIONS=32 ROUNDS=3 AHEAD=100)
+# Usage: scripts/bench/queue_position.sh   (DURATION=10 CONNECTIONS=32 ROUNDS=3 AHEAD=100)
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$STYLIZE_ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-32}"
 ROUNDS="${ROUNDS:-3}"
 AHEAD="${AHEAD:-100}"
 
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
-scripts/services.sh >/dev/null
-cargo build --release -p stylize-api --bin stylize-api --quiet
-source scripts/stack.sh position 8098
-api="$stack_url"
-stack_start_api
+bench_stack position 8098
 
 submit() {
-  curl -sf -F "content=@$STYLIZE_ASSETS/content/tubingen.jpg" -F preset=starry-night \
-    -F 'params={"size":64,"iterations":5}' "$api/v1/jobs" |
-    "$STYLIZE_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["id"])'
+  submit_job -F "content=@$STYLIZE_ASSETS/content/tubingen.jpg" -F preset=starry-night \
+    -F 'params={"size":64,"iterations":5}'
 }
 first="$(submit)"
 psql -h 127.0.0.1 -U postgres -d "$stack_database" -qc "
@@ -35,7 +29,7 @@ psql -h 127.0.0.1 -U postgres -d "$stack_database" -qc "
 queued="$(submit)"
 canceled="$(submit)"
 curl -sf -X POST "$api/v1/jobs/$canceled/cancel" >/dev/null
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+bench_machine
 echo "== the queued job: $(curl -sf "$api/v1/jobs/$queued" |
   "$STYLIZE_VENV/bin/python" -c 'import json, sys; j = json.load(sys.stdin); print("queue_position", j["queue_position"], "estimated_start_at", j["estimated_start_at"])')"
 

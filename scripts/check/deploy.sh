@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Static checks of the deployment files (scripts/test_containers.sh runs the compose file;
+# Static checks of the deployment files (scripts/check/containers.sh runs the compose file;
 # no cluster runs here):
 # docker-compose.yml against the Compose specification's schema, deploy/k8s against
 # Kubernetes 1.37's schemas (strict), the Prometheus config and alert rules with
 # promtool, and every Grafana panel's query parsed by promtool too.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
 cd "$STYLIZE_ROOT"
 
 check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml \

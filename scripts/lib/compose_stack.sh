@@ -1,5 +1,5 @@
-# Sourced by scripts/test_containers.sh and scripts/bench_containers.sh: docker-compose.yml
-# run on this machine's podman (scripts/podman.sh) with the local stand-ins for the
+# Sourced by scripts/check/containers.sh and scripts/bench/containers.sh: docker-compose.yml
+# run on this machine's podman (scripts/lib/podman.sh) with the local stand-ins for the
 # third-party images (deploy/compose/local-images.yml), under project COMPOSE_STACK
 # (set before sourcing) with its own .env, its api on COMPOSE_STACK_PORT; the images'
 # builds, and helpers that read the running stack.

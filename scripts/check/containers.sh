@@ -11,7 +11,7 @@
 set -euo pipefail
 COMPOSE_STACK=stylize-test
 COMPOSE_STACK_PORT="${CONTAINER_API_PORT:-18080}"
-source "$(dirname "${BASH_SOURCE[0]}")/compose_stack.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/compose_stack.sh"
 cd "$STYLIZE_ROOT"
 SOAK_MINUTES="${CONTAINER_SOAK_MINUTES:-3}"
 CHAOS_SECONDS="${CONTAINER_CHAOS_SECONDS:-30}"

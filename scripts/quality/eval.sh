@@ -8,7 +8,7 @@
 # the script can run unattended for hours, be stopped at any point and resume where it
 # stopped (only the run under way is lost). The cheap settings run first over all pairs.
 #
-# Usage: scripts/eval_quality.sh [SETTING...]
+# Usage: scripts/quality/eval.sh [SETTING...]
 #   SETTING: LABEL=QUALITY[+JSON], as the quality benchmark takes it, or one of the
 #   default labels: quick, draft, reference (the yardstick: the reference's settings,
 #   500 iterations) and fine, in that order when none is given.
@@ -16,9 +16,9 @@
 #   session resumes too), OUT_DIR (pictures; default var/quality-eval), PHOTOS (files
 #   under assets/, default the sample photo and assets/photos/*), PAINTINGS (default the
 #   six presets), DEVICE (cpu).
-#   scripts/quality_summary.py turns RESULTS into the tables.
+#   scripts/quality/summary.py turns RESULTS into the tables.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/env.sh
 
 # jcjohnson/neural-style's defaults through this engine (docs/benchmarks/quality.md,
@@ -41,7 +41,7 @@ PAINTINGS=${PAINTINGS:-$(cd assets/styles && ls *.jpg | sed 's/\.jpg$//' | tr '\
 mkdir -p "$(dirname "$RESULTS")" "$OUT_DIR"
 touch "$RESULTS"
 
-cargo build --release --quiet -p stylize-engine --example quality
+cargo build --release --quiet --workspace --example quality
 
 for setting in "${settings[@]}"; do
   label=${setting%%=*}

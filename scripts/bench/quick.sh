@@ -6,30 +6,23 @@
 # each job's seconds, then the minimum, median and maximum, and the page's estimate for
 # the same job from the worker's measured speed (GET /v1/queue, GET /v1/qualities).
 # Uses its own database and queue (stylize_quick, stylize.quick). Not part of the tests.
-# Usage: scripts/bench_quick.sh   (RUNS=3 QUALITY=quick SIZE=512 to change)
+# Usage: scripts/bench/quick.sh   (RUNS=3 QUALITY=quick SIZE=512 to change)
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$STYLIZE_ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RUNS="${RUNS:-3}"
 QUALITY="${QUALITY:-quick}"
 SIZE="${SIZE:-512}"
 
-scripts/services.sh >/dev/null
-cargo build --release --workspace --bins --quiet
-source scripts/stack.sh quick 8098
-api="$stack_url"
-stack_start_api
+bench_stack quick 8098
 stack_start_worker 127.0.0.1:9198
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+bench_machine
 echo "== $QUALITY at $SIZE px, tubingen, $RUNS rounds of three paintings, one job at a time"
 
-python="$STYLIZE_VENV/bin/python"
 seconds=()
 for round in $(seq "$RUNS"); do
   for painting in starry-night the-scream shipwreck-of-the-minotaur; do
-    id="$(curl -sf -F "content=@$STYLIZE_ASSETS/content/tubingen.jpg" -F "preset=$painting" \
-      -F "params={\"quality\":\"$QUALITY\",\"size\":$SIZE}" "$api/v1/jobs" |
-      "$python" -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+    id="$(submit_job -F "content=@$STYLIZE_ASSETS/content/tubingen.jpg" -F "preset=$painting" \
+      -F "params={\"quality\":\"$QUALITY\",\"size\":$SIZE}")"
     while :; do
       job="$(curl -sf "$api/v1/jobs/$id")"
       state="$("$python" -c 'import json, sys; print(json.load(sys.stdin)["state"])' <<<"$job")"

@@ -3,7 +3,7 @@
 # moves), docker-compose talking to that socket, and a loop that runs the containers'
 # health checks. Installs the tools on first use.
 # shellcheck shell=bash
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
 CONTAINERS_DIR="$STYLIZE_VAR/containers"
 export CONTAINERS_CONF="$CONTAINERS_DIR/containers.conf"
 export CONTAINERS_STORAGE_CONF="$CONTAINERS_DIR/storage.conf"

