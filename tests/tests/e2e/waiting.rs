@@ -54,8 +54,10 @@ async fn a_fast_job_is_answered_finished_and_a_long_one_at_the_deadline() {
     assert_eq!(applied.as_deref(), Some("wait=10"));
     assert_eq!(done["state"], "succeeded", "{done}");
     assert!(done["finished_at"].is_string(), "{done}");
-    // Heard from the worker: far sooner than the deadline, where the row is read again.
-    assert!(answered < Duration::from_secs(5), "{answered:?}");
+    // Heard from the worker, before the 10 s deadline where the row is read again. (How
+    // much sooner depends on the machine's load: a bound tighter than the deadline's
+    // would race it.)
+    assert!(answered < Duration::from_secs(9), "{answered:?}");
     println!("a fast job at 64 px, answered finished in {answered:?}");
     let result = done["links"]["result"].as_str().unwrap();
     let response = stack.client.get(stack.url(result)).send().await.unwrap();
