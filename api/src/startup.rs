@@ -16,7 +16,7 @@ use crate::services::metrics::ApiMetrics;
 use crate::services::queue_view::QueueView;
 use crate::services::readiness::Startup;
 use crate::services::signing::SigningKey;
-use crate::services::state::AppState;
+use crate::services::state::{AppState, Backends};
 use crate::services::uploads::{self, UploadRoom};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -80,13 +80,15 @@ impl Application {
         let progress = ProgressStore::on(&redis, &settings.redis);
         let limits = &settings.limits;
         let state = Arc::new(AppState {
-            pool,
-            storage,
-            queue: JobQueue::new(&settings.amqp),
             live: Hub::start(progress.clone()),
+            backends: Arc::new(Backends {
+                pool,
+                storage,
+                queue: JobQueue::new(&settings.amqp),
+                progress,
+            }),
             streams: StreamSlots::new(limits.max_event_streams_per_owner, limits.max_event_streams),
             stream_lifetime: Duration::from_secs(limits.event_stream_seconds),
-            progress,
             queue_view: QueueView::new(WorkerRegistry::on(&redis, &settings.amqp.queue)),
             rate_limiter: RateLimiter::on(&redis, &settings.amqp.queue),
             catalogue,
@@ -111,7 +113,7 @@ impl Application {
             .map(|p| p.id.as_str())
             .collect();
         let document = web::Data::new(openapi::Document::new(&presets));
-        let startup = web::Data::from(Startup::begin(state.clone(), preset_files));
+        let startup = web::Data::from(Startup::begin(state.backends.clone(), preset_files));
         // Webhooks go out once the services answer (the outbox is made by the migrations).
         let deliverer = Deliverer::new(state.clone(), settings.webhooks.clone())?;
         let state = web::Data::from(state);

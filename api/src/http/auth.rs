@@ -97,7 +97,7 @@ impl FromRequest for VisibleJob {
             .to_owned();
         Box::pin(async move {
             let caller = caller.await?;
-            let row = caller.find(&state.pool, &id).await?;
+            let row = caller.find(&state.backends.pool, &id).await?;
             Ok(VisibleJob { caller, row })
         })
     }

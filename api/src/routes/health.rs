@@ -41,7 +41,7 @@ async fn ready(state: web::Data<AppState>, startup: web::Data<Startup>) -> HttpR
     if let Some(waiting) = startup.waiting_for() {
         return ApiError::from(ServiceError::Starting(waiting)).error_response();
     }
-    let readiness = readiness::check(&state).await;
+    let readiness = readiness::check(&state.backends).await;
     if readiness.database {
         HttpResponse::Ok().json(readiness)
     } else {

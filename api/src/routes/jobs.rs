@@ -8,16 +8,15 @@ use crate::http::problem::ApiError;
 use crate::http::query;
 use crate::http::routing::{get, resource};
 use crate::services::access::Caller;
-use crate::services::error::{database, echo, JobImage, ServiceError};
+use crate::services::error::{JobImage, ServiceError};
 use crate::services::state::AppState;
 use crate::services::submission::{self, Submitted};
-use crate::services::{cancel, deletion, event_stream, position, waiting};
-use crate::view::{JobList, JobView};
+use crate::services::{cancel, deletion, event_stream, listing, position, waiting};
+use crate::view::JobView;
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use stylize_core::job::{keys, JobState};
-use stylize_shared::db;
 use uuid::Uuid;
 
 /// One resource per path, so that a method a path does not take is a 405 naming those
@@ -44,10 +43,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
 /// is [`submission::submit`]'s.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", summary = "Submits a job",
     params(
-        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$",
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,200}$",
             description = "1 to 200 visible ASCII characters: the same key and request again \
             answer the first job (200)"),
-        ("Prefer" = Option<String>, Header, description = "`wait=N` (1 to 60): answer when \
+        ("Prefer" = Option<String>, Header, nullable = false, description = "`wait=N` (1 to 60): answer when \
             the job ends (201) or N seconds pass (202); other preferences are ignored \
             (RFC 7240)"),
     ),
@@ -114,7 +113,8 @@ async fn create(
     drop(room);
     let (status, row) = match (submitted, wait) {
         (Submitted::Created(row), Some(wait)) => {
-            let row = waiting::until_ended(&state.pool, &state.live, row, arrived + wait).await;
+            let row =
+                waiting::until_ended(&state.backends.pool, &state.live, row, arrived + wait).await;
             if row.state().is_terminal() {
                 (StatusCode::CREATED, row)
             } else {
@@ -130,15 +130,11 @@ async fn create(
     if let Some(wait) = wait.filter(|_| status != StatusCode::OK) {
         response.insert_header(("Preference-Applied", format!("wait={}", wait.as_secs())));
     }
-    let queue = position::place(&state.pool, &state.queue_view, &row).await;
+    let queue = position::place(&state.backends.pool, &state.queue_view, &row).await;
     Ok(response.json(JobView::new(&row, None).in_queue(queue)))
 }
 
 /// A job shows its live progress while it runs, and its last once it has succeeded.
-fn shows_progress(state: JobState) -> bool {
-    matches!(state, JobState::Running | JobState::Succeeded)
-}
-
 /// The job, with its live progress while it runs and its place while queued.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(JobId),
     responses((status = 200, description = "The job", body = JobView), JobProblems))]
@@ -147,12 +143,12 @@ async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     // Redis may be down or the snapshot expired: the row still answers.
-    let progress = if shows_progress(row.state()) {
-        state.progress.get(row.id).await.ok().flatten()
+    let progress = if listing::shows_progress(row.state()) {
+        state.backends.progress.get(row.id).await.ok().flatten()
     } else {
         None
     };
-    let queue = position::place(&state.pool, &state.queue_view, &row).await;
+    let queue = position::place(&state.backends.pool, &state.queue_view, &row).await;
     Ok(HttpResponse::Ok().json(JobView::new(&row, progress).in_queue(queue)))
 }
 
@@ -167,7 +163,8 @@ async fn cancel(
     VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = cancel::cancel_job(&state, &row).await?;
+    let row =
+        cancel::cancel_job(&state.backends.pool, &cancel::Announcer::of(&state), &row).await?;
     Ok(HttpResponse::Accepted().json(JobView::new(&row, None)))
 }
 
@@ -184,30 +181,9 @@ struct ListQuery {
     after: Option<Uuid>,
 }
 
-const MAX_PAGE: u32 = 100;
-const DEFAULT_PAGE: u32 = 20;
-
-/// The `limit` of a page: a whole number from 1 to [`MAX_PAGE`].
-fn page_limit(text: Option<&str>) -> Result<u32, ApiError> {
-    let Some(text) = text else {
-        return Ok(DEFAULT_PAGE);
-    };
-    text.parse()
-        .ok()
-        .filter(|limit| (1..=MAX_PAGE).contains(limit))
-        .ok_or_else(|| ServiceError::InvalidParameter {
-            field: "limit".into(),
-            message: format!(
-                "must be a whole number from 1 to {MAX_PAGE}, got {:?}",
-                echo(text)
-            ),
-        })
-        .map_err(ApiError::from)
-}
-
 /// The caller's jobs, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery), responses(
-    (status = 200, description = "A page of jobs", body = JobList),
+    (status = 200, description = "A page of jobs", body = crate::view::JobList),
     (status = 400, response = answers::BadRequest),
     KeyedProblems,
 ))]
@@ -217,45 +193,15 @@ async fn list(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query::parameters(request.query_string(), &["limit", "after"])?;
-    let limit = page_limit(query.remove("limit").as_deref())?;
-    // After a job the caller cannot see, a page would be empty, as if the list ended.
-    // After a deleted job, paging goes on from where it was.
-    let after = match &query.remove("after") {
-        None => None,
-        Some(id) => match caller.find_row(&state.pool, id).await {
-            Ok(row) => Some(row.id),
-            Err(ServiceError::NotFound(_)) => {
-                return Err(ServiceError::InvalidParameter {
-                    field: "after".into(),
-                    message: format!("no job {:?} to list after", echo(id)),
-                }
-                .into())
-            }
-            Err(error) => return Err(error.into()),
-        },
-    };
-    let rows = db::list_jobs(&state.pool, caller.owner(), limit, after)
-        .await
-        .map_err(database)?;
-    let next = (rows.len() == limit as usize)
-        .then(|| {
-            rows.last()
-                .map(|row| format!("/v1/jobs?limit={limit}&after={}", row.id))
-        })
-        .flatten();
-    // As each job's own status shows it; without Redis, the rows still answer.
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let progress = state
-        .progress
-        .get_many(&ids)
-        .await
-        .unwrap_or_else(|_| vec![None; rows.len()]);
-    let jobs = rows
-        .iter()
-        .zip(progress)
-        .map(|(row, progress)| JobView::new(row, progress.filter(|_| shows_progress(row.state()))))
-        .collect();
-    Ok(HttpResponse::Ok().json(JobList { jobs, next }))
+    let limit = listing::page_limit(query.remove("limit").as_deref())?;
+    let page = listing::page(
+        &state.backends,
+        &caller,
+        limit,
+        query.remove("after").as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// `GET /v1/jobs/{id}/events`: a `state` event with the job now, `progress` events as the
@@ -284,7 +230,7 @@ async fn stored_image(
     key: &str,
     content_type: &str,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    let object = state.storage.open(key).await.map_err(|error| {
+    let object = state.backends.storage.open(key).await.map_err(|error| {
         tracing::error!(%error, "reading an image");
         ServiceError::Unavailable("storage")
     })?;
@@ -361,6 +307,6 @@ async fn delete(
     VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    deletion::delete_job(&state, &row).await?;
+    deletion::delete_job(&state.backends, &cancel::Announcer::of(&state), &row).await?;
     Ok(HttpResponse::NoContent().finish())
 }

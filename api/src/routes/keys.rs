@@ -6,6 +6,7 @@ use crate::http::auth::{client_address, Admin, COOKIE};
 use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
 use crate::services::access::{self, KeyName};
+use crate::services::cancel::Announcer;
 use crate::services::deletion;
 use crate::services::error::{database, echo, ServiceError};
 use crate::services::state::AppState;
@@ -48,7 +49,7 @@ async fn session(
         return Ok(response.finish());
     }
     let kept = match request.cookie(COOKIE) {
-        Some(cookie) if access::is_visitor(&state.pool, cookie.value()).await? => {
+        Some(cookie) if access::is_visitor(&state.backends.pool, cookie.value()).await? => {
             Some(cookie.value().to_owned())
         }
         _ => None,
@@ -126,7 +127,9 @@ async fn create_key(
         keys are not listed)", body = KeyList),
         KeyedProblems))]
 async fn list_keys(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let keys = db::list_keys(&state.pool).await.map_err(database)?;
+    let keys = db::list_keys(&state.backends.pool)
+        .await
+        .map_err(database)?;
     Ok(HttpResponse::Ok().json(KeyList { keys }))
 }
 
@@ -144,7 +147,7 @@ async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ServiceError::NotFound(format!("key {:?}", echo(&id)));
     let id: Uuid = id.parse().map_err(|_| not_found())?;
-    let row = db::revoke_key(&state.pool, id)
+    let row = db::revoke_key(&state.backends.pool, id)
         .await
         .map_err(database)?
         .ok_or_else(not_found)?;
@@ -169,6 +172,6 @@ async fn delete_key_jobs(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let deleted = deletion::delete_key_jobs(&state, &id).await?;
+    let deleted = deletion::delete_key_jobs(&state.backends, &Announcer::of(&state), &id).await?;
     Ok(HttpResponse::Ok().json(DeletedJobs { deleted }))
 }

@@ -20,6 +20,9 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
         streams_open: state.streams.open(),
         jobs_followed: state.live.followed(),
     };
-    let body = state.metrics.scrape(&state.pool, &state.queue, live).await;
+    let body = state
+        .metrics
+        .scrape(&state.backends.pool, &state.backends.queue, live)
+        .await;
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(body)
 }

@@ -20,7 +20,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
     KeyedProblems,
 ))]
 async fn show(_: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.queue_view.snapshot(&state.pool).await?;
+    let snapshot = state.queue_view.snapshot(&state.backends.pool).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(&*snapshot))

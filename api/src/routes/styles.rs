@@ -45,7 +45,12 @@ async fn thumbnail(
     if state.catalogue.get(&id).is_none() {
         return Err(ServiceError::NotFound(format!("style {:?}", echo(&id))).into());
     }
-    match state.storage.get(&keys::preset_thumbnail(&id)).await {
+    match state
+        .backends
+        .storage
+        .get(&keys::preset_thumbnail(&id))
+        .await
+    {
         Ok(Some(bytes)) => Ok(HttpResponse::Ok()
             .content_type("image/jpeg")
             .insert_header(("Cache-Control", "public, max-age=86400"))

@@ -4,9 +4,9 @@ use crate::http::answers::{self, KeyedProblems};
 use crate::http::auth::Admin;
 use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
-use crate::services::access::{Caller, Identity};
-use crate::services::error::{Credential, ServiceError};
-use crate::services::signing::{self, signing_key, SigningKey};
+use crate::services::access::Caller;
+use crate::services::secrets::{self, SecretScope};
+use crate::services::signing::SigningKey;
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
 
@@ -23,18 +23,12 @@ struct Secret<'a> {
     scope: &'a str,
 }
 
-/// A page visitor's key signs nothing: webhooks are for programs.
-fn no_visitor_secret() -> ApiError {
-    ServiceError::Forbidden("a page visitor has no webhook secret; webhooks need an API key".into())
-        .into()
-}
-
-fn secret_answer(key: &SigningKey, scope: &str) -> HttpResponse {
+fn secret_answer(key: &SigningKey, scope: SecretScope) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(Secret {
             secret: key.shown(),
-            scope,
+            scope: scope.as_str(),
         })
 }
 
@@ -52,21 +46,13 @@ async fn show_secret(
     admin: Option<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = match caller.identity {
-        Identity::Program(_) => "key",
-        Identity::Visitor(_) => return Err(no_visitor_secret()),
-        Identity::Anonymous if admin.is_some() => "operator",
-        Identity::Anonymous => {
-            return Err(
-                ServiceError::Unauthenticated(Credential::AdminTokenForOperatorSecret).into(),
-            )
-        }
-    };
-    let key = signing_key(&state.pool, state.webhook_secret.as_ref(), caller.owner())
-        .await?
-        .ok_or_else(|| {
-            ServiceError::NotFound("webhook secret (webhooks.secret is not set)".into())
-        })?;
+    let (key, scope) = secrets::caller_secret(
+        &state.backends.pool,
+        state.webhook_secret.as_ref(),
+        &caller.identity,
+        admin.is_some(),
+    )
+    .await?;
     Ok(secret_answer(&key, scope))
 }
 
@@ -79,20 +65,6 @@ async fn show_secret(
     KeyedProblems,
 ))]
 async fn rotate(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let key = match caller.identity {
-        Identity::Program(key) => key,
-        Identity::Visitor(_) => return Err(no_visitor_secret()),
-        Identity::Anonymous => {
-            return Err(ServiceError::Conflict(
-                "without API keys, webhooks are signed with the operator's secret \
-                 (webhooks.secret): rotate it in the settings"
-                    .into(),
-            )
-            .into())
-        }
-    };
-    match signing::rotate(&state.pool, key).await? {
-        Some(fresh) => Ok(secret_answer(&fresh, "key")),
-        None => Err(ServiceError::Unauthenticated(Credential::UnknownKey).into()),
-    }
+    let fresh = secrets::rotate_caller_secret(&state.backends.pool, &caller.identity).await?;
+    Ok(secret_answer(&fresh, SecretScope::Key))
 }

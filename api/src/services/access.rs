@@ -68,7 +68,7 @@ impl Caller {
         // calls as the anonymous owner, as a request without one does).
         let presented = presented.filter(|key| admin.is_empty() || hash(key) != hash(admin));
         let identity = match presented {
-            Some(key) => match db::find_key(&state.pool, &hash(&key))
+            Some(key) => match db::find_key(&state.backends.pool, &hash(&key))
                 .await
                 .map_err(database)?
             {
@@ -130,7 +130,7 @@ impl Caller {
             "jobs",
         )
         .await?;
-        let active = db::count_active_jobs(&state.pool, owner)
+        let active = db::count_active_jobs(&state.backends.pool, owner)
             .await
             .map_err(database)?;
         match self.max_active_jobs(auth) {
@@ -226,9 +226,14 @@ pub async fn mint_visitor(state: &AppState, address: IpAddr) -> Result<String, S
     )
     .await?;
     let key = new_key("sv_");
-    db::insert_key(&state.pool, "visitor", KeyKind::Visitor, &hash(&key))
-        .await
-        .map_err(database)?;
+    db::insert_key(
+        &state.backends.pool,
+        "visitor",
+        KeyKind::Visitor,
+        &hash(&key),
+    )
+    .await
+    .map_err(database)?;
     Ok(key)
 }
 
@@ -268,9 +273,14 @@ pub async fn create_program_key(
     name: &KeyName,
 ) -> Result<(ApiKeyRow, String), ServiceError> {
     let key = new_key("sk_");
-    let row = db::insert_key(&state.pool, name.as_str(), KeyKind::Program, &hash(&key))
-        .await
-        .map_err(database)?;
+    let row = db::insert_key(
+        &state.backends.pool,
+        name.as_str(),
+        KeyKind::Program,
+        &hash(&key),
+    )
+    .await
+    .map_err(database)?;
     Ok((row, key))
 }
 

@@ -4,20 +4,39 @@
 
 use crate::services::access::gone;
 use crate::services::error::{database, ServiceError};
+use crate::services::queue_view::QueueView;
 use crate::services::state::AppState;
+use sqlx::PgPool;
 use stylize_core::job::JobState;
 use stylize_shared::db::{self, JobRow};
+use stylize_shared::progress::ProgressStore;
 
-/// Tells those following `rows` (each just canceled or deleted) that they ended.
-pub async fn announce_ended(state: &AppState, rows: &[JobRow]) {
-    state.queue_view.forget().await;
-    for row in rows {
-        let told = match row.state() {
-            JobState::Running => state.progress.announce_cancel(row.id).await,
-            ended => state.progress.announce_state(row.id, ended).await,
-        };
-        if let Err(error) = told {
-            tracing::warn!(%error, job = %row.id, "announcing a job's end");
+/// Tells those following jobs that theirs ended: the queue's kept answer, and through
+/// Redis the job's worker and followers.
+pub struct Announcer<'a> {
+    pub queue_view: &'a QueueView,
+    pub progress: &'a ProgressStore,
+}
+
+impl<'a> Announcer<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Announcer {
+            queue_view: &state.queue_view,
+            progress: &state.backends.progress,
+        }
+    }
+
+    /// Tells those following `rows` (each just canceled or deleted) that they ended.
+    pub async fn ended(&self, rows: &[JobRow]) {
+        self.queue_view.forget().await;
+        for row in rows {
+            let told = match row.state() {
+                JobState::Running => self.progress.announce_cancel(row.id).await,
+                ended => self.progress.announce_state(row.id, ended).await,
+            };
+            if let Err(error) = told {
+                tracing::warn!(%error, job = %row.id, "announcing a job's end");
+            }
         }
     }
 }
@@ -25,15 +44,16 @@ pub async fn announce_ended(state: &AppState, rows: &[JobRow]) {
 /// Cancels `job`, one its caller may see: a queued job is canceled now, a running one
 /// asked to stop. Answers the job as it now stands; one that had already ended is a
 /// conflict naming its state (or gone, if it was deleted meanwhile).
-pub async fn cancel_job(state: &AppState, job: &JobRow) -> Result<JobRow, ServiceError> {
-    if let Some(row) = db::request_cancel(&state.pool, job.id)
-        .await
-        .map_err(database)?
-    {
-        announce_ended(state, std::slice::from_ref(&row)).await;
+pub async fn cancel_job(
+    pool: &PgPool,
+    announcer: &Announcer<'_>,
+    job: &JobRow,
+) -> Result<JobRow, ServiceError> {
+    if let Some(row) = db::request_cancel(pool, job.id).await.map_err(database)? {
+        announcer.ended(std::slice::from_ref(&row)).await;
         return Ok(row);
     }
-    let now = db::get_job(&state.pool, job.id)
+    let now = db::get_job(pool, job.id)
         .await
         .map_err(database)?
         .ok_or_else(|| ServiceError::Internal(format!("job {} has no row", job.id)))?;

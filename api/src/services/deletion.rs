@@ -3,9 +3,9 @@
 //! here, telling those who follow the jobs, and what a lost race answers.
 
 use crate::services::access::gone;
-use crate::services::cancel::announce_ended;
+use crate::services::cancel::Announcer;
 use crate::services::error::{database, echo, ServiceError};
-use crate::services::state::AppState;
+use crate::services::state::Backends;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::retention::{self, DeletedBy, DeletionError};
 use uuid::Uuid;
@@ -25,19 +25,25 @@ fn failed(error: DeletionError) -> ServiceError {
 
 /// Deletes `row` for its owner: canceled (if it was queued or running), its images gone,
 /// its row a tombstone.
-pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ServiceError> {
-    match retention::delete(&state.pool, &state.storage, row.id, DeletedBy::Owner)
+pub async fn delete_job(
+    backends: &Backends,
+    announcer: &Announcer<'_>,
+    row: &JobRow,
+) -> Result<(), ServiceError> {
+    match retention::delete(&backends.pool, &backends.storage, row.id, DeletedBy::Owner)
         .await
         .map_err(failed)?
     {
         Some(deleted) => {
-            announce_ended(state, std::slice::from_ref(&deleted)).await;
+            announcer.ended(std::slice::from_ref(&deleted)).await;
             tracing::info!(job = %deleted.id, "deleted by its owner");
             Ok(())
         }
         // Another request deleted it meanwhile: answered as any later request is.
         None => {
-            let now = db::get_job(&state.pool, row.id).await.map_err(database)?;
+            let now = db::get_job(&backends.pool, row.id)
+                .await
+                .map_err(database)?;
             Err(now.as_ref().and_then(gone).unwrap_or_else(|| {
                 ServiceError::Internal(format!("job {} was neither deleted nor deletable", row.id))
             }))
@@ -47,23 +53,27 @@ pub async fn delete_job(state: &AppState, row: &JobRow) -> Result<(), ServiceErr
 
 /// Deletes every job of the key `id` (revoked or not), as its owner's deletion does
 /// each; how many.
-pub async fn delete_key_jobs(state: &AppState, id: &str) -> Result<usize, ServiceError> {
+pub async fn delete_key_jobs(
+    backends: &Backends,
+    announcer: &Announcer<'_>,
+    id: &str,
+) -> Result<usize, ServiceError> {
     let not_found = || ServiceError::NotFound(format!("key {:?}", echo(id)));
     let key: Uuid = id.parse().map_err(|_| not_found())?;
-    db::get_key(&state.pool, key)
+    db::get_key(&backends.pool, key)
         .await
         .map_err(database)?
         .ok_or_else(not_found)?;
     let mut deleted = 0;
     loop {
-        let batch = retention::delete_owned_by(&state.pool, &state.storage, key, ADMIN_BATCH)
+        let batch = retention::delete_owned_by(&backends.pool, &backends.storage, key, ADMIN_BATCH)
             .await
             .map_err(failed)?;
         if batch.is_empty() {
             break;
         }
         deleted += batch.len();
-        announce_ended(state, &batch).await;
+        announcer.ended(&batch).await;
     }
     tracing::info!(%key, deleted, "deleted a key's jobs");
     Ok(deleted)

@@ -77,7 +77,9 @@ impl Deliverer {
             }
             let room = IN_FLIGHT - attempts.len() as i64;
             let claimed = if room > 0 {
-                match outbox::claim_due(&deliverer.state.pool, deliverer.lease(), room).await {
+                match outbox::claim_due(&deliverer.state.backends.pool, deliverer.lease(), room)
+                    .await
+                {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!(%error, "claiming webhook messages");
@@ -119,7 +121,7 @@ impl Deliverer {
     async fn prune(&self) {
         let kept = Duration::from_secs(self.settings.keep_finished_seconds);
         loop {
-            match outbox::prune_finished(&self.state.pool, kept, PRUNE_BATCH).await {
+            match outbox::prune_finished(&self.state.backends.pool, kept, PRUNE_BATCH).await {
                 Ok(pruned) => {
                     self.state.metrics.webhooks_pruned(pruned);
                     if pruned < PRUNE_BATCH as u64 {
@@ -135,7 +137,9 @@ impl Deliverer {
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.state.pool).await.ok()?;
+        let mut listener = PgListener::connect_with(&self.state.backends.pool)
+            .await
+            .ok()?;
         listener.listen(CHANNEL).await.ok()?;
         Some(listener)
     }
@@ -177,7 +181,7 @@ impl Deliverer {
             retry_in: (!delivered).then(|| self.retry_in(message.attempts + 1)),
             give_up_after: Duration::from_secs(self.settings.give_up_after_seconds),
         };
-        let recorded = outbox::record_attempt(&self.state.pool, &message, &attempt).await;
+        let recorded = outbox::record_attempt(&self.state.backends.pool, &message, &attempt).await;
         if let Ok(true) = recorded {
             let since_event = || (chrono::Utc::now() - message.created_at).to_std();
             let taken = delivered.then(|| since_event().unwrap_or_default());
@@ -193,13 +197,20 @@ impl Deliverer {
 
     /// The message's body: the job's view as its event left it.
     async fn body(&self, message: &Message) -> Result<String, String> {
-        let row = outbox::job_then(&self.state.pool, message.id)
+        let row = outbox::job_then(&self.state.backends.pool, message.id)
             .await
             .map_err(|error| format!("reading the job: {error}"))?;
         let progress = match (&message.progress, row.state()) {
             (Some(progress), _) => Some(progress.0.clone()),
             // A succeeded job's last progress, as its view shows it.
-            (None, JobState::Succeeded) => self.state.progress.get(row.id).await.ok().flatten(),
+            (None, JobState::Succeeded) => self
+                .state
+                .backends
+                .progress
+                .get(row.id)
+                .await
+                .ok()
+                .flatten(),
             _ => None,
         };
         Ok(serde_json::to_string(&JobView::new(&row, progress)).expect("views serialise"))
@@ -208,7 +219,7 @@ impl Deliverer {
     /// POSTs the message once: the receiver's status, or why there was none.
     async fn post(&self, message: &Message, body: &str) -> (Option<u16>, Option<String>) {
         let key = signing_key(
-            &self.state.pool,
+            &self.state.backends.pool,
             self.state.webhook_secret.as_ref(),
             message.owner,
         )

@@ -73,7 +73,7 @@ impl Follow {
     /// A `state` event when the job's row has changed since the client was last told.
     async fn read_again(&mut self) -> Option<Bytes> {
         self.read_again_at = None;
-        let row = match db::get_job(&self.state.pool, self.id).await {
+        let row = match db::get_job(&self.state.backends.pool, self.id).await {
             Ok(row) => row?,
             Err(error) => {
                 tracing::warn!(%error, job = %self.id, "reading a followed job; again in a second");
@@ -86,12 +86,19 @@ impl Follow {
             return None;
         }
         self.last = now;
-        let progress = self.state.progress.get(self.id).await.ok().flatten();
+        let progress = self
+            .state
+            .backends
+            .progress
+            .get(self.id)
+            .await
+            .ok()
+            .flatten();
         self.told = progress
             .as_ref()
             .filter(|_| now.0 != JobState::Queued)
             .map(Step::of);
-        let queue = position::place(&self.state.pool, &self.state.queue_view, &row).await;
+        let queue = position::place(&self.state.backends.pool, &self.state.queue_view, &row).await;
         Some(sse("state", &JobView::new(&row, progress).in_queue(queue)))
     }
 
@@ -151,12 +158,12 @@ pub async fn follow(
     })?;
     // Following first, then the row read again: a change after that read is heard.
     let heard = state.live.follow(found.id);
-    let row = db::get_job(&state.pool, found.id)
+    let row = db::get_job(&state.backends.pool, found.id)
         .await
         .map_err(database)?
         .unwrap_or(found);
-    let progress = state.progress.get(row.id).await.ok().flatten();
-    let queue = position::place(&state.pool, &state.queue_view, &row).await;
+    let progress = state.backends.progress.get(row.id).await.ok().flatten();
+    let queue = position::place(&state.backends.pool, &state.queue_view, &row).await;
     let first = sse(
         "state",
         &JobView::new(&row, progress.clone()).in_queue(queue),

@@ -1,8 +1,8 @@
 //! What the api does, below its routes and knowing nothing of actix: the state every
-//! handler reaches, who may see what, taking, canceling and deleting jobs, where a job stands, the
-//! preset catalogue, webhook signing and delivery, fetching URLs safely, waiting for a
-//! job, live events fanned out to those following a job, readiness at start-up, and the
-//! metrics registry.
+//! handler reaches, who may see what, taking, listing, canceling and deleting jobs,
+//! where a job stands, the preset catalogue, webhook signing, secrets and delivery,
+//! fetching URLs safely, waiting for a job, live events fanned out to those following a
+//! job, readiness at start-up, and the metrics registry.
 
 pub mod access;
 pub mod cancel;
@@ -12,11 +12,13 @@ pub mod deliverer;
 pub mod error;
 pub mod event_stream;
 pub mod fetch;
+pub mod listing;
 pub mod live;
 pub mod metrics;
 pub mod position;
 pub mod queue_view;
 pub mod readiness;
+pub mod secrets;
 pub mod signing;
 pub mod state;
 pub mod submission;

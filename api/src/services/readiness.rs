@@ -7,7 +7,7 @@
 //! waits for. After that, [`check`] says which services answer now.
 
 use crate::services::catalogue::PresetFiles;
-use crate::services::state::AppState;
+use crate::services::state::Backends;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
@@ -30,32 +30,32 @@ const REDIS: &str = "Redis";
 
 impl Startup {
     /// Starts connecting to every service, in the background.
-    pub fn begin(state: Arc<AppState>, presets: PresetFiles) -> Arc<Self> {
+    pub fn begin(backends: Arc<Backends>, presets: PresetFiles) -> Arc<Self> {
         let waiting =
             [POSTGRESQL, S3, RABBITMQ, REDIS].map(|service| (service, "connecting".to_owned()));
         let startup = Arc::new(Startup {
             waiting: Mutex::new(BTreeMap::from(waiting)),
             ready: watch::Sender::new(false),
         });
-        let on_database = state.clone();
+        let on_database = backends.clone();
         startup.clone().connect(POSTGRESQL, move || {
-            let state = on_database.clone();
-            async move { db::migrate(&state.pool).await }
+            let backends = on_database.clone();
+            async move { db::migrate(&backends.pool).await }
         });
         let presets = Arc::new(presets);
-        let on_storage = state.clone();
+        let on_storage = backends.clone();
         startup.clone().connect(S3, move || {
-            let (state, presets) = (on_storage.clone(), presets.clone());
-            async move { presets.store(&state.storage).await }
+            let (backends, presets) = (on_storage.clone(), presets.clone());
+            async move { presets.store(&backends.storage).await }
         });
-        let on_queue = state.clone();
+        let on_queue = backends.clone();
         startup.clone().connect(RABBITMQ, move || {
-            let state = on_queue.clone();
-            async move { state.queue.depth().await.map(drop) }
+            let backends = on_queue.clone();
+            async move { backends.queue.depth().await.map(drop) }
         });
         startup.clone().connect(REDIS, move || {
-            let state = state.clone();
-            async move { state.progress.check().await }
+            let backends = backends.clone();
+            async move { backends.progress.check().await }
         });
         startup
     }
@@ -132,11 +132,14 @@ pub struct Readiness {
 }
 
 /// Asks every service once.
-pub async fn check(state: &AppState) -> Readiness {
-    let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let storage = state.storage.check().await.is_ok();
-    let redis = state.progress.check().await.is_ok();
-    let queue = state.queue.depth().await.is_ok();
+pub async fn check(backends: &Backends) -> Readiness {
+    let database = sqlx::query("SELECT 1")
+        .execute(&backends.pool)
+        .await
+        .is_ok();
+    let storage = backends.storage.check().await.is_ok();
+    let redis = backends.progress.check().await.is_ok();
+    let queue = backends.queue.depth().await.is_ok();
     let status = match (database, storage && redis && queue) {
         (true, true) => "ready",
         (true, false) => "degraded",

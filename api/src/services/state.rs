@@ -19,11 +19,17 @@ use stylize_shared::rate_limit::RateLimiter;
 use stylize_shared::storage::Storage;
 use tokio::sync::Semaphore;
 
-pub struct AppState {
+/// The services the api talks to: the jobs' rows, their images, the queue and the jobs'
+/// live progress.
+pub struct Backends {
     pub pool: PgPool,
     pub storage: Storage,
     pub queue: JobQueue,
     pub progress: ProgressStore,
+}
+
+pub struct AppState {
+    pub backends: Arc<Backends>,
     /// Jobs' events from the process's one Redis subscription, to those following them.
     pub live: Arc<Hub>,
     /// Open event streams, bounded per owner and in all (`limits.max_event_streams*`).

@@ -114,7 +114,7 @@ pub(crate) async fn submit(
     let params = submission.params.take().unwrap_or_default();
     let request_hash = submission.request_hash(&params);
     if let Some(key) = idempotency_key {
-        if let Some(first) = db::find_by_idempotency_key(&state.pool, owner, key)
+        if let Some(first) = db::find_by_idempotency_key(&state.backends.pool, owner, key)
             .await
             .map_err(database)?
         {
@@ -150,10 +150,10 @@ pub(crate) async fn submit(
         .map(|_| StyleSource::Upload)
         .chain(presets.into_iter().map(|id| StyleSource::Preset { id }))
         .collect();
-    store_inputs(&state.storage, &job, measured.uploads, &styles).await?;
+    store_inputs(&state.backends.storage, &job, measured.uploads, &styles).await?;
 
     let insertion = db::insert_job(
-        &state.pool,
+        &state.backends.pool,
         &NewJob {
             id,
             params: plan.params(),
@@ -174,21 +174,21 @@ pub(crate) async fn submit(
         Insertion::Created(row) => row,
         // The same key's first submission won a race with this one: keep none of it.
         Insertion::Existing(first) => {
-            delete_inputs(&state.storage, &job, &styles).await;
+            delete_inputs(&state.backends.storage, &job, &styles).await;
             return replay(first, &request_hash);
         }
         // Parallel submissions took the owner's last places meanwhile.
         Insertion::OverQuota { active } => {
-            delete_inputs(&state.storage, &job, &styles).await;
+            delete_inputs(&state.backends.storage, &job, &styles).await;
             return Err(caller.over_quota(active));
         }
     };
-    if let Err(error) = state.queue.publish(&JobMessage::new(id)).await {
+    if let Err(error) = state.backends.queue.publish(&JobMessage::new(id)).await {
         // Not accepted: the caller hears 503 and may retry with the same idempotency
         // key, so nothing of this submission stays behind.
         tracing::error!(%error, job = %id, "publishing; withdrawing the submission");
-        match db::delete_job(&state.pool, id).await {
-            Ok(_) => delete_inputs(&state.storage, &job, &styles).await,
+        match db::delete_job(&state.backends.pool, id).await {
+            Ok(_) => delete_inputs(&state.backends.storage, &job, &styles).await,
             // The row stays, so its inputs do: the reaper queues the job, and a retry
             // with the same key finds it.
             Err(error) => {
@@ -199,7 +199,7 @@ pub(crate) async fn submit(
     }
     // Unmarked, a worker's reaper publishes the job again later: harmless, since a
     // second message for a job that is no longer queued is dropped at claim.
-    if let Err(error) = db::mark_published(&state.pool, id).await {
+    if let Err(error) = db::mark_published(&state.backends.pool, id).await {
         tracing::warn!(%error, job = %id, "marking the job published");
     }
     tracing::info!(job = %id, "queued");
@@ -226,7 +226,7 @@ fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ServiceError>
 /// A job with a webhook needs a key to sign its messages: its API key's (made now if it
 /// has none yet), or without keys the operator's.
 async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), ServiceError> {
-    match signing::signing_key(&state.pool, state.webhook_secret.as_ref(), owner).await? {
+    match signing::signing_key(&state.backends.pool, state.webhook_secret.as_ref(), owner).await? {
         Some(_) => Ok(()),
         None => Err(ServiceError::InvalidParameter {
             field: "webhook".into(),

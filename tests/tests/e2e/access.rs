@@ -124,8 +124,12 @@ async fn a_key_sees_only_its_own_jobs_and_a_revoked_key_is_refused() {
 
 #[tokio::test]
 async fn submissions_are_limited_per_key_with_retry_after() {
+    let stack = keyed_stack(3, 2).await;
+    let (_, key) = stack.new_key(ADMIN, "busy").await;
+    let (_, other) = stack.new_key(ADMIN, "other").await;
     // Rates are counted in whole minutes: start early in one, so that the four
-    // submissions below share it.
+    // submissions below share it. Aligned once the stack is ours, since waiting for
+    // another test's turn may take minutes.
     let into_minute = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -134,9 +138,6 @@ async fn submissions_are_limited_per_key_with_retry_after() {
     if into_minute > 45 {
         tokio::time::sleep(std::time::Duration::from_secs(61 - into_minute)).await;
     }
-    let stack = keyed_stack(3, 2).await;
-    let (_, key) = stack.new_key(ADMIN, "busy").await;
-    let (_, other) = stack.new_key(ADMIN, "other").await;
     let mut jobs = Vec::new();
     for _ in 0..2 {
         let response = submit(&stack, &key).await;

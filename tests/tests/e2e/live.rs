@@ -7,10 +7,11 @@ use stylize_e2e::Stack;
 
 #[tokio::test]
 async fn a_cancel_stops_a_running_job_at_once_and_shows_while_it_does() {
-    // The heartbeat alone would take up to 5 s to see the request.
+    // The heartbeat alone would take up to 20 s to see the request: well apart from
+    // the bound below, however busy the machine.
     let mut stack = Stack::start_with(|settings| {
-        settings.worker.heartbeat_seconds = 5;
-        settings.worker.lease_seconds = 15;
+        settings.worker.heartbeat_seconds = 20;
+        settings.worker.lease_seconds = 60;
     })
     .await;
     stack.start_worker("e2e-cancel-notice");
@@ -30,10 +31,7 @@ async fn a_cancel_stops_a_running_job_at_once_and_shows_while_it_does() {
     let last = seen.last().unwrap();
     assert_eq!(last["state"], "canceled", "{last}");
     assert_eq!(last["cancel_requested"], true);
-    assert!(
-        took < Duration::from_millis(1500),
-        "canceled after {took:?}"
-    );
+    assert!(took < Duration::from_secs(5), "canceled after {took:?}");
     assert!(seen
         .iter()
         .filter(|view| view["state"] == "running")
