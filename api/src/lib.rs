@@ -22,4 +22,5 @@ mod startup;
 mod view;
 
 pub use http::routing::registered_paths;
+pub use openapi::document_text;
 pub use startup::Application;

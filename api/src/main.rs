@@ -3,8 +3,13 @@ use stylize_shared::config::Settings;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    stylize_shared::telemetry::init();
     let settings = Settings::load()?;
+    // `stylize-api openapi`: the document `GET /openapi.json` serves, on stdout.
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        print!("{}", stylize_api::document_text(&settings.presets.dir)?);
+        return Ok(());
+    }
+    stylize_shared::telemetry::init();
     let application = Application::build(settings).await?;
     tracing::info!(
         port = application.port(),

@@ -12,9 +12,10 @@ use crate::http::auth::COOKIE;
 use crate::http::problem::Problem;
 use crate::http::routing::{get, resource};
 use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
+use crate::services::catalogue::Catalogue;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
-use stylize_core::params::bounds;
+use stylize_core::params::{bounds, Quality};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -52,6 +53,46 @@ struct ApiDoc;
 /// say written in (see [`Document::new`]).
 pub struct Document(web::Bytes);
 
+/// The OpenAPI document an api reading its presets from `dir` serves, as text: what the
+/// clients made at set-up (Python, the page's types) are generated from.
+pub fn document_text(dir: &str) -> anyhow::Result<String> {
+    let (catalogue, _) = Catalogue::read(dir)?;
+    let presets: Vec<&str> = catalogue.all().iter().map(|p| p.id.as_str()).collect();
+    let Document(bytes) = Document::new(&presets);
+    Ok(String::from_utf8(bytes.to_vec())?)
+}
+
+/// A parameter left out takes its quality's value: its `default` is stated only where
+/// every quality agrees, so that a client filling in the defaults (as generated clients
+/// do) does not override the quality it names.
+fn state_quality_defaults(params: &mut Value) {
+    let qualities: Vec<Value> = Quality::ALL
+        .iter()
+        .map(|quality| serde_json::to_value(quality.params()).expect("parameters serialise"))
+        .collect();
+    let properties = params["properties"]
+        .as_object_mut()
+        .expect("StyleParams has properties");
+    for (name, property) in properties.iter_mut() {
+        let agreed = qualities
+            .iter()
+            .all(|quality| quality[name] == qualities[0][name]);
+        if name == "quality" || agreed {
+            continue;
+        }
+        let property = property.as_object_mut().expect("a property is an object");
+        property.remove("default");
+        let described = property
+            .get("description")
+            .and_then(Value::as_str)
+            .map_or(String::new(), |text| format!("{text} "));
+        property.insert(
+            "description".into(),
+            format!("{described}Left out: the quality's value (GET /v1/qualities).").into(),
+        );
+    }
+}
+
 /// The operations a new job's answer links to, by their ids, each taking the job's id.
 const JOB_OPERATIONS: [&str; 6] = ["show", "cancel", "delete", "result", "preview", "events"];
 
@@ -65,6 +106,7 @@ impl Document {
         let mut document =
             serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         document["components"]["schemas"]["SubmissionForm"] = submission_form(presets);
+        state_quality_defaults(&mut document["components"]["schemas"]["StyleParams"]);
         for bound in bounds::SCHEMA {
             let mut node = &mut document["components"]["schemas"][bound.schema]["properties"];
             for step in bound.path {
@@ -145,6 +187,39 @@ impl Modify for SecuritySchemes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_default_is_stated_only_where_every_quality_agrees() {
+        let Document(bytes) = Document::new(&["starry-night"]);
+        let document: Value = serde_json::from_slice(&bytes).unwrap();
+        let properties = &document["components"]["schemas"]["StyleParams"]["properties"];
+        assert_eq!(properties["quality"]["default"], json!("fine"));
+        assert_eq!(properties["seed"]["default"], json!(0));
+        for varies in ["iterations", "size", "optimizer", "init", "start_size"] {
+            assert!(properties[varies].get("default").is_none(), "{varies}");
+            assert!(properties[varies]["description"]
+                .as_str()
+                .unwrap()
+                .ends_with("Left out: the quality's value (GET /v1/qualities)."));
+        }
+    }
+
+    #[test]
+    fn the_page_size_bound_is_the_one_listing_applies() {
+        let Document(bytes) = Document::new(&["starry-night"]);
+        let document: Value = serde_json::from_slice(&bytes).unwrap();
+        let parameters = document["paths"]["/v1/jobs"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let limit = parameters
+            .iter()
+            .find(|parameter| parameter["name"] == "limit")
+            .unwrap();
+        assert_eq!(
+            limit["schema"]["maximum"],
+            json!(crate::services::listing::MAX_PAGE)
+        );
+    }
 
     #[test]
     fn the_parameters_schema_states_each_bound_the_checks_use() {

@@ -15,6 +15,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p stylize-api --bin stylize-api \
+    && mkdir -p var && target/release/stylize-api openapi > var/openapi.json \
     && npm ci --prefix web --no-audit --no-fund && npm run --prefix web build \
     && deploy/docker/dist.sh api /dist
 

@@ -2,73 +2,24 @@
 // with server-sent events (or polling when those fail), and keep recent jobs in this
 // browser. Everything it knows about jobs comes from the api.
 
-interface Preset {
-  id: string;
-  title: string;
-  artist: string;
-  year: string;
-  thumbnail: string;
-}
+import type { components } from "./api";
 
+// The api's types, generated at set-up from its OpenAPI document (src/api.d.ts), so
+// that the page cannot drift from the api.
+type Schemas = components["schemas"];
+type Preset = Schemas["Preset"];
 /** The same in a job's status and in its `progress` events. */
-interface Progress {
-  /** `fast` during the fast network's pass, then `optimising`. */
-  phase: "fast" | "optimising";
-  iteration: number;
-  total: number;
-  /** The coarse-to-fine level the step ran at, of `scales` (0 before the first step). */
-  scale: number;
-  scales: number;
-  /** The share of the work done (a step at a coarser level counts less). */
-  fraction: number;
-  eta_seconds: number | null;
-  /** The iteration the stored preview shows, once there is one. */
-  preview_iteration: number | null;
-}
-
-type JobState = "queued" | "running" | "succeeded" | "failed" | "canceled";
-
-interface Job {
-  id: string;
-  state: JobState;
-  width: number;
-  height: number;
-  progress: Progress | null;
-  cancel_requested: boolean;
-  error: string | null;
-  links: { self: string; result: string; preview: string | null };
-}
-
-interface Problem {
-  title?: string;
-  detail?: string;
-}
-
-/** A worker as `GET /v1/queue` lists it. Its rates are per megapixel of output, and
- * null until it has measured them. */
-interface WorkerInfo {
-  name: string;
-  device: string;
-  capacity: number;
-  running: number;
-  seconds_per_iteration_per_megapixel: number | null;
-  fast_pass_seconds_per_megapixel: number | null;
-}
-
-/** A quality as `GET /v1/qualities` lists it: the parameters it sets, and its cost in
- * iterations at full size. */
-interface QualityInfo {
-  name: string;
-  params: { iterations: number; optimizer: string; style_weight: number; style_layers: { layer: string; weight: number }[] };
-  full_size_iterations: number;
-}
-
-interface QueueInfo {
-  queued: number;
-  running: number;
-  /** null when the api could not read the workers' reports. */
-  workers: WorkerInfo[] | null;
-}
+type Progress = Schemas["LiveProgress"];
+type JobState = Schemas["JobState"];
+type Job = Schemas["JobView"];
+/** What an error answer may carry: a problem's fields, if it is one. */
+type Problem = Partial<Schemas["Problem"]>;
+/** A worker as `GET /v1/queue` lists it. */
+type WorkerInfo = Schemas["WorkerReport"];
+/** A quality's parameters in an answer are all written out (in a request, each may be
+ * left out). */
+type QualityInfo = Schemas["QualityInfo"] & { params: Required<Schemas["StyleParams"]> };
+type QueueInfo = Schemas["Snapshot"];
 
 interface RecentJob {
   id: string;
@@ -311,7 +262,7 @@ function outputMegapixels(): number {
 }
 
 /** The workers' mean of a rate, over those that have measured it; null when none has. */
-function meanRate(rate: (worker: WorkerInfo) => number | null): number | null {
+function meanRate(rate: (worker: WorkerInfo) => number | null | undefined): number | null {
   const known = (queueInfo?.workers ?? []).map(rate).filter((value): value is number => value != null);
   return known.length ? known.reduce((sum, value) => sum + value, 0) / known.length : null;
 }

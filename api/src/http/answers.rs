@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use stylize_core::params::MAX_STYLES;
 use stylize_shared::webhooks::EVENTS;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder, Schema};
 use utoipa::{IntoParams, IntoResponses, PartialSchema, ToResponse, ToSchema};
 
@@ -19,6 +20,17 @@ fn answer(description: &str, content_type: &str, schema: Option<RefOr<Schema>>) 
         .description(description)
         .content(content_type, Content::new(schema))
         .build()
+}
+
+/// An image's bytes, as a generated client reads a file.
+fn image_schema() -> Option<RefOr<Schema>> {
+    let binary = SchemaFormat::KnownFormat(KnownFormat::Binary);
+    Some(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(binary))
+            .into(),
+    )
 }
 
 fn problem_schema() -> Option<RefOr<Schema>> {
@@ -71,8 +83,8 @@ problem_answers! {
 }
 
 shared_answers! {
-    PngImage: "image/png", None, "The image, as PNG";
-    JpegImage: "image/jpeg", None, "The image, as JPEG";
+    PngImage: "image/png", image_schema(), "The image, as PNG";
+    JpegImage: "image/jpeg", image_schema(), "The image, as JPEG";
     EventStream: "text/event-stream", None,
         "Server-sent events: `state` (the job's view) at once and at each change of state, \
          `progress` (its live progress) as the worker publishes it; the stream ends after a \

@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use stylize_e2e::{venv_program, Stack};
+use stylize_e2e::{assets_dir, root, venv_program, Stack};
 
 /// The operations' keys in a path item.
 const METHODS: [&str; 8] = [
@@ -173,4 +173,81 @@ async fn schemathesis_finds_no_server_error_broken_answer_or_refused_valid_reque
         output.contains(" passed") && !output.contains(" 0 generated"),
         "schemathesis ran no case"
     );
+}
+
+/// The Python client that scripts/setup.sh generates from this document, used as a
+/// program would use it (tests/python/client_e2e.py): a photo with a preset submitted,
+/// waited for with `Prefer: wait` and by polling, its picture downloaded, the key's jobs
+/// listed, one canceled, all deleted. The client was made from the document this api
+/// serves, so it is not a stale one.
+#[tokio::test]
+async fn the_generated_python_client_runs_jobs_end_to_end() {
+    let mut stack = Stack::start_with(|settings| {
+        settings.auth.required = true;
+        settings.auth.admin_token = ADMIN.into();
+    })
+    .await;
+    stack.start_worker("e2e-python-client");
+    let (_, served) = stack.get_json("/openapi.json").await;
+    let generated = std::fs::read(root().join("var/openapi.json"))
+        .expect("var/openapi.json, which scripts/setup.sh writes");
+    assert!(
+        serde_json::from_slice::<Value>(&generated).unwrap() == served,
+        "the client was generated from another document: run scripts/setup.sh"
+    );
+    let (_, key) = stack.new_key(ADMIN, "python-client").await;
+    let mut command = std::process::Command::new(venv_program("python"));
+    command
+        .arg(root().join("tests/python/client_e2e.py"))
+        .arg(stack.url(""))
+        .arg(&key)
+        .arg(assets_dir().join("content/tubingen.jpg"));
+    // Off the test's runtime, which serves the api meanwhile.
+    let run = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&run.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "the Python client's program failed (above)"
+    );
+
+    // docs/api.md's example, as written: only the address, key and photo put in, and
+    // 64 px for its 512 (three minutes on a test worker's one thread).
+    let api_md = std::fs::read_to_string(root().join("docs/api.md")).unwrap();
+    let example = api_md
+        .split("```python\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("docs/api.md has a python example");
+    let quick = "SubmissionFormParams(quality=Quality.QUICK)";
+    assert!(example.contains(quick), "{example}");
+    let example = example
+        .replace(
+            quick,
+            "SubmissionFormParams(quality=Quality.QUICK, size=64)",
+        )
+        .replace("http://127.0.0.1:8080", &stack.base)
+        .replace("sk_...", &key)
+        .replace(
+            "open(\"photo.jpg\"",
+            &format!("open({:?}", assets_dir().join("content/tubingen.jpg")),
+        );
+    let dir = std::env::temp_dir().join(format!("stylize-client-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut command = std::process::Command::new(venv_program("python"));
+    command.args(["-c", &example]).current_dir(&dir);
+    let run = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(run.status.success(), "{example}\n{run:?}");
+    let painting = std::fs::read(dir.join("painting.png")).unwrap();
+    assert!(
+        painting.starts_with(b"\x89PNG"),
+        "docs/api.md's example saved no PNG"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

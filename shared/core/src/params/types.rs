@@ -105,7 +105,7 @@ pub struct StyleParams {
     /// Total iterations (one loss and gradient evaluation each), across all scales.
     pub iterations: u32,
     pub optimizer: Optimizer,
-    /// Step size, at most [`super::MAX_LEARNING_RATE`]; `None` takes the optimiser's default.
+    /// Step size; `None` takes the optimiser's default.
     /// L-BFGS scales each quasi-Newton step by it (1 takes whole steps); Adam moves
     /// pixels (0–255) by about this much a step.
     pub learning_rate: Option<f64>,
@@ -120,8 +120,7 @@ pub struct StyleParams {
     /// weights are shares of relative error. Off, the errors are absolute, as in the seed.
     pub relative_loss: bool,
     /// Relative weight of each style image, one per style, each above 0 (a style
-    /// weighted 0 would be one the job should not send) and at most [`super::MAX_WEIGHT`];
-    /// empty means equal weights.
+    /// weighted 0 would be one the job should not send); empty means equal weights.
     pub style_blend_weights: Vec<f64>,
     /// Style images are resized to `size × style_scale` on their longest side.
     pub style_scale: f64,
