@@ -57,8 +57,7 @@ pub struct Document(web::Bytes);
 /// clients made at set-up (Python, the page's types) are generated from.
 pub fn document_text(dir: &str) -> anyhow::Result<String> {
     let (catalogue, _) = Catalogue::read(dir)?;
-    let presets: Vec<&str> = catalogue.all().iter().map(|p| p.id.as_str()).collect();
-    let Document(bytes) = Document::new(&presets);
+    let Document(bytes) = Document::new(&catalogue.ids());
     Ok(String::from_utf8(bytes.to_vec())?)
 }
 

@@ -106,13 +106,7 @@ impl Application {
             trusted_proxies: trusted_proxies(&settings.http.trusted_proxies)?,
             webhook_secret,
         });
-        let presets: Vec<&str> = state
-            .catalogue
-            .all()
-            .iter()
-            .map(|p| p.id.as_str())
-            .collect();
-        let document = web::Data::new(openapi::Document::new(&presets));
+        let document = web::Data::new(openapi::Document::new(&state.catalogue.ids()));
         let startup = web::Data::from(Startup::begin(state.backends.clone(), preset_files));
         // Webhooks go out once the services answer (the outbox is made by the migrations).
         let deliverer = Deliverer::new(state.clone(), settings.webhooks.clone())?;

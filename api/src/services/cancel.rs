@@ -14,8 +14,8 @@ use stylize_shared::progress::ProgressStore;
 /// Tells those following jobs that theirs ended: the queue's kept answer, and through
 /// Redis the job's worker and followers.
 pub struct Announcer<'a> {
-    pub queue_view: &'a QueueView,
-    pub progress: &'a ProgressStore,
+    queue_view: &'a QueueView,
+    progress: &'a ProgressStore,
 }
 
 impl<'a> Announcer<'a> {

@@ -122,4 +122,12 @@ impl Catalogue {
     pub fn all(&self) -> &[Preset] {
         &self.presets
     }
+
+    /// The presets' ids, as submissions name them.
+    pub fn ids(&self) -> Vec<&str> {
+        self.presets
+            .iter()
+            .map(|preset| preset.id.as_str())
+            .collect()
+    }
 }
