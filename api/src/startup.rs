@@ -9,7 +9,7 @@ use crate::openapi;
 use crate::routes::{health, jobs, keys, metrics, qualities, queue, styles, webhooks};
 use crate::services::catalogue::Catalogue;
 use crate::services::deliverer::Deliverer;
-use crate::services::error::{parser_message, ServiceError};
+use crate::services::error::{parser_message, NotFound};
 use crate::services::fetch::Fetcher;
 use crate::services::live::{Hub, StreamSlots};
 use crate::services::metrics::ApiMetrics;
@@ -50,7 +50,7 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
 }
 
 async fn no_route() -> Result<HttpResponse, ApiError> {
-    Err(ServiceError::NotFound("such route".into()).into())
+    Err(NotFound("such route".into()).into())
 }
 
 pub struct Application {
@@ -89,7 +89,10 @@ impl Application {
             }),
             streams: StreamSlots::new(limits.max_event_streams_per_owner, limits.max_event_streams),
             stream_lifetime: Duration::from_secs(limits.event_stream_seconds),
-            queue_view: QueueView::new(WorkerRegistry::on(&redis, &settings.amqp.queue)),
+            queue_view: Arc::new(QueueView::new(WorkerRegistry::on(
+                &redis,
+                &settings.amqp.queue,
+            ))),
             rate_limiter: RateLimiter::on(&redis, &settings.amqp.queue),
             catalogue,
             fetcher: Fetcher::new(&settings.fetch, settings.limits.max_image_bytes)?,
@@ -100,7 +103,7 @@ impl Application {
             decodes: Semaphore::new(settings.limits.max_concurrent_decodes.max(1)),
             uploads: UploadRoom::new(limits.max_inflight_upload_bytes, uploads::WAIT),
             max_form_parts: limits.max_form_parts,
-            metrics: ApiMetrics::new(),
+            metrics: Arc::new(ApiMetrics::new()),
             auth: settings.auth.clone(),
             allowed_origins: settings.http.allowed_origins.clone(),
             trusted_proxies: trusted_proxies(&settings.http.trusted_proxies)?,
@@ -109,7 +112,7 @@ impl Application {
         let document = web::Data::new(openapi::Document::new(&state.catalogue.ids()));
         let startup = web::Data::from(Startup::begin(state.backends.clone(), preset_files));
         // Webhooks go out once the services answer (the outbox is made by the migrations).
-        let deliverer = Deliverer::new(state.clone(), settings.webhooks.clone())?;
+        let deliverer = Deliverer::new(&state, settings.webhooks.clone())?;
         let state = web::Data::from(state);
         let services = startup.clone();
         tokio::spawn(async move {
@@ -132,8 +135,7 @@ impl Application {
                 .app_data(app_startup.clone())
                 .app_data(document.clone())
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
-                    ApiError::from(ServiceError::NotFound(format!("such resource ({error})")))
-                        .into()
+                    ApiError::from(NotFound(format!("such resource ({error})"))).into()
                 }))
                 .app_data(web::JsonConfig::default().error_handler(|error, _| {
                     ApiError::BadRequest(format!("JSON body: {}", parser_message(&error))).into()

@@ -4,8 +4,8 @@
 //! or the page visitor's cookie; and from which address.
 
 use crate::http::problem::ApiError;
-use crate::services::access::{hash, Caller};
-use crate::services::error::{Credential, ServiceError};
+use crate::services::access::{hash, Caller, Gate};
+use crate::services::error::Credential;
 use crate::services::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -69,7 +69,7 @@ impl FromRequest for Caller {
         let presented =
             bearer(request).or_else(|| request.cookie(COOKIE).map(|c| c.value().to_owned()));
         let address = client_address(request, &state.trusted_proxies);
-        Box::pin(async move { Ok(Caller::identify(&state, presented, address).await?) })
+        Box::pin(async move { Ok(Caller::identify(&Gate::of(&state), presented, address).await?) })
     }
 }
 
@@ -119,7 +119,7 @@ impl FromRequest for Admin {
         std::future::ready(if allowed {
             Ok(Admin)
         } else {
-            Err(ServiceError::Unauthenticated(Credential::AdminTokenRequired).into())
+            Err(Credential::AdminTokenRequired.into())
         })
     }
 }

@@ -2,7 +2,7 @@
 //! parts refused by name before their bytes are read, each file hashed as it arrives.
 
 use crate::http::problem::ApiError;
-use crate::services::error::{echo, ServiceError};
+use crate::services::error::{echo, InvalidParameter};
 use crate::services::submission::{Part, Submission};
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::error::{ParseError, PayloadError};
@@ -98,7 +98,7 @@ fn admit_part(submission: &Submission, name: &str) -> Result<(), ApiError> {
         "webhook" => once(submission.webhook.url.is_some()),
         "webhook_events" => Ok(()),
         "style" | "style_url" | "preset" if submission.style_count() == MAX_STYLES => {
-            Err(ServiceError::InvalidParameter {
+            Err(InvalidParameter {
                 field: name.into(),
                 message: format!(
                     "at most {MAX_STYLES} style images (style, style_url and preset fields \
@@ -148,7 +148,7 @@ pub async fn read_submission(
             "preset" => submission.presets.push(text(&name, part.bytes)?),
             "params" => {
                 submission.params =
-                    Some(StyleParams::from_json(&part.bytes).map_err(ServiceError::from)?)
+                    Some(StyleParams::from_json(&part.bytes).map_err(InvalidParameter::from)?)
             }
             "webhook" => submission.webhook.url = Some(text(&name, part.bytes)?),
             "webhook_events" => submission.webhook.events.push(text(&name, part.bytes)?),

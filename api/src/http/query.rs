@@ -2,20 +2,14 @@
 //! does not take, or one given twice, is refused naming it.
 
 use crate::http::problem::ApiError;
-use crate::services::error::{echo, ServiceError};
+use crate::services::error::{echo, InvalidParameter};
 use std::collections::BTreeMap;
 
 /// The parameters of `query`, each once, all among `known`.
 pub fn parameters(query: &str, known: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut found = BTreeMap::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let invalid = |message: String| {
-            ServiceError::InvalidParameter {
-                field: echo(&name).into_owned(),
-                message,
-            }
-            .into()
-        };
+        let invalid = |message: String| InvalidParameter::new(echo(&name), message).into();
         if !known.contains(&name.as_ref()) {
             return Err(invalid(format!(
                 "not a query parameter of this route; it takes {}",

@@ -6,7 +6,6 @@
 
 use crate::http::problem::{ApiError, Problem};
 use crate::http::routing::{get, resource};
-use crate::services::error::ServiceError;
 use crate::services::readiness::{self, Readiness, Startup};
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse, ResponseError};
@@ -39,7 +38,7 @@ async fn healthz() -> HttpResponse {
 ))]
 async fn ready(state: web::Data<AppState>, startup: web::Data<Startup>) -> HttpResponse {
     if let Some(waiting) = startup.waiting_for() {
-        return ApiError::from(ServiceError::Starting(waiting)).error_response();
+        return ApiError::from(waiting).error_response();
     }
     let readiness = readiness::check(&state.backends).await;
     if readiness.database {

@@ -7,8 +7,9 @@ use crate::http::headers::{idempotency_key, preferred_wait};
 use crate::http::problem::ApiError;
 use crate::http::query;
 use crate::http::routing::{get, resource};
-use crate::services::access::Caller;
-use crate::services::error::{JobImage, ServiceError};
+use crate::services::access::{Caller, Gate};
+use crate::services::error::Outage;
+use crate::services::job_images::{self, JobImage};
 use crate::services::state::AppState;
 use crate::services::submission::{self, Submitted};
 use crate::services::{cancel, deletion, event_stream, listing, position, waiting};
@@ -16,7 +17,7 @@ use crate::view::JobView;
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use stylize_core::job::{keys, JobState};
+use stylize_shared::storage::Object;
 use uuid::Uuid;
 
 /// One resource per path, so that a method a path does not take is a 405 naming those
@@ -85,14 +86,14 @@ async fn create(
             limit: state.max_body_bytes,
         });
     }
-    caller.admit_submission(&state).await?;
+    caller.admit_submission(&Gate::of(&state)).await?;
     // The body's room among all bodies held at once, taken before a byte is read and
     // held until the answer: a flood of uploads waits here, in the sockets' buffers.
     let room = state
         .uploads
         .reserve(declared_length.unwrap_or(state.max_body_bytes))
         .await
-        .ok_or(ServiceError::Unavailable("room for another upload"))?;
+        .ok_or(Outage::Unavailable("room for another upload"))?;
     // However slowly the body comes, the request ends by this deadline.
     let submission = tokio::time::timeout(
         state.submission_read,
@@ -216,44 +217,24 @@ async fn events(
     VisibleJob { caller, row }: VisibleJob,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let stream = event_stream::follow(state.into_inner(), &caller, row).await?;
+    let stream = event_stream::follow(event_stream::Sources::of(&state), &caller, row).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .streaming(stream))
 }
 
-/// The job's stored image, if it has one, sent as it is read from the store: an api
-/// serving many results holds a chunk of each, not each whole.
-async fn stored_image(
-    state: &AppState,
-    key: &str,
-    content_type: &str,
-) -> Result<Option<HttpResponse>, ApiError> {
-    let object = state.backends.storage.open(key).await.map_err(|error| {
-        tracing::error!(%error, "reading an image");
-        ServiceError::Unavailable("storage")
-    })?;
-    Ok(object.map(|object| {
-        let mut response = HttpResponse::Ok();
-        response
-            .content_type(content_type)
-            .insert_header(("Cache-Control", "private, max-age=60"));
-        let length = object.length;
-        let chunks = object.chunks();
-        match length {
-            Some(length) => response.body(actix_web::body::SizedStream::new(length, chunks)),
-            None => response.streaming(chunks),
-        }
-    }))
-}
-
-/// `409` while the job may still make one; `410` once it has ended without.
-fn no_image(image: JobImage, state: JobState) -> ApiError {
-    if state.is_terminal() {
-        ServiceError::NoImage { image, state }.into()
-    } else {
-        ServiceError::NotReady(state).into()
+/// `object` sent as it is read from the store.
+fn picture(object: Object, content_type: &str) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "private, max-age=60"));
+    let length = object.length;
+    let chunks = object.chunks();
+    match length {
+        Some(length) => response.body(actix_web::body::SizedStream::new(length, chunks)),
+        None => response.streaming(chunks),
     }
 }
 
@@ -267,14 +248,8 @@ async fn result(
     VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if row.state() != JobState::Succeeded {
-        return Err(no_image(JobImage::Result, row.state()));
-    }
-    let key = keys::result(&row.id.to_string());
-    match stored_image(&state, &key, "image/png").await? {
-        Some(response) => Ok(response),
-        None => Err(ServiceError::Internal(format!("{key} is missing from storage")).into()),
-    }
+    let object = job_images::open(&state.backends.storage, &row, JobImage::Result).await?;
+    Ok(picture(object, "image/png"))
 }
 
 /// The latest preview, in whatever state the job is: a failed or canceled job's shows
@@ -288,11 +263,8 @@ async fn preview(
     VisibleJob { row, .. }: VisibleJob,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = keys::preview(&row.id.to_string());
-    match stored_image(&state, &key, "image/jpeg").await? {
-        Some(response) => Ok(response),
-        None => Err(no_image(JobImage::Preview, row.state())),
-    }
+    let object = job_images::open(&state.backends.storage, &row, JobImage::Preview).await?;
+    Ok(picture(object, "image/jpeg"))
 }
 
 /// `DELETE /v1/jobs/{id}`: `204` once the job is canceled (if it was queued or

@@ -8,7 +8,6 @@ use crate::http::routing::{get, resource};
 use crate::services::access::{self, KeyName};
 use crate::services::cancel::Announcer;
 use crate::services::deletion;
-use crate::services::error::{database, echo, ServiceError};
 use crate::services::state::AppState;
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
@@ -58,7 +57,7 @@ async fn session(
         Some(key) => key,
         None => {
             let address = client_address(&request, &state.trusted_proxies);
-            access::mint_visitor(&state, address).await?
+            access::mint_visitor(&access::Gate::of(&state), address).await?
         }
     };
     response.cookie(
@@ -112,7 +111,7 @@ async fn create_key(
     body: web::Json<NewKey>,
 ) -> Result<HttpResponse, ApiError> {
     let name = KeyName::parse(&body.name)?;
-    let (row, key) = access::create_program_key(&state, &name).await?;
+    let (row, key) = access::create_program_key(&state.backends.pool, &name).await?;
     Ok(HttpResponse::Created().json(CreatedKey {
         id: row.id,
         name: row.name,
@@ -127,9 +126,7 @@ async fn create_key(
         keys are not listed)", body = KeyList),
         KeyedProblems))]
 async fn list_keys(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let keys = db::list_keys(&state.backends.pool)
-        .await
-        .map_err(database)?;
+    let keys = access::program_keys(&state.backends.pool).await?;
     Ok(HttpResponse::Ok().json(KeyList { keys }))
 }
 
@@ -145,12 +142,7 @@ async fn revoke_key(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ServiceError::NotFound(format!("key {:?}", echo(&id)));
-    let id: Uuid = id.parse().map_err(|_| not_found())?;
-    let row = db::revoke_key(&state.backends.pool, id)
-        .await
-        .map_err(database)?
-        .ok_or_else(not_found)?;
+    let row = access::revoke_program_key(&state.backends.pool, &id).await?;
     Ok(HttpResponse::Ok().json(row))
 }
 

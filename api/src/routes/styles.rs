@@ -4,7 +4,7 @@ use crate::http::answers::{self, StyleId};
 use crate::http::problem::ApiError;
 use crate::http::routing::{get, resource};
 use crate::services::catalogue::Preset;
-use crate::services::error::{echo, ServiceError};
+use crate::services::error::{echo, NotFound, Outage};
 use crate::services::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -43,7 +43,7 @@ async fn thumbnail(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     if state.catalogue.get(&id).is_none() {
-        return Err(ServiceError::NotFound(format!("style {:?}", echo(&id))).into());
+        return Err(NotFound(format!("style {:?}", echo(&id))).into());
     }
     match state
         .backends
@@ -55,7 +55,7 @@ async fn thumbnail(
             .content_type("image/jpeg")
             .insert_header(("Cache-Control", "public, max-age=86400"))
             .body(bytes)),
-        Ok(None) => Err(ServiceError::NotFound(format!("thumbnail of {:?}", echo(&id))).into()),
-        Err(_) => Err(ServiceError::Unavailable("storage").into()),
+        Ok(None) => Err(NotFound(format!("thumbnail of {:?}", echo(&id))).into()),
+        Err(_) => Err(Outage::Unavailable("storage").into()),
     }
 }

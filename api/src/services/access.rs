@@ -3,7 +3,9 @@
 //! only), what a deleted job answers, the limits on its submissions, the visitors'
 //! identities minted, and programs' keys made.
 
-use crate::services::error::{database, echo, Credential, ServiceError};
+use crate::services::error::{
+    database, echo, Credential, InvalidParameter, JobDeleted, NotFound, Outage, OverLimit,
+};
 use crate::services::refuse_control_characters;
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
@@ -45,9 +47,42 @@ pub fn new_key(prefix: &str) -> String {
     )
 }
 
+/// Why a caller is not let in, or not let reach a job.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(transparent)]
+    Unauthenticated(#[from] Credential),
+    #[error(transparent)]
+    OverLimit(#[from] OverLimit),
+    /// No such job, or another caller's.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Deleted(#[from] JobDeleted),
+    #[error(transparent)]
+    Outage(#[from] Outage),
+}
+
+/// What admitting a caller reads: the keys, the settings of who may call, and the rates.
+pub struct Gate<'a> {
+    pool: &'a PgPool,
+    auth: &'a AuthSettings,
+    limiter: &'a RateLimiter,
+}
+
+impl<'a> Gate<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Gate {
+            pool: &state.backends.pool,
+            auth: &state.auth,
+            limiter: &state.rate_limiter,
+        }
+    }
+}
+
 /// The answer to a submission over an owner's limit of active jobs.
-fn over_quota(who: &str, active: i64) -> ServiceError {
-    ServiceError::OverLimit {
+fn over_quota(who: &str, active: i64) -> OverLimit {
+    OverLimit {
         detail: format!(
             "{who} has {active} jobs queued or running, its limit; \
              try again when one has finished"
@@ -59,26 +94,24 @@ fn over_quota(who: &str, active: i64) -> ServiceError {
 impl Caller {
     /// The caller that `presented` (a key, if the request had one) makes.
     pub async fn identify(
-        state: &AppState,
+        gate: &Gate<'_>,
         presented: Option<String>,
         address: IpAddr,
-    ) -> Result<Self, ServiceError> {
-        let admin = state.auth.admin_token.expose();
+    ) -> Result<Self, AccessError> {
+        let admin = gate.auth.admin_token.expose();
         // The admin token is no key: no jobs are the operator's (where keys are off, it
         // calls as the anonymous owner, as a request without one does).
         let presented = presented.filter(|key| admin.is_empty() || hash(key) != hash(admin));
         let identity = match presented {
-            Some(key) => match db::find_key(&state.backends.pool, &hash(&key))
+            Some(key) => match db::find_key(gate.pool, &hash(&key))
                 .await
                 .map_err(database)?
             {
                 Some((id, KeyKind::Program)) => Identity::Program(id),
                 Some((id, KeyKind::Visitor)) => Identity::Visitor(id),
-                None => return Err(ServiceError::Unauthenticated(Credential::UnknownKey)),
+                None => return Err(Credential::UnknownKey.into()),
             },
-            None if state.auth.required => {
-                return Err(ServiceError::Unauthenticated(Credential::KeyRequired))
-            }
+            None if gate.auth.required => return Err(Credential::KeyRequired.into()),
             None => Identity::Anonymous,
         };
         Ok(Caller { identity, address })
@@ -110,37 +143,37 @@ impl Caller {
     /// quota of active jobs, with the seconds to wait. The quota is checked here to
     /// spare reading a body that could not be taken, and again, exactly, as the job is
     /// inserted (`db::insert_job`).
-    pub async fn admit_submission(&self, state: &AppState) -> Result<(), ServiceError> {
-        let auth = &state.auth;
+    pub async fn admit_submission(&self, gate: &Gate<'_>) -> Result<(), AccessError> {
+        let auth = gate.auth;
         let (owner, per_minute, who) = match self.identity {
             Identity::Anonymous => return Ok(()),
             Identity::Program(id) => (id, auth.submissions_per_minute, "this key"),
             Identity::Visitor(id) => {
                 let address = format!("address-submissions:{}", self.address);
                 let limit = auth.address_submissions_per_minute;
-                within_rate(&state.rate_limiter, &address, limit, "this address", "jobs").await?;
+                within_rate(gate.limiter, &address, limit, "this address", "jobs").await?;
                 (id, auth.visitor_submissions_per_minute, "this visitor")
             }
         };
         within_rate(
-            &state.rate_limiter,
+            gate.limiter,
             &format!("submissions:{owner}"),
             per_minute,
             who,
             "jobs",
         )
         .await?;
-        let active = db::count_active_jobs(&state.backends.pool, owner)
+        let active = db::count_active_jobs(gate.pool, owner)
             .await
             .map_err(database)?;
         match self.max_active_jobs(auth) {
-            Some(limit) if active >= limit => Err(over_quota(who, active)),
+            Some(limit) if active >= limit => Err(over_quota(who, active).into()),
             _ => Ok(()),
         }
     }
 
     /// The answer when `db::insert_job` found the caller at its limit.
-    pub fn over_quota(&self, active: i64) -> ServiceError {
+    pub fn over_quota(&self, active: i64) -> OverLimit {
         over_quota(
             match self.identity {
                 Identity::Visitor(_) => "this visitor",
@@ -152,24 +185,25 @@ impl Caller {
 
     /// The job, if this caller may see it (see [`Caller::find_row`]); a deleted job is
     /// `410 Gone`.
-    pub async fn find(&self, pool: &PgPool, id: &str) -> Result<JobRow, ServiceError> {
-        let row = self.find_row(pool, id).await?;
+    pub async fn find(&self, pool: &PgPool, id: &str) -> Result<JobRow, AccessError> {
+        let row = self
+            .find_row(pool, id)
+            .await?
+            .ok_or_else(|| NotFound(format!("job {:?}", echo(id))))?;
         match gone(&row) {
-            Some(gone) => Err(gone),
+            Some(gone) => Err(gone.into()),
             None => Ok(row),
         }
     }
 
     /// The job, deleted or not, if this caller may see it: another key's job is as
     /// absent as a job that never was.
-    pub async fn find_row(&self, pool: &PgPool, id: &str) -> Result<JobRow, ServiceError> {
-        let not_found = || ServiceError::NotFound(format!("job {:?}", echo(id)));
-        let id = parse_job_id(id).ok_or_else(not_found)?;
-        db::get_job(pool, id)
-            .await
-            .map_err(database)?
-            .filter(|row| self.may_see(row.owner))
-            .ok_or_else(not_found)
+    pub async fn find_row(&self, pool: &PgPool, id: &str) -> Result<Option<JobRow>, Outage> {
+        let Some(id) = parse_job_id(id) else {
+            return Ok(None);
+        };
+        let row = db::get_job(pool, id).await.map_err(database)?;
+        Ok(row.filter(|row| self.may_see(row.owner)))
     }
 }
 
@@ -182,8 +216,8 @@ fn parse_job_id(text: &str) -> Option<Uuid> {
 }
 
 /// The `410 Gone` a deleted job answers, saying when and why; `None` for a live job.
-pub fn gone(row: &JobRow) -> Option<ServiceError> {
-    row.deletion().map(|(at, by)| ServiceError::JobDeleted {
+pub fn gone(row: &JobRow) -> Option<JobDeleted> {
+    row.deletion().map(|(at, by)| JobDeleted {
         job: row.id,
         at,
         by,
@@ -198,42 +232,37 @@ async fn within_rate(
     per_minute: u64,
     who: &str,
     what: &str,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccessError> {
     let (hits, window_left) = limiter
         .count_hit(name, 60)
         .await
-        .map_err(|_| ServiceError::Unavailable("the rate limiter"))?;
+        .map_err(|_| Outage::Unavailable("the rate limiter"))?;
     if hits > per_minute {
-        return Err(ServiceError::OverLimit {
+        return Err(AccessError::OverLimit(OverLimit {
             detail: format!(
                 "{who} may make {per_minute} {what} a minute; try again in {window_left} s"
             ),
             retry_after_seconds: window_left,
-        });
+        }));
     }
     Ok(())
 }
 
 /// A new page visitor's key, for a browser at `address` (at most
 /// `auth.address_sessions_per_minute` a minute from one address).
-pub async fn mint_visitor(state: &AppState, address: IpAddr) -> Result<String, ServiceError> {
+pub async fn mint_visitor(gate: &Gate<'_>, address: IpAddr) -> Result<String, AccessError> {
     within_rate(
-        &state.rate_limiter,
+        gate.limiter,
         &format!("address-sessions:{address}"),
-        state.auth.address_sessions_per_minute,
+        gate.auth.address_sessions_per_minute,
         "this address",
         "visitor identities",
     )
     .await?;
     let key = new_key("sv_");
-    db::insert_key(
-        &state.backends.pool,
-        "visitor",
-        KeyKind::Visitor,
-        &hash(&key),
-    )
-    .await
-    .map_err(database)?;
+    db::insert_key(gate.pool, "visitor", KeyKind::Visitor, &hash(&key))
+        .await
+        .map_err(database)?;
     Ok(key)
 }
 
@@ -245,11 +274,8 @@ pub struct KeyName(String);
 impl KeyName {
     pub const MAX_CHARS: usize = 100;
 
-    pub fn parse(name: &str) -> Result<KeyName, ServiceError> {
-        let invalid = |message: String| ServiceError::InvalidParameter {
-            field: "name".into(),
-            message,
-        };
+    pub fn parse(name: &str) -> Result<KeyName, InvalidParameter> {
+        let invalid = |message: String| InvalidParameter::new("name", message);
         let name = name.trim();
         if name.is_empty() || name.chars().count() > Self::MAX_CHARS {
             return Err(invalid(format!(
@@ -269,23 +295,39 @@ impl KeyName {
 /// Makes a program's key named `name`: its row, and the key itself, shown this once
 /// (only its digest is kept).
 pub async fn create_program_key(
-    state: &AppState,
+    pool: &PgPool,
     name: &KeyName,
-) -> Result<(ApiKeyRow, String), ServiceError> {
+) -> Result<(ApiKeyRow, String), Outage> {
     let key = new_key("sk_");
-    let row = db::insert_key(
-        &state.backends.pool,
-        name.as_str(),
-        KeyKind::Program,
-        &hash(&key),
-    )
-    .await
-    .map_err(database)?;
+    let row = db::insert_key(pool, name.as_str(), KeyKind::Program, &hash(&key))
+        .await
+        .map_err(database)?;
     Ok((row, key))
 }
 
+/// Every program's key, revoked ones too.
+pub async fn program_keys(pool: &PgPool) -> Result<Vec<ApiKeyRow>, Outage> {
+    db::list_keys(pool).await.map_err(database)
+}
+
+/// Revokes the program's key `id`: its jobs stay, and it calls no more.
+pub async fn revoke_program_key(pool: &PgPool, id: &str) -> Result<ApiKeyRow, AccessError> {
+    let row = db::revoke_key(pool, key_id(id)?).await.map_err(database)?;
+    Ok(row.ok_or_else(|| no_key(id))?)
+}
+
+/// The key the admin path names as `id`.
+pub fn key_id(id: &str) -> Result<Uuid, NotFound> {
+    id.parse().map_err(|_| no_key(id))
+}
+
+/// No key `id`, on the admin path.
+pub fn no_key(id: &str) -> NotFound {
+    NotFound(format!("key {:?}", echo(id)))
+}
+
 /// Whether `presented` is a live visitor's key.
-pub async fn is_visitor(pool: &PgPool, presented: &str) -> Result<bool, ServiceError> {
+pub async fn is_visitor(pool: &PgPool, presented: &str) -> Result<bool, Outage> {
     Ok(matches!(
         db::find_key(pool, &hash(presented))
             .await
@@ -300,8 +342,8 @@ mod tests {
 
     fn refusal(name: &str) -> String {
         match KeyName::parse(name) {
-            Err(ServiceError::InvalidParameter { field, message }) => format!("{field}: {message}"),
-            other => panic!("{name:?} gave {other:?}"),
+            Err(invalid) => invalid.to_string(),
+            Ok(name) => panic!("{name:?} was taken"),
         }
     }
 

@@ -3,7 +3,7 @@
 //! heartbeat), and a request waiting on a queued one (`Prefer: wait`) answers.
 
 use crate::services::access::gone;
-use crate::services::error::{database, ServiceError};
+use crate::services::error::{database, JobDeleted, Outage};
 use crate::services::queue_view::QueueView;
 use crate::services::state::AppState;
 use sqlx::PgPool;
@@ -41,6 +41,17 @@ impl<'a> Announcer<'a> {
     }
 }
 
+/// Why a job was not canceled.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("the job is already {0}")]
+    AlreadyFinished(JobState),
+    #[error(transparent)]
+    Deleted(#[from] JobDeleted),
+    #[error(transparent)]
+    Outage(#[from] Outage),
+}
+
 /// Cancels `job`, one its caller may see: a queued job is canceled now, a running one
 /// asked to stop. Answers the job as it now stands; one that had already ended is a
 /// conflict naming its state (or gone, if it was deleted meanwhile).
@@ -48,7 +59,7 @@ pub async fn cancel_job(
     pool: &PgPool,
     announcer: &Announcer<'_>,
     job: &JobRow,
-) -> Result<JobRow, ServiceError> {
+) -> Result<JobRow, CancelError> {
     if let Some(row) = db::request_cancel(pool, job.id).await.map_err(database)? {
         announcer.ended(std::slice::from_ref(&row)).await;
         return Ok(row);
@@ -56,6 +67,9 @@ pub async fn cancel_job(
     let now = db::get_job(pool, job.id)
         .await
         .map_err(database)?
-        .ok_or_else(|| ServiceError::Internal(format!("job {} has no row", job.id)))?;
-    Err(gone(&now).unwrap_or(ServiceError::AlreadyFinished(now.state())))
+        .ok_or_else(|| Outage::Internal(format!("job {} has no row", job.id)))?;
+    Err(gone(&now).map_or(
+        CancelError::AlreadyFinished(now.state()),
+        CancelError::Deleted,
+    ))
 }

@@ -2,23 +2,35 @@
 //! deletion does (cancel, objects out of S3, a tombstone) is `stylize_shared::retention`'s;
 //! here, telling those who follow the jobs, and what a lost race answers.
 
-use crate::services::access::gone;
+use crate::services::access::{gone, key_id, no_key};
 use crate::services::cancel::Announcer;
-use crate::services::error::{database, echo, ServiceError};
+use crate::services::error::{database, JobDeleted, NotFound, Outage};
 use crate::services::state::Backends;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::retention::{self, DeletedBy, DeletionError};
-use uuid::Uuid;
 
 /// Jobs an operator's deletion takes per transaction.
 const ADMIN_BATCH: u32 = 100;
 
-fn failed(error: DeletionError) -> ServiceError {
+/// Why jobs were not deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// No such key, for an operator's deletion.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// Deleted already, by another request meanwhile.
+    #[error(transparent)]
+    Deleted(#[from] JobDeleted),
+    #[error(transparent)]
+    Outage(#[from] Outage),
+}
+
+fn failed(error: DeletionError) -> Outage {
     match error {
         DeletionError::Database(error) => database(error),
         DeletionError::Storage(error) => {
             tracing::error!(%error, "deleting a job's objects");
-            ServiceError::Unavailable("storage")
+            Outage::Unavailable("storage")
         }
     }
 }
@@ -29,7 +41,7 @@ pub async fn delete_job(
     backends: &Backends,
     announcer: &Announcer<'_>,
     row: &JobRow,
-) -> Result<(), ServiceError> {
+) -> Result<(), DeleteError> {
     match retention::delete(&backends.pool, &backends.storage, row.id, DeletedBy::Owner)
         .await
         .map_err(failed)?
@@ -44,9 +56,13 @@ pub async fn delete_job(
             let now = db::get_job(&backends.pool, row.id)
                 .await
                 .map_err(database)?;
-            Err(now.as_ref().and_then(gone).unwrap_or_else(|| {
-                ServiceError::Internal(format!("job {} was neither deleted nor deletable", row.id))
-            }))
+            Err(match now.as_ref().and_then(gone) {
+                Some(deleted) => deleted.into(),
+                None => {
+                    Outage::Internal(format!("job {} was neither deleted nor deletable", row.id))
+                        .into()
+                }
+            })
         }
     }
 }
@@ -57,13 +73,12 @@ pub async fn delete_key_jobs(
     backends: &Backends,
     announcer: &Announcer<'_>,
     id: &str,
-) -> Result<usize, ServiceError> {
-    let not_found = || ServiceError::NotFound(format!("key {:?}", echo(id)));
-    let key: Uuid = id.parse().map_err(|_| not_found())?;
+) -> Result<usize, DeleteError> {
+    let key = key_id(id)?;
     db::get_key(&backends.pool, key)
         .await
         .map_err(database)?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| no_key(id))?;
     let mut deleted = 0;
     loop {
         let batch = retention::delete_owned_by(&backends.pool, &backends.storage, key, ADMIN_BATCH)

@@ -14,9 +14,10 @@
 //! not touch it; an api replica dying mid-attempt leaves the message to the others
 //! once its lease ends).
 
-use crate::services::fetch::refusal;
-use crate::services::signing::signing_key;
-use crate::services::state::AppState;
+use crate::services::fetch::{refusal, Guard};
+use crate::services::metrics::ApiMetrics;
+use crate::services::signing::{signing_key, SigningKey};
+use crate::services::state::{AppState, Backends};
 use crate::view::JobView;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -35,23 +36,28 @@ const PRUNE_BATCH: i64 = 1000;
 /// The longest answer body read (and then dropped): receivers need say nothing.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// What delivering reads and writes: the outbox and jobs (and a succeeded job's last
+/// progress), the signing secrets, the guard every URL passes, and the metrics.
 pub struct Deliverer {
-    state: Arc<AppState>,
+    backends: Arc<Backends>,
+    /// Signs the webhooks of jobs without an API key (`webhooks.secret`).
+    operator_secret: Option<SigningKey>,
+    guard: Arc<Guard>,
+    metrics: Arc<ApiMetrics>,
     client: reqwest::Client,
     settings: WebhookSettings,
 }
 
 impl Deliverer {
-    pub fn new(state: Arc<AppState>, settings: WebhookSettings) -> anyhow::Result<Self> {
+    pub fn new(state: &AppState, settings: WebhookSettings) -> anyhow::Result<Self> {
         let timeout = Duration::from_secs(settings.timeout_seconds);
-        let client = state
-            .fetcher
-            .guard
-            .client(timeout)
-            .timeout(timeout)
-            .build()?;
+        let guard = state.fetcher.guard.clone();
+        let client = guard.client(timeout).timeout(timeout).build()?;
         Ok(Deliverer {
-            state,
+            backends: state.backends.clone(),
+            operator_secret: state.webhook_secret.clone(),
+            guard,
+            metrics: state.metrics.clone(),
             client,
             settings,
         })
@@ -77,9 +83,7 @@ impl Deliverer {
             }
             let room = IN_FLIGHT - attempts.len() as i64;
             let claimed = if room > 0 {
-                match outbox::claim_due(&deliverer.state.backends.pool, deliverer.lease(), room)
-                    .await
-                {
+                match outbox::claim_due(&deliverer.backends.pool, deliverer.lease(), room).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!(%error, "claiming webhook messages");
@@ -121,9 +125,9 @@ impl Deliverer {
     async fn prune(&self) {
         let kept = Duration::from_secs(self.settings.keep_finished_seconds);
         loop {
-            match outbox::prune_finished(&self.state.backends.pool, kept, PRUNE_BATCH).await {
+            match outbox::prune_finished(&self.backends.pool, kept, PRUNE_BATCH).await {
                 Ok(pruned) => {
-                    self.state.metrics.webhooks_pruned(pruned);
+                    self.metrics.webhooks_pruned(pruned);
                     if pruned < PRUNE_BATCH as u64 {
                         return;
                     }
@@ -137,9 +141,7 @@ impl Deliverer {
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.state.backends.pool)
-            .await
-            .ok()?;
+        let mut listener = PgListener::connect_with(&self.backends.pool).await.ok()?;
         listener.listen(CHANNEL).await.ok()?;
         Some(listener)
     }
@@ -181,11 +183,11 @@ impl Deliverer {
             retry_in: (!delivered).then(|| self.retry_in(message.attempts + 1)),
             give_up_after: Duration::from_secs(self.settings.give_up_after_seconds),
         };
-        let recorded = outbox::record_attempt(&self.state.backends.pool, &message, &attempt).await;
+        let recorded = outbox::record_attempt(&self.backends.pool, &message, &attempt).await;
         if let Ok(true) = recorded {
             let since_event = || (chrono::Utc::now() - message.created_at).to_std();
             let taken = delivered.then(|| since_event().unwrap_or_default());
-            self.state.metrics.webhook_attempt(taken);
+            self.metrics.webhook_attempt(taken);
         }
         match recorded {
             Ok(true) if delivered => tracing::debug!("webhook delivered"),
@@ -197,20 +199,13 @@ impl Deliverer {
 
     /// The message's body: the job's view as its event left it.
     async fn body(&self, message: &Message) -> Result<String, String> {
-        let row = outbox::job_then(&self.state.backends.pool, message.id)
+        let row = outbox::job_then(&self.backends.pool, message.id)
             .await
             .map_err(|error| format!("reading the job: {error}"))?;
         let progress = match (&message.progress, row.state()) {
             (Some(progress), _) => Some(progress.0.clone()),
             // A succeeded job's last progress, as its view shows it.
-            (None, JobState::Succeeded) => self
-                .state
-                .backends
-                .progress
-                .get(row.id)
-                .await
-                .ok()
-                .flatten(),
+            (None, JobState::Succeeded) => self.backends.progress.get(row.id).await.ok().flatten(),
             _ => None,
         };
         Ok(serde_json::to_string(&JobView::new(&row, progress)).expect("views serialise"))
@@ -219,8 +214,8 @@ impl Deliverer {
     /// POSTs the message once: the receiver's status, or why there was none.
     async fn post(&self, message: &Message, body: &str) -> (Option<u16>, Option<String>) {
         let key = signing_key(
-            &self.state.backends.pool,
-            self.state.webhook_secret.as_ref(),
+            &self.backends.pool,
+            self.operator_secret.as_ref(),
             message.owner,
         )
         .await;
@@ -233,7 +228,7 @@ impl Deliverer {
             Ok(url) => url,
             Err(error) => return (None, Some(format!("not a URL: {error}"))),
         };
-        if let Err(refused) = self.state.fetcher.guard.check_url(&url) {
+        if let Err(refused) = self.guard.check_url(&url) {
             return (None, Some(format!("refused: {refused}")));
         }
         let id = format!("msg_{}", message.id.simple());

@@ -1,66 +1,79 @@
-//! What a service refuses or fails with, in the domain's words: no status codes and no
-//! headers here. `http::problem` answers each, in one table.
+//! The refusals and failures the services share, in the domain's words: no status
+//! codes and no headers here. Each service's own error (`SubmitError`, `AccessError`,
+//! …) is made of these and of its own cases; `http::problem` answers every one, in one
+//! table.
 
 use std::borrow::Cow;
 use stylize_core::images::ImageError;
-use stylize_core::job::JobState;
 use stylize_core::params::ParamError;
 use stylize_shared::retention::DeletedBy;
 
+/// A service the api depends on failed: nothing the caller did.
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The request, taken as a whole, does not make sense (two sources of one image).
-    #[error("{0}")]
-    Malformed(String),
-    #[error("{field}: {message}")]
-    InvalidParameter { field: String, message: String },
-    #[error("{field}: {error}")]
-    InvalidImage { field: String, error: ImageError },
-    #[error("{field}: the URL is not fetched: {reason}")]
-    UrlRefused { field: String, reason: String },
-    #[error("{field}: could not fetch the URL: {reason}")]
-    UrlFailed { field: String, reason: String },
-    #[error("this Idempotency-Key already made job {job} from a different request; use a new key")]
-    IdempotencyKeyReused { job: uuid::Uuid },
-    #[error("{0}")]
-    Unauthenticated(Credential),
-    /// Over a rate or a quota: worth trying again after `retry_after_seconds`.
-    #[error("{detail}")]
-    OverLimit {
-        detail: String,
-        retry_after_seconds: u64,
-    },
-    /// Known, but not allowed this.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("no {0} here")]
-    NotFound(String),
-    #[error("the job is {0}; the image is not ready")]
-    NotReady(JobState),
-    #[error("the job is {state} and has no {image}; it never will")]
-    NoImage { image: JobImage, state: JobState },
-    #[error("the job is already {0}")]
-    AlreadyFinished(JobState),
-    /// The request does not fit how the api is set up.
-    #[error("{0}")]
-    Conflict(String),
-    #[error(
-        "job {job} was deleted at {} {by}; nothing of it is kept",
-        .at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    )]
-    JobDeleted {
-        job: uuid::Uuid,
-        at: chrono::DateTime<chrono::Utc>,
-        by: DeletedBy,
-    },
-    /// A service the api depends on is down: worth trying again shortly.
+pub enum Outage {
+    /// Down: worth trying again shortly.
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
-    /// The api is up, and still waits at start-up for the services named.
-    #[error("starting: waiting for {0}")]
-    Starting(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// One field of a request has a value the api does not take.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidParameter {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidParameter {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidParameter {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An image, uploaded or fetched, that is not taken.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {error}")]
+pub struct BadImage {
+    pub field: String,
+    pub error: ImageError,
+}
+
+/// A URL, an image's or a webhook's, that the api will not fetch.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: the URL is not fetched: {reason}")]
+pub struct UrlRefused {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Over a rate or a quota: worth trying again after `retry_after_seconds`.
+#[derive(Debug, thiserror::Error)]
+#[error("{detail}")]
+pub struct OverLimit {
+    pub detail: String,
+    pub retry_after_seconds: u64,
+}
+
+/// Nothing of this name, or nothing the caller may see.
+#[derive(Debug, thiserror::Error)]
+#[error("no {0} here")]
+pub struct NotFound(pub String);
+
+/// A job that was deleted: its tombstone, answered wherever the job is asked for.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "job {job} was deleted at {} {by}; nothing of it is kept",
+    .at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+)]
+pub struct JobDeleted {
+    pub job: uuid::Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub by: DeletedBy,
 }
 
 /// Why a caller is not recognised.
@@ -74,22 +87,6 @@ pub enum Credential {
     AdminTokenRequired,
     #[error("without API keys, the operator-wide webhook secret is shown to the admin token only")]
     AdminTokenForOperatorSecret,
-}
-
-/// The images a job may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobImage {
-    Result,
-    Preview,
-}
-
-impl std::fmt::Display for JobImage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            JobImage::Result => "result",
-            JobImage::Preview => "preview",
-        })
-    }
 }
 
 /// The longest piece of a client's input repeated in an error, and the longest message
@@ -117,16 +114,16 @@ fn cut(text: &str, max_chars: usize) -> Cow<'_, str> {
 }
 
 /// A database error, logged, as the client sees it.
-pub fn database(error: sqlx::Error) -> ServiceError {
+pub fn database(error: sqlx::Error) -> Outage {
     tracing::error!(%error, "database");
-    ServiceError::Unavailable("the database")
+    Outage::Unavailable("the database")
 }
 
-impl From<ParamError> for ServiceError {
+impl From<ParamError> for InvalidParameter {
     /// Both parts may quote the request (an unknown key, a layer's name): cut short, with
     /// room left in the message for the valid values it lists.
     fn from(error: ParamError) -> Self {
-        ServiceError::InvalidParameter {
+        InvalidParameter {
             field: echo(&error.field).into_owned(),
             message: cut(&error.message, MAX_PARAM_MESSAGE).into_owned(),
         }

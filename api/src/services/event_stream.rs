@@ -7,15 +7,18 @@
 //! api, holds a bounded number of streams.
 
 use crate::services::access::Caller;
-use crate::services::error::{database, ServiceError};
-use crate::services::live::{Following, Full, Heard, StreamSlot};
+use crate::services::error::{database, Outage, OverLimit};
+use crate::services::live::{Following, Full, Heard, Hub, StreamSlot, StreamSlots};
 use crate::services::position;
-use crate::services::state::AppState;
+use crate::services::queue_view::QueueView;
+use crate::services::state::{AppState, Backends};
 use crate::view::JobView;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde::Serialize;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use stylize_core::job::JobState;
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::progress::{JobEvent, LiveProgress};
@@ -40,17 +43,58 @@ impl Step {
 
 /// How often an idle event stream sends a comment, so that a client or proxy that went
 /// away is noticed (the write fails) and its slot freed.
-const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How long a client whose stream ended waits before it reconnects (SSE `retry`).
 const RECONNECT_MS: u32 = 2000;
 
 /// A followed job's row that could not be read is read again after this.
-const READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+const READ_AGAIN_AFTER: Duration = Duration::from_secs(1);
+
+/// What a job's event stream reads: the rows and live progress, the queue's order (a
+/// queued job's place), the jobs' events, and the slots that bound the streams.
+pub struct Sources {
+    backends: Arc<Backends>,
+    queue_view: Arc<QueueView>,
+    live: Arc<Hub>,
+    streams: Arc<StreamSlots>,
+    lifetime: Duration,
+}
+
+impl Sources {
+    pub fn of(state: &AppState) -> Self {
+        Sources {
+            backends: state.backends.clone(),
+            queue_view: state.queue_view.clone(),
+            live: state.live.clone(),
+            streams: state.streams.clone(),
+            lifetime: state.stream_lifetime,
+        }
+    }
+}
+
+/// The `state` event of `row` (with its progress, and its place while queued), and the
+/// step it tells.
+async fn state_event(
+    backends: &Backends,
+    queue_view: &QueueView,
+    row: &JobRow,
+) -> (Bytes, Option<Step>) {
+    // Without Redis, the row still answers.
+    let progress = backends.progress.get(row.id).await.ok().flatten();
+    let told = progress
+        .as_ref()
+        .filter(|_| row.state() != JobState::Queued)
+        .map(Step::of);
+    let queue = position::place(&backends.pool, queue_view, row).await;
+    let event = sse("state", &JobView::new(row, progress).in_queue(queue));
+    (event, told)
+}
 
 /// What a client following a job has been told so far.
 struct Follow {
-    state: Arc<AppState>,
+    backends: Arc<Backends>,
+    queue_view: Arc<QueueView>,
     id: Uuid,
     /// The job's state and attempt as last told: the job claimed again (its worker died,
     /// or it was retried) is a change too, and its new run starts over.
@@ -73,7 +117,7 @@ impl Follow {
     /// A `state` event when the job's row has changed since the client was last told.
     async fn read_again(&mut self) -> Option<Bytes> {
         self.read_again_at = None;
-        let row = match db::get_job(&self.state.backends.pool, self.id).await {
+        let row = match db::get_job(&self.backends.pool, self.id).await {
             Ok(row) => row?,
             Err(error) => {
                 tracing::warn!(%error, job = %self.id, "reading a followed job; again in a second");
@@ -86,20 +130,9 @@ impl Follow {
             return None;
         }
         self.last = now;
-        let progress = self
-            .state
-            .backends
-            .progress
-            .get(self.id)
-            .await
-            .ok()
-            .flatten();
-        self.told = progress
-            .as_ref()
-            .filter(|_| now.0 != JobState::Queued)
-            .map(Step::of);
-        let queue = position::place(&self.state.backends.pool, &self.state.queue_view, &row).await;
-        Some(sse("state", &JobView::new(&row, progress).in_queue(queue)))
+        let (event, told) = state_event(&self.backends, &self.queue_view, &row).await;
+        self.told = told;
+        Some(event)
     }
 
     /// The next event to send; `None` once the stream's time is up.
@@ -136,14 +169,24 @@ impl Follow {
     }
 }
 
+/// Why a job's events are not streamed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The caller, or the api, holds as many streams as it may.
+    #[error(transparent)]
+    Full(#[from] OverLimit),
+    #[error(transparent)]
+    Outage(#[from] Outage),
+}
+
 /// The events of `found` (a job `caller` may see), each an encoded server-sent event;
 /// refused when the caller or the api holds as many streams as it may.
 pub async fn follow(
-    state: Arc<AppState>,
+    sources: Sources,
     caller: &Caller,
     found: JobRow,
-) -> Result<impl Stream<Item = Result<Bytes, ServiceError>>, ServiceError> {
-    let slot = state.streams.take(caller.owner()).map_err(|full| {
+) -> Result<impl Stream<Item = Result<Bytes, Infallible>>, StreamError> {
+    let slot = sources.streams.take(caller.owner()).map_err(|full| {
         let detail = match full {
             Full::Owner(open) => format!(
                 "this caller has {open} event streams open, its limit; close one, or poll \
@@ -151,40 +194,33 @@ pub async fn follow(
             ),
             Full::Process(open) => format!("this api holds {open} event streams, its limit"),
         };
-        ServiceError::OverLimit {
+        OverLimit {
             detail,
             retry_after_seconds: 5,
         }
     })?;
     // Following first, then the row read again: a change after that read is heard.
-    let heard = state.live.follow(found.id);
-    let row = db::get_job(&state.backends.pool, found.id)
+    let heard = sources.live.follow(found.id);
+    let row = db::get_job(&sources.backends.pool, found.id)
         .await
         .map_err(database)?
         .unwrap_or(found);
-    let progress = state.backends.progress.get(row.id).await.ok().flatten();
-    let queue = position::place(&state.backends.pool, &state.queue_view, &row).await;
-    let first = sse(
-        "state",
-        &JobView::new(&row, progress.clone()).in_queue(queue),
-    );
+    let (first, told) = state_event(&sources.backends, &sources.queue_view, &row).await;
     let mut with_retry = format!("retry: {RECONNECT_MS}\n").into_bytes();
     with_retry.extend_from_slice(&first);
     let now = tokio::time::Instant::now();
     let follow = Follow {
         id: row.id,
         last: (row.state(), row.attempts),
-        told: progress
-            .as_ref()
-            .filter(|_| row.state() != JobState::Queued)
-            .map(Step::of),
+        told,
         first: Some(with_retry.into()),
         heard,
         keep_alive: tokio::time::interval_at(now + KEEP_ALIVE, KEEP_ALIVE),
-        until: now + state.stream_lifetime,
+        until: now + sources.lifetime,
         read_again_at: None,
         _slot: slot,
-        state,
+        backends: sources.backends,
+        queue_view: sources.queue_view,
     };
     Ok(futures_util::stream::unfold(
         Some(follow),
@@ -195,7 +231,7 @@ pub async fn follow(
                 None => follow.next_event().await?,
             };
             let done = follow.last.0.is_terminal();
-            Some((Ok::<_, ServiceError>(event), (!done).then_some(follow)))
+            Some((Ok::<_, Infallible>(event), (!done).then_some(follow)))
         },
     ))
 }

@@ -6,7 +6,7 @@
 //! again for every redirect; bounded in redirects, bytes and time; never through a
 //! proxy (which would resolve names where the guard cannot see).
 
-use crate::services::error::{echo, ServiceError};
+use crate::services::error::{echo, BadImage, UrlRefused};
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
@@ -16,6 +16,18 @@ use std::time::Duration;
 use stylize_core::images::ImageError;
 use stylize_shared::config::FetchSettings;
 use stylize_shared::error_chain;
+
+/// Why an image URL gave no image.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Refused(#[from] UrlRefused),
+    /// Fetched, and no image came: no connection, an error status, a broken answer.
+    #[error("{field}: could not fetch the URL: {reason}")]
+    Failed { field: String, reason: String },
+    #[error(transparent)]
+    Image(#[from] BadImage),
+}
 
 /// Why a URL or an address is not fetched.
 #[derive(Debug, thiserror::Error)]
@@ -227,23 +239,25 @@ impl Fetcher {
 
     /// The bytes at `url`, for the form field `field`: the whole fetch, redirects and
     /// body included, within the time limit.
-    pub async fn fetch(&self, field: &str, url: &str) -> Result<Vec<u8>, ServiceError> {
+    pub async fn fetch(&self, field: &str, url: &str) -> Result<Vec<u8>, FetchError> {
         tokio::time::timeout(self.timeout, self.fetch_unbounded(field, url))
             .await
             .unwrap_or_else(|_| {
-                Err(ServiceError::UrlFailed {
+                Err(FetchError::Failed {
                     field: field.to_owned(),
                     reason: format!("no complete answer within {} s", self.timeout.as_secs()),
                 })
             })
     }
 
-    async fn fetch_unbounded(&self, field: &str, url: &str) -> Result<Vec<u8>, ServiceError> {
-        let refused = |reason: String| ServiceError::UrlRefused {
-            field: field.to_owned(),
-            reason,
+    async fn fetch_unbounded(&self, field: &str, url: &str) -> Result<Vec<u8>, FetchError> {
+        let refused = |reason: String| {
+            FetchError::Refused(UrlRefused {
+                field: field.to_owned(),
+                reason,
+            })
         };
-        let failed = |reason: String| ServiceError::UrlFailed {
+        let failed = |reason: String| FetchError::Failed {
             field: field.to_owned(),
             reason,
         };
@@ -302,12 +316,14 @@ impl Fetcher {
                 response.status()
             )));
         }
-        let too_large = |bytes: usize| ServiceError::InvalidImage {
-            field: field.to_owned(),
-            error: ImageError::TooManyBytes {
-                bytes,
-                max: self.max_bytes,
-            },
+        let too_large = |bytes: usize| {
+            FetchError::Image(BadImage {
+                field: field.to_owned(),
+                error: ImageError::TooManyBytes {
+                    bytes,
+                    max: self.max_bytes,
+                },
+            })
         };
         let declared = response.content_length().unwrap_or(0) as usize;
         if declared > self.max_bytes {

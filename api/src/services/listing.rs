@@ -2,7 +2,7 @@
 //! status shows it.
 
 use crate::services::access::Caller;
-use crate::services::error::{database, echo, ServiceError};
+use crate::services::error::{database, echo, InvalidParameter, Outage};
 use crate::services::state::Backends;
 use crate::view::{JobList, JobView};
 use stylize_core::job::JobState;
@@ -18,20 +18,31 @@ pub fn shows_progress(state: JobState) -> bool {
     matches!(state, JobState::Running | JobState::Succeeded)
 }
 
+/// Why a page of jobs was not listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    Parameter(#[from] InvalidParameter),
+    #[error(transparent)]
+    Outage(#[from] Outage),
+}
+
 /// The page size asked for (`limit`), or the default.
-pub fn page_limit(text: Option<&str>) -> Result<u32, ServiceError> {
+pub fn page_limit(text: Option<&str>) -> Result<u32, InvalidParameter> {
     let Some(text) = text else {
         return Ok(DEFAULT_PAGE);
     };
     text.parse()
         .ok()
         .filter(|limit| (1..=MAX_PAGE).contains(limit))
-        .ok_or_else(|| ServiceError::InvalidParameter {
-            field: "limit".into(),
-            message: format!(
-                "must be a whole number from 1 to {MAX_PAGE}, got {:?}",
-                echo(text)
-            ),
+        .ok_or_else(|| {
+            InvalidParameter::new(
+                "limit",
+                format!(
+                    "must be a whole number from 1 to {MAX_PAGE}, got {:?}",
+                    echo(text)
+                ),
+            )
         })
 }
 
@@ -42,20 +53,17 @@ pub async fn page(
     caller: &Caller,
     limit: u32,
     after: Option<&str>,
-) -> Result<JobList, ServiceError> {
+) -> Result<JobList, ListError> {
     // After a job the caller cannot see, a page would be empty, as if the list ended.
     // After a deleted job, paging goes on from where it was.
     let after = match after {
         None => None,
-        Some(id) => match caller.find_row(&backends.pool, id).await {
-            Ok(row) => Some(row.id),
-            Err(ServiceError::NotFound(_)) => {
-                return Err(ServiceError::InvalidParameter {
-                    field: "after".into(),
-                    message: format!("no job {:?} to list after", echo(id)),
-                })
+        Some(id) => match caller.find_row(&backends.pool, id).await? {
+            Some(row) => Some(row.id),
+            None => {
+                let message = format!("no job {:?} to list after", echo(id));
+                return Err(InvalidParameter::new("after", message).into());
             }
-            Err(error) => return Err(error),
         },
     };
     let rows = db::list_jobs(&backends.pool, caller.owner(), limit, after)

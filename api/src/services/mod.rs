@@ -12,6 +12,7 @@ pub mod deliverer;
 pub mod error;
 pub mod event_stream;
 pub mod fetch;
+pub mod job_images;
 pub mod listing;
 pub mod live;
 pub mod metrics;

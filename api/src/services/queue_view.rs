@@ -4,7 +4,7 @@
 //! and two round trips to Redis, at most once a second per api process: every request
 //! within that second gets the same answer.
 
-use crate::services::error::{database, ServiceError};
+use crate::services::error::{database, Outage};
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -57,7 +57,7 @@ impl QueueView {
 
     /// The latest answer while fresh, else a new one. The lock is held while it is made,
     /// so requests arriving meanwhile wait for it rather than ask again.
-    pub(crate) async fn snapshot(&self, pool: &PgPool) -> Result<Arc<Snapshot>, ServiceError> {
+    pub(crate) async fn snapshot(&self, pool: &PgPool) -> Result<Arc<Snapshot>, Outage> {
         let mut latest = self.latest.lock().await;
         if let Some((made, snapshot)) = latest.as_ref() {
             if made.elapsed() < FRESH_FOR {

@@ -16,6 +16,11 @@ use stylize_shared::backoff;
 use stylize_shared::db;
 use tokio::sync::watch;
 
+/// The api is up, and still waits at start-up for the services named.
+#[derive(Debug, thiserror::Error)]
+#[error("starting: waiting for {0}")]
+pub struct Starting(pub String);
+
 /// The services waited for, each with why its last try failed.
 pub struct Startup {
     waiting: Mutex<BTreeMap<&'static str, String>>,
@@ -102,14 +107,16 @@ impl Startup {
 
     /// The services still waited for, with why each last failed; `None` once every one
     /// has answered.
-    pub fn waiting_for(&self) -> Option<String> {
+    pub fn waiting_for(&self) -> Option<Starting> {
         let waiting = self.lock();
         (!waiting.is_empty()).then(|| {
-            waiting
-                .iter()
-                .map(|(service, error)| format!("{service} ({error})"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            Starting(
+                waiting
+                    .iter()
+                    .map(|(service, error)| format!("{service} ({error})"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
         })
     }
 

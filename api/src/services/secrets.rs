@@ -3,7 +3,7 @@
 //! in the settings; a page visitor has none.
 
 use crate::services::access::Identity;
-use crate::services::error::{Credential, ServiceError};
+use crate::services::error::{Credential, Outage};
 use crate::services::signing::{rotate, signing_key, SigningKey};
 use sqlx::PgPool;
 
@@ -25,9 +25,23 @@ impl SecretScope {
     }
 }
 
-/// A page visitor's key signs nothing: webhooks are for programs.
-fn no_visitor_secret() -> ServiceError {
-    ServiceError::Forbidden("a page visitor has no webhook secret; webhooks need an API key".into())
+/// Why a caller is not shown, or may not rotate, a webhook secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Unauthenticated(#[from] Credential),
+    /// A page visitor's key signs nothing: webhooks are for programs.
+    #[error("a page visitor has no webhook secret; webhooks need an API key")]
+    Visitor,
+    #[error("no webhook secret here (webhooks.secret is not set)")]
+    NoOperatorSecret,
+    #[error(
+        "without API keys, webhooks are signed with the operator's secret \
+         (webhooks.secret): rotate it in the settings"
+    )]
+    OperatorRotatesInSettings,
+    #[error(transparent)]
+    Outage(#[from] Outage),
 }
 
 /// The secret that signs `identity`'s webhooks: a program's own; without API keys, the
@@ -38,20 +52,16 @@ pub async fn caller_secret(
     operator: Option<&SigningKey>,
     identity: &Identity,
     admin: bool,
-) -> Result<(SigningKey, SecretScope), ServiceError> {
+) -> Result<(SigningKey, SecretScope), SecretError> {
     let (owner, scope) = match *identity {
         Identity::Program(key) => (Some(key), SecretScope::Key),
-        Identity::Visitor(_) => return Err(no_visitor_secret()),
+        Identity::Visitor(_) => return Err(SecretError::Visitor),
         Identity::Anonymous if admin => (None, SecretScope::Operator),
-        Identity::Anonymous => {
-            return Err(ServiceError::Unauthenticated(
-                Credential::AdminTokenForOperatorSecret,
-            ))
-        }
+        Identity::Anonymous => return Err(Credential::AdminTokenForOperatorSecret.into()),
     };
-    let key = signing_key(pool, operator, owner).await?.ok_or_else(|| {
-        ServiceError::NotFound("webhook secret (webhooks.secret is not set)".into())
-    })?;
+    let key = signing_key(pool, operator, owner)
+        .await?
+        .ok_or(SecretError::NoOperatorSecret)?;
     Ok((key, scope))
 }
 
@@ -59,19 +69,13 @@ pub async fn caller_secret(
 pub async fn rotate_caller_secret(
     pool: &PgPool,
     identity: &Identity,
-) -> Result<SigningKey, ServiceError> {
+) -> Result<SigningKey, SecretError> {
     let key = match *identity {
         Identity::Program(key) => key,
-        Identity::Visitor(_) => return Err(no_visitor_secret()),
-        Identity::Anonymous => {
-            return Err(ServiceError::Conflict(
-                "without API keys, webhooks are signed with the operator's secret \
-                 (webhooks.secret): rotate it in the settings"
-                    .into(),
-            ))
-        }
+        Identity::Visitor(_) => return Err(SecretError::Visitor),
+        Identity::Anonymous => return Err(SecretError::OperatorRotatesInSettings),
     };
     rotate(pool, key)
         .await?
-        .ok_or(ServiceError::Unauthenticated(Credential::UnknownKey))
+        .ok_or(SecretError::Unauthenticated(Credential::UnknownKey))
 }

@@ -4,7 +4,7 @@
 //! signing secret, or the operator's for jobs without a key. `deliverer` sends the
 //! messages; `routes::webhooks` shows and rotates the secret.
 
-use crate::services::error::{database, echo, ServiceError};
+use crate::services::error::{database, echo, InvalidParameter, Outage, UrlRefused};
 use crate::services::fetch::Guard;
 use crate::services::refuse_control_characters;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -32,6 +32,17 @@ pub(crate) struct WebhookFields {
     pub events: Vec<String>,
 }
 
+/// Why a submission's webhook fields are not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook_events without a webhook: send the URL in the form field \"webhook\"")]
+    EventsWithoutUrl,
+    #[error(transparent)]
+    Invalid(#[from] InvalidParameter),
+    #[error(transparent)]
+    Refused(#[from] UrlRefused),
+}
+
 /// A webhook as a job keeps it.
 pub(crate) struct Webhook {
     pub url: String,
@@ -42,25 +53,20 @@ pub(crate) struct Webhook {
 impl WebhookFields {
     /// The fields checked: the URL's length and form first, then its events, then the
     /// guard (which resolves the URL's name).
-    pub async fn check(self, guard: &Guard) -> Result<Option<Webhook>, ServiceError> {
+    pub async fn check(self, guard: &Guard) -> Result<Option<Webhook>, WebhookError> {
         let Some(url) = self.url else {
             if self.events.is_empty() {
                 return Ok(None);
             }
-            return Err(ServiceError::Malformed(
-                "webhook_events without a webhook: send the URL in the form field \"webhook\""
-                    .into(),
-            ));
+            return Err(WebhookError::EventsWithoutUrl);
         };
-        let invalid = |message: String| ServiceError::InvalidParameter {
-            field: "webhook".into(),
-            message,
-        };
+        let invalid = |message: String| InvalidParameter::new("webhook", message);
         if url.len() > MAX_URL_LENGTH {
             return Err(invalid(format!(
                 "at most {MAX_URL_LENGTH} characters, got {}",
                 url.len()
-            )));
+            ))
+            .into());
         }
         refuse_control_characters(&url).map_err(invalid)?;
         let parsed = reqwest::Url::parse(&url)
@@ -73,14 +79,15 @@ impl WebhookFields {
             .filter(|event| !event.is_empty())
             .collect();
         if let Some(unknown) = asked.iter().find(|event| !EVENTS.contains(event)) {
-            return Err(ServiceError::InvalidParameter {
-                field: "webhook_events".into(),
-                message: format!(
+            return Err(InvalidParameter::new(
+                "webhook_events",
+                format!(
                     "unknown event {:?}; expected any of {}",
                     echo(unknown),
                     EVENTS.join(", ")
                 ),
-            });
+            )
+            .into());
         }
         let events = match asked.is_empty() {
             true => vec![DEFAULT_EVENT.to_owned()],
@@ -90,13 +97,10 @@ impl WebhookFields {
                 .map(|event| event.to_string())
                 .collect(),
         };
-        guard
-            .check(&parsed)
-            .await
-            .map_err(|refused| ServiceError::UrlRefused {
-                field: "webhook".into(),
-                reason: refused.0,
-            })?;
+        guard.check(&parsed).await.map_err(|refused| UrlRefused {
+            field: "webhook".into(),
+            reason: refused.0,
+        })?;
         Ok(Some(Webhook { url, events }))
     }
 }
@@ -107,10 +111,10 @@ pub struct SigningKey(Vec<u8>);
 
 impl SigningKey {
     /// 32 random bytes.
-    fn generate() -> Result<Self, ServiceError> {
+    fn generate() -> Result<Self, Outage> {
         let mut key = vec![0; 32];
         getrandom::getrandom(&mut key)
-            .map_err(|error| ServiceError::Internal(format!("no random bytes: {error}")))?;
+            .map_err(|error| Outage::Internal(format!("no random bytes: {error}")))?;
         Ok(SigningKey(key))
     }
 
@@ -145,7 +149,7 @@ pub async fn signing_key(
     pool: &PgPool,
     operator: Option<&SigningKey>,
     owner: Option<Uuid>,
-) -> Result<Option<SigningKey>, ServiceError> {
+) -> Result<Option<SigningKey>, Outage> {
     let Some(owner) = owner else {
         return Ok(operator.cloned());
     };
@@ -158,7 +162,7 @@ pub async fn signing_key(
 
 /// A new secret for `key`, which signs every message sent from now on, retries
 /// included; `None` when the key is unknown.
-pub async fn rotate(pool: &PgPool, key: Uuid) -> Result<Option<SigningKey>, ServiceError> {
+pub async fn rotate(pool: &PgPool, key: Uuid) -> Result<Option<SigningKey>, Outage> {
     let fresh = SigningKey::generate()?;
     let rotated = outbox::rotate_key_secret(pool, key, &fresh.0)
         .await

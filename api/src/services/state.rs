@@ -38,7 +38,7 @@ pub struct AppState {
     /// (`limits.event_stream_seconds`).
     pub stream_lifetime: Duration,
     /// The answer of `GET /v1/queue`, kept a second.
-    pub queue_view: QueueView,
+    pub queue_view: Arc<QueueView>,
     /// Per-key submission rates (`auth.submissions_per_minute`).
     pub rate_limiter: RateLimiter,
     pub catalogue: Catalogue,
@@ -57,7 +57,7 @@ pub struct AppState {
     pub uploads: UploadRoom,
     /// Parts a submission's form may have (`limits.max_form_parts`).
     pub max_form_parts: usize,
-    pub metrics: ApiMetrics,
+    pub metrics: Arc<ApiMetrics>,
     pub auth: AuthSettings,
     /// Other sites whose pages may change state without a key (`http.allowed_origins`).
     pub allowed_origins: Vec<String>,

@@ -4,8 +4,11 @@
 //! it; nothing here knows of HTTP.
 
 use crate::services::access::{gone, Caller, Identity};
-use crate::services::error::{database, echo, ServiceError};
-use crate::services::signing::{self, WebhookFields};
+use crate::services::error::{
+    database, echo, BadImage, InvalidParameter, JobDeleted, Outage, OverLimit,
+};
+use crate::services::fetch::FetchError;
+use crate::services::signing::{self, WebhookError, WebhookFields};
 use crate::services::state::AppState;
 use sha2::{Digest, Sha256};
 use stylize_core::images::{self, fit_longest, ImageLimits};
@@ -82,6 +85,33 @@ impl Submission {
     }
 }
 
+/// Why a submission was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The request, taken as a whole, does not make sense (two sources of one image, or
+    /// none).
+    #[error("{0}")]
+    Malformed(&'static str),
+    #[error(transparent)]
+    Parameter(#[from] InvalidParameter),
+    #[error(transparent)]
+    Image(#[from] BadImage),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error("this Idempotency-Key already made job {job} from a different request; use a new key")]
+    IdempotencyKeyReused { job: Uuid },
+    /// The job this idempotency key made was deleted.
+    #[error(transparent)]
+    Deleted(#[from] JobDeleted),
+    /// Parallel submissions took the owner's last places.
+    #[error(transparent)]
+    OverQuota(#[from] OverLimit),
+    #[error(transparent)]
+    Outage(#[from] Outage),
+}
+
 /// What became of a submission.
 pub(crate) enum Submitted {
     /// A new job, queued.
@@ -99,16 +129,16 @@ pub(crate) async fn submit(
     caller: &Caller,
     idempotency_key: Option<&str>,
     mut submission: Submission,
-) -> Result<Submitted, ServiceError> {
+) -> Result<Submitted, SubmitError> {
     let owner = caller.owner();
     if submission.content.is_some() && submission.content_url.is_some() {
-        return Err(ServiceError::Malformed(
-            "send the content image as a file (content) or a URL (content_url), not both".into(),
+        return Err(SubmitError::Malformed(
+            "send the content image as a file (content) or a URL (content_url), not both",
         ));
     }
     if submission.content.is_none() && submission.content_url.is_none() {
-        return Err(ServiceError::Malformed(
-            "the content image (form field \"content\" or \"content_url\") is missing".into(),
+        return Err(SubmitError::Malformed(
+            "the content image (form field \"content\" or \"content_url\") is missing",
         ));
     }
     let params = submission.params.take().unwrap_or_default();
@@ -123,10 +153,11 @@ pub(crate) async fn submit(
     }
     let plan = plan(state, params, &submission)?;
     if submission.webhook.url.is_some() && matches!(caller.identity, Identity::Visitor(_)) {
-        return Err(ServiceError::InvalidParameter {
-            field: "webhook".into(),
-            message: "a page visitor's jobs send no webhooks; use an API key".into(),
-        });
+        return Err(InvalidParameter::new(
+            "webhook",
+            "a page visitor's jobs send no webhooks; use an API key",
+        )
+        .into());
     }
     // Whether this api can sign at all is told before the URL's name is resolved.
     if submission.webhook.url.is_some() {
@@ -180,7 +211,7 @@ pub(crate) async fn submit(
         // Parallel submissions took the owner's last places meanwhile.
         Insertion::OverQuota { active } => {
             delete_inputs(&state.backends.storage, &job, &styles).await;
-            return Err(caller.over_quota(active));
+            return Err(caller.over_quota(active).into());
         }
     };
     if let Err(error) = state.backends.queue.publish(&JobMessage::new(id)).await {
@@ -195,7 +226,7 @@ pub(crate) async fn submit(
                 tracing::error!(%error, job = %id, "withdrawing; the reaper will queue it")
             }
         }
-        return Err(ServiceError::Unavailable("the job queue"));
+        return Err(Outage::Unavailable("the job queue").into());
     }
     // Unmarked, a worker's reaper publishes the job again later: harmless, since a
     // second message for a job that is no longer queued is dropped at claim.
@@ -208,9 +239,9 @@ pub(crate) async fn submit(
 
 /// The answer to a submission whose idempotency key already made `first`: the first
 /// job again for the same request, `422` for a different one, `410` once it was deleted.
-fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ServiceError> {
+fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, SubmitError> {
     if let Some(gone) = gone(&first) {
-        return Err(gone);
+        return Err(gone.into());
     }
     // Jobs from before request hashes were kept have none: taken as the same.
     if first
@@ -218,22 +249,21 @@ fn replay(first: JobRow, request_hash: &[u8]) -> Result<Submitted, ServiceError>
         .as_deref()
         .is_some_and(|hash| hash != request_hash)
     {
-        return Err(ServiceError::IdempotencyKeyReused { job: first.id });
+        return Err(SubmitError::IdempotencyKeyReused { job: first.id });
     }
     Ok(Submitted::Replayed(first))
 }
 
 /// A job with a webhook needs a key to sign its messages: its API key's (made now if it
 /// has none yet), or without keys the operator's.
-async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), ServiceError> {
+async fn check_signing_key(state: &AppState, owner: Option<Uuid>) -> Result<(), SubmitError> {
     match signing::signing_key(&state.backends.pool, state.webhook_secret.as_ref(), owner).await? {
         Some(_) => Ok(()),
-        None => Err(ServiceError::InvalidParameter {
-            field: "webhook".into(),
-            message: "this api signs no webhooks: without API keys, the operator sets \
-                      webhooks.secret"
-                .into(),
-        }),
+        None => Err(InvalidParameter::new(
+            "webhook",
+            "this api signs no webhooks: without API keys, the operator sets webhooks.secret",
+        )
+        .into()),
     }
 }
 
@@ -243,25 +273,25 @@ fn plan(
     state: &AppState,
     params: StyleParams,
     submission: &Submission,
-) -> Result<Plan, ServiceError> {
+) -> Result<Plan, InvalidParameter> {
     let plan = Plan::new(params, submission.style_count())?;
     if state.device_memory_bytes > 0 {
         memory::fit(&plan, state.device_memory_bytes).map_err(|too_large| {
-            ServiceError::InvalidParameter {
-                field: "params.size".into(),
-                message: format!("{too_large}: no worker of this deployment can take it"),
-            }
+            InvalidParameter::new(
+                "params.size",
+                format!("{too_large}: no worker of this deployment can take it"),
+            )
         })?;
     }
     for (i, preset) in submission.presets.iter().enumerate() {
         if state.catalogue.get(preset).is_none() {
-            return Err(ServiceError::InvalidParameter {
-                field: format!("preset[{i}]"),
-                message: format!(
+            return Err(InvalidParameter::new(
+                format!("preset[{i}]"),
+                format!(
                     "unknown preset {:?}; GET /v1/styles lists them",
                     echo(preset)
                 ),
-            });
+            ));
         }
     }
     Ok(plan)
@@ -289,7 +319,7 @@ struct Measured {
 /// The submission's images, each URL's fetched (after every cheaper check has
 /// passed), and each decoded in full: a truncated file fails here, not in the worker.
 /// Only their sizes are kept (`images::measure`): the worker decodes them again.
-async fn receive(state: &AppState, submission: Submission) -> Result<Measured, ServiceError> {
+async fn receive(state: &AppState, submission: Submission) -> Result<Measured, SubmitError> {
     let content = match (submission.content, &submission.content_url) {
         (Some(part), _) => Received {
             field: "content".into(),
@@ -325,18 +355,19 @@ async fn receive(state: &AppState, submission: Submission) -> Result<Measured, S
     // CPU work, off the async threads.
     tokio::task::spawn_blocking(move || measure(&limits, uploads))
         .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| Outage::Internal(e.to_string()))?
+        .map_err(SubmitError::from)
 }
 
 /// The image's size, once it has passed every check a worker's decode makes.
-fn measure_one(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), ServiceError> {
-    images::measure(&image.bytes, limits).map_err(|error| ServiceError::InvalidImage {
+fn measure_one(image: &Received, limits: &ImageLimits) -> Result<(u32, u32), BadImage> {
+    images::measure(&image.bytes, limits).map_err(|error| BadImage {
         field: image.field.clone(),
         error,
     })
 }
 
-fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, ServiceError> {
+fn measure(limits: &ImageLimits, uploads: Uploads) -> Result<Measured, BadImage> {
     let content = measure_one(&uploads.content, limits)?;
     let styles = uploads
         .styles
@@ -357,10 +388,10 @@ fn check_sizes(
     plan: &Plan,
     measured: &Measured,
     presets: &[String],
-) -> Result<(), ServiceError> {
+) -> Result<(), BadImage> {
     let misfit = |field: &str| {
         let field = field.to_owned();
-        move |error| ServiceError::InvalidImage { field, error }
+        move |error| BadImage { field, error }
     };
     plan.check_content_size(measured.content)
         .map_err(misfit(&measured.uploads.content.field))?;
@@ -385,10 +416,10 @@ async fn store_inputs(
     job: &str,
     uploads: Uploads,
     styles: &[StyleSource],
-) -> Result<(), ServiceError> {
+) -> Result<(), Outage> {
     let unavailable = |e: StorageError| {
         tracing::error!(error = %e, "storing inputs");
-        ServiceError::Unavailable("storage")
+        Outage::Unavailable("storage")
     };
     let images = std::iter::once(uploads.content).chain(uploads.styles);
     let inputs = StyleSource::input_keys(job, styles).zip(images);
