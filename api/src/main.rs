@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", stylize_api::document_text(&settings.presets.dir)?);
         return Ok(());
     }
-    stylize_shared::telemetry::init();
+    let _telemetry = stylize_shared::telemetry::init(&settings.telemetry, "stylize-api")?;
     let application = Application::build(settings).await?;
     tracing::info!(
         port = application.port(),

@@ -145,6 +145,8 @@ impl Application {
                 .wrap(security_headers())
                 .wrap(from_fn(request_metrics::record))
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
+                // Each request in a span (a trace), continuing a caller's `traceparent`.
+                .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(health::routes)
                 .configure(keys::routes)
                 .configure(|config| {

@@ -7,6 +7,7 @@ use stylize_core::params::{Mode, StyleParams};
 use stylize_shared::db::JobRow;
 use stylize_shared::progress::LiveProgress;
 use stylize_shared::stats::QueuePlace;
+use stylize_shared::telemetry;
 use uuid::Uuid;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -39,6 +40,10 @@ pub(crate) struct JobView {
     /// Where the job's events are POSTed (`null`: nowhere), and which.
     webhook: Option<String>,
     webhook_events: Vec<String>,
+    /// The OpenTelemetry trace the job's submission began, where the service exports
+    /// traces (`null` otherwise): its every run and webhook attempt is in it.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    trace_id: Option<String>,
     /// `queue_position` and `estimated_start_at`, for a queued job.
     #[serde(flatten)]
     queue: QueuePlace,
@@ -71,6 +76,11 @@ impl JobView {
             finished_at: row.finished_at,
             webhook: row.webhook.clone(),
             webhook_events: row.webhook_events.clone(),
+            trace_id: row
+                .trace_context
+                .as_deref()
+                .and_then(telemetry::trace_id)
+                .map(str::to_owned),
             queue: QueuePlace::default(),
             links: Links {
                 result: format!("{base}/result"),

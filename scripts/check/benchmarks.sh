@@ -35,6 +35,8 @@ check bench/fast.sh scripts/bench/fast.sh 64 1 1
 check bench/warm_start.sh scripts/bench/warm_start.sh 64 10 starry-night content
 check bench/service.sh env DURATION=1 CONNECTIONS=2 RUNS=1 scripts/bench/service.sh
 check bench/submit.sh env ROUNDS=1 DURATION=2 scripts/bench/submit.sh target/release/stylize-api
+check bench/traces.sh env ROUNDS=1 DURATION=1 CONNECTIONS=2 RUNS=1 SIZE=64 ITERATIONS=4 \
+  scripts/bench/traces.sh
 check bench/queue_position.sh env DURATION=1 CONNECTIONS=2 ROUNDS=1 AHEAD=2 \
   scripts/bench/queue_position.sh
 check bench/quick.sh env RUNS=1 SIZE=64 scripts/bench/quick.sh

@@ -21,6 +21,20 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub retention: RetentionSettings,
     pub webhooks: WebhookSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// Traces, sent to an OpenTelemetry collector (`telemetry::init`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP base URL (`http://collector:4318`); spans go to
+    /// `{otlp_endpoint}/v1/traces`. Empty: no traces.
+    pub otlp_endpoint: String,
+    /// The share of traces kept, from 0 to 1, decided where each begins.
+    pub sampling_ratio: f64,
+    /// The `service.name` the spans carry; empty: the binary's own (`stylize-api`,
+    /// `stylize-worker`).
+    pub service_name: String,
 }
 
 /// Webhooks: jobs' events POSTed to the URL a job names, from an outbox in PostgreSQL
@@ -383,6 +397,11 @@ give_up_after_seconds = 86400
 poll_ms = 1000
 progress_interval_seconds = 5
 keep_finished_seconds = 604800
+
+[telemetry]
+otlp_endpoint = ""
+sampling_ratio = 1.0
+service_name = ""
 
 [retention]
 days = 7

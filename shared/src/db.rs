@@ -63,6 +63,9 @@ pub struct JobRow {
     /// Where the job's events are POSTed, and which (`start`, `progress`, `completed`).
     pub webhook: Option<String>,
     pub webhook_events: Vec<String>,
+    /// The W3C `traceparent` of the request that submitted the job; `None` when traces
+    /// were off.
+    pub trace_context: Option<String>,
 }
 
 impl JobRow {
@@ -85,6 +88,7 @@ pub struct NewJob<'a> {
     pub owner: Option<Uuid>,
     pub webhook: Option<&'a str>,
     pub webhook_events: &'a [String],
+    pub trace_context: Option<&'a str>,
 }
 
 /// What [`insert_job`] made of a new job.
@@ -102,6 +106,10 @@ pub enum Insertion {
 /// running (`None`: no limit); the count and the insert are one transaction under a
 /// lock on the owner, so parallel submissions cannot all slip under the limit. With an
 /// idempotency key its owner already used, inserts nothing and returns the earlier job.
+#[tracing::instrument(name = "INSERT jobs", skip_all, fields(
+    otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT",
+    db.collection.name = "jobs", job = %job.id,
+))]
 pub async fn insert_job(
     pool: &PgPool,
     job: &NewJob<'_>,
@@ -121,8 +129,8 @@ pub async fn insert_job(
     let inserted: Option<JobRow> = sqlx::query_as(
         "INSERT INTO jobs
              (id, state, params, styles, width, height, idempotency_key, owner, request_hash,
-              webhook, webhook_events)
-         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10)
+              webhook, webhook_events, trace_context)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (COALESCE(owner, '00000000-0000-0000-0000-000000000000'), idempotency_key)
              WHERE idempotency_key IS NOT NULL
          DO NOTHING
@@ -138,6 +146,7 @@ pub async fn insert_job(
     .bind(job.request_hash)
     .bind(job.webhook)
     .bind(job.webhook_events)
+    .bind(job.trace_context)
     .fetch_optional(&mut *transaction)
     .await?;
     transaction.commit().await?;
@@ -209,6 +218,10 @@ pub async fn claim(pool: &PgPool, id: Uuid, worker: &str) -> Result<Option<JobRo
 /// queued job may start now. Workers claiming at once skip each other's choice (`SKIP
 /// LOCKED`); with a cap they take turns at choosing, so that two cannot both start an
 /// owner's last allowed job.
+#[tracing::instrument(name = "claim", skip_all, fields(
+    otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+    db.collection.name = "jobs",
+))]
 pub async fn claim_next(
     pool: &PgPool,
     worker: &str,

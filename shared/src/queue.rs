@@ -1,12 +1,14 @@
 //! RabbitMQ carries job ids only: a durable queue of persistent messages, published with
 //! confirms, consumed with manual acks and a prefetch of one; a message a consumer
-//! rejects goes to the dead-letter queue instead of looping.
+//! rejects goes to the dead-letter queue instead of looping. A message carries the
+//! W3C `traceparent` of its publishing in its headers, so a trace crosses the queue.
 //!
 //! The connection is not trusted to last: RabbitMQ restarts, and networks drop. Every
 //! call first checks the link and opens a new one when the last one died, so a caller
 //! sees one failed call while the broker is away and working calls once it is back.
 
 use crate::config::AmqpSettings;
+use crate::telemetry::{self, TRACEPARENT};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -18,6 +20,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,8 +161,30 @@ impl JobQueue {
         Ok(link)
     }
 
-    /// Publishes a persistent message and waits until RabbitMQ has taken it.
+    /// Publishes a persistent message and waits until RabbitMQ has taken it, in a
+    /// producer span (a child of the current one) that the message names as its parent.
     pub async fn publish(&self, message: &JobMessage) -> Result<(), QueueError> {
+        let queue = &self.settings.queue;
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format!("send {queue}"),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "send",
+            messaging.destination.name = %queue,
+            job = %message.job_id,
+        );
+        let mut headers = FieldTable::default();
+        if let Some(traceparent) = telemetry::traceparent(&span) {
+            headers.insert(
+                TRACEPARENT.into(),
+                AMQPValue::LongString(traceparent.into()),
+            );
+        }
+        self.send(message, headers).instrument(span).await
+    }
+
+    async fn send(&self, message: &JobMessage, headers: FieldTable) -> Result<(), QueueError> {
         let confirmation = self
             .link()
             .await?
@@ -174,7 +199,8 @@ impl JobQueue {
                 &message.encode(),
                 BasicProperties::default()
                     .with_delivery_mode(2)
-                    .with_content_type("application/json".into()),
+                    .with_content_type("application/json".into())
+                    .with_headers(headers),
             )
             .await?
             .await?;
@@ -204,7 +230,21 @@ impl JobQueue {
             .next()
             .await
             .ok_or(lapin::Error::InvalidChannelState(channel.status().state()))??;
-        Ok(Taken { channel, delivery })
+        let span = tracing::info_span!(
+            "receive",
+            otel.name = %format!("receive {}", self.settings.queue),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "receive",
+            messaging.destination.name = %self.settings.queue,
+            trace_id = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, traceparent(&delivery).as_deref());
+        Ok(Taken {
+            channel,
+            delivery,
+            span,
+        })
     }
 
     /// Messages ready in the queue (not those delivered and unacknowledged).
@@ -254,10 +294,27 @@ impl JobQueue {
     }
 }
 
+/// The `traceparent` of a message's publishing, if it was traced.
+fn traceparent(delivery: &Delivery) -> Option<String> {
+    match delivery
+        .properties
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(TRACEPARENT)?
+    {
+        AMQPValue::LongString(traceparent) => Some(traceparent.to_string()),
+        _ => None,
+    }
+}
+
 /// A message taken from the queue, to be acknowledged or rejected once.
 pub struct Taken {
     channel: Channel,
     pub delivery: Delivery,
+    /// The consumer span, a child of the message's publishing: what the turn does
+    /// runs in it.
+    pub span: tracing::Span,
 }
 
 impl Taken {

@@ -96,6 +96,10 @@ impl Storage {
         }
     }
 
+    #[tracing::instrument(name = "S3 PutObject", skip_all, fields(
+        otel.kind = "client", rpc.system = "aws-api", rpc.service = "S3", rpc.method = "PutObject",
+        aws.s3.bucket = %self.bucket, aws.s3.key = %key,
+    ))]
     pub async fn put(
         &self,
         key: &str,
@@ -128,6 +132,10 @@ impl Storage {
     }
 
     /// The object, to be read as it arrives, or `None` when there is no such key.
+    #[tracing::instrument(name = "S3 GetObject", skip_all, fields(
+        otel.kind = "client", rpc.system = "aws-api", rpc.service = "S3", rpc.method = "GetObject",
+        aws.s3.bucket = %self.bucket, aws.s3.key = %key,
+    ))]
     pub async fn open(&self, key: &str) -> Result<Option<Object>, StorageError> {
         match self
             .client
@@ -149,6 +157,10 @@ impl Storage {
         }
     }
 
+    #[tracing::instrument(name = "S3 DeleteObject", skip_all, fields(
+        otel.kind = "client", rpc.system = "aws-api", rpc.service = "S3", rpc.method = "DeleteObject",
+        aws.s3.bucket = %self.bucket, aws.s3.key = %key,
+    ))]
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.client
             .delete_object()

@@ -33,6 +33,8 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     /// The claim's token: only its holder records the attempt.
     pub lease: Uuid,
+    /// The job's `traceparent`, whose trace each attempt joins.
+    pub trace_context: Option<String>,
 }
 
 /// Attempts under way to one URL at once, over all deliverers.
@@ -75,7 +77,7 @@ pub async fn claim_due(
                FOR UPDATE SKIP LOCKED) due
          WHERE m.id = due.id
          RETURNING m.id, m.job_id, (m.job ->> 'owner')::uuid AS owner, m.event, m.url, m.body, m.progress, m.attempts,
-                   m.created_at, m.lease",
+                   m.created_at, m.lease, m.job ->> 'trace_context' AS trace_context",
     )
     .bind(lease.as_secs_f64())
     .bind(limit)

@@ -50,6 +50,7 @@ async fn submit_for(pool: &PgPool, owner: Option<Uuid>) -> Uuid {
         owner,
         webhook: None,
         webhook_events: &[],
+        trace_context: None,
     };
     db::insert_job(pool, &job, None).await.unwrap();
     id
@@ -407,6 +408,7 @@ async fn a_jobs_styles_are_stored_as_one_list_in_blend_order() {
         owner: None,
         webhook: None,
         webhook_events: &[],
+        trace_context: None,
     };
     let db::Insertion::Created(inserted) = db::insert_job(pool, &job, None).await.unwrap() else {
         panic!("a job with styles is inserted");
@@ -589,6 +591,7 @@ async fn parallel_inserts_take_exactly_the_quota() {
                 owner: Some(owner),
                 webhook: None,
                 webhook_events: &[],
+                trace_context: None,
             };
             db::insert_job(pool, &job, Some(7)).await.unwrap()
         }
@@ -624,6 +627,7 @@ async fn progress_messages_coalesce_to_the_latest() {
         owner: None,
         webhook: Some("https://example.com/hook"),
         webhook_events: &events,
+        trace_context: None,
     };
     db::insert_job(pool, &job, None).await.unwrap();
     db::claim(pool, job.id, "w1").await.unwrap().unwrap();

@@ -137,6 +137,7 @@ async fn jobs_move_only_along_the_lifecycle() {
         owner: None,
         webhook: None,
         webhook_events: &[],
+        trace_context: None,
     };
     let id = Uuid::new_v4();
     let db::Insertion::Created(row) = db::insert_job(&pool, &new(id), None).await.unwrap() else {
@@ -192,6 +193,7 @@ async fn a_run_canceled_while_it_ends_never_succeeds() {
         owner: None,
         webhook: None,
         webhook_events: &[],
+        trace_context: None,
     };
     // Claimed, canceled, then finished by its worker as it would be: the cancel wins,
     // whatever the run reports, unless it failed.

@@ -39,7 +39,10 @@ impl EngineRun {
         let stop = Arc::new(AtomicBool::new(false));
         let (sender, events) = mpsc::unbounded_channel();
         let stopped = stop.clone();
+        // The engine's spans (one per level) are the job's, on the engine's thread too.
+        let job_span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
+            let _job = job_span.enter();
             run(&mut |event| {
                 let _ = sender.send(event);
                 if stopped.load(Ordering::Relaxed) {

@@ -15,6 +15,7 @@ use std::time::Instant;
 use stylize_core::params::{Init, Mode, Plan};
 use stylize_engine::fast::fast_stylize;
 use stylize_engine::{EngineError, FastStylizer};
+use tracing::Instrument;
 
 /// A job's picture from the fast network, at its size, in its blend of paintings.
 fn fast_picture(
@@ -81,10 +82,11 @@ impl FastPass {
     ) -> Result<RgbImage, RunEnd> {
         let (fast, vectors) = (self.network.clone(), self.style_vectors.clone());
         let pixels = output_pixels(plan.size, images.content.dimensions());
-        let (images, plan) = (images.clone(), plan.clone());
+        let (images, plan, plan_size) = (images.clone(), plan.clone(), plan.size);
         let started = Instant::now();
         let painted =
             tokio::task::spawn_blocking(move || fast_picture(&fast, &vectors, &images, &plan))
+                .instrument(tracing::info_span!("fast pass", size = plan_size))
                 .await;
         match painted {
             Ok(Ok(image)) => {

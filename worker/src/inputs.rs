@@ -49,6 +49,7 @@ where
 }
 
 /// The decoded content and style images of `job`, or why it cannot run.
+#[tracing::instrument(name = "fetch inputs", skip_all)]
 pub(crate) async fn fetch(
     storage: &Storage,
     limits: ImageLimits,

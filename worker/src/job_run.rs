@@ -28,7 +28,9 @@ use stylize_engine::{self as engine, FastStylizer, Inputs, RunOptions, Vgg19};
 use stylize_shared::config::{Settings, WorkerSettings};
 use stylize_shared::db::{self, JobRow};
 use stylize_shared::retention;
+use stylize_shared::telemetry;
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The next item of `stream`; pending for good when there is no stream.
@@ -96,14 +98,27 @@ impl JobRunner {
     }
 
     /// Runs a claimed job (or fails one past its attempts), records how its run ended,
-    /// and counts it.
-    #[tracing::instrument(skip_all, fields(job = %job.id, attempt = job.attempts))]
+    /// and counts it; in a span of the trace its submission began, whichever run this is.
     pub(crate) async fn process(
         &self,
         job: JobRow,
         claimed: Instant,
         shutdown: watch::Receiver<bool>,
     ) {
+        let span = tracing::info_span!(
+            "process",
+            otel.name = "process job",
+            job = %job.id,
+            attempt = job.attempts,
+            trace_id = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, job.trace_context.as_deref());
+        self.run_and_record(job, claimed, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_and_record(&self, job: JobRow, claimed: Instant, shutdown: watch::Receiver<bool>) {
         self.metrics.busy.inc();
         self.announce_state(job.id, JobState::Running).await;
         let max_attempts = self.settings.max_attempts;
@@ -346,6 +361,7 @@ impl JobRunner {
     }
 
     /// Stores the job's result: the run succeeded once it is.
+    #[tracing::instrument(name = "store result", skip_all)]
     async fn store_result(&self, lease: &Lease<'_>, image: RgbImage) -> RunEnd {
         let encoded =
             tokio::task::spawn_blocking(move || images::encode(&image, OutputFormat::Png)).await;

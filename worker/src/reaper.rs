@@ -12,7 +12,9 @@ use stylize_core::job::JobState;
 use stylize_shared::db;
 use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::{JobMessage, JobQueue};
+use stylize_shared::telemetry;
 use tokio::time::{interval_at, Instant, Interval};
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub struct Reaper {
@@ -159,11 +161,16 @@ impl BackgroundTask for Reaper {
     }
 }
 
-/// Sends a queued job's message and notes it sent. A job whose message RabbitMQ did not
-/// take stays queued and unpublished, and the next reaping sends it. Answers whether
-/// RabbitMQ took it.
+/// Sends a queued job's message, in the trace of its submission, and notes it sent. A
+/// job whose message RabbitMQ did not take stays queued and unpublished, and the next
+/// reaping sends it. Answers whether RabbitMQ took it.
 pub async fn publish(pool: &PgPool, queue: &JobQueue, id: Uuid) -> bool {
-    match queue.publish(&JobMessage::new(id)).await {
+    let span = tracing::info_span!("republish", job = %id, trace_id = tracing::field::Empty);
+    if let Ok(Some(row)) = db::get_job(pool, id).await {
+        telemetry::continue_trace(&span, row.trace_context.as_deref());
+    }
+    let published = queue.publish(&JobMessage::new(id)).instrument(span).await;
+    match published {
         Ok(()) => {
             if let Err(error) = db::mark_published(pool, id).await {
                 tracing::warn!(job = %id, %error, "marking the job published");

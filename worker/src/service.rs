@@ -23,6 +23,7 @@ use stylize_shared::progress::ProgressStore;
 use stylize_shared::queue::{JobMessage, JobQueue};
 use stylize_shared::storage::Storage;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// The worker: what consuming the queue takes (its name, settings, service clients,
 /// metrics and reports), and the runner its slots hand each claimed job to.
@@ -249,7 +250,8 @@ impl Worker {
             // has done its work once the row says who holds a job; an ack lost with the
             // connection only brings it back, as one more turn.
             let cap = self.settings.max_running_per_owner;
-            match db::claim_next(&self.clients.pool, &self.name, cap).await {
+            let claim = db::claim_next(&self.clients.pool, &self.name, cap);
+            match claim.instrument(taken.span.clone()).await {
                 Ok(Some(job)) => {
                     let claimed = Instant::now();
                     settled(taken.ack().await);

@@ -25,7 +25,9 @@ use std::time::Duration;
 use stylize_core::job::JobState;
 use stylize_shared::config::WebhookSettings;
 use stylize_shared::error_chain;
+use stylize_shared::telemetry;
 use stylize_shared::webhooks::{self as outbox, Attempt, Message, CHANNEL};
+use tracing::Instrument;
 
 /// Attempts under way at once in one deliverer.
 const IN_FLIGHT: i64 = 32;
@@ -161,8 +163,23 @@ impl Deliverer {
             .min(ceiling)
     }
 
-    #[tracing::instrument(skip_all, fields(message = %message.id, job = %message.job_id))]
+    /// One attempt at `message`, in a client span of its job's trace.
     async fn deliver(&self, message: Message) {
+        let span = tracing::info_span!(
+            "webhook attempt",
+            otel.name = %format!("POST webhook {}", message.event),
+            otel.kind = "client",
+            http.request.method = "POST",
+            message = %message.id,
+            job = %message.job_id,
+            attempt = message.attempts + 1,
+            trace_id = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, message.trace_context.as_deref());
+        self.attempt(message).instrument(span).await
+    }
+
+    async fn attempt(&self, message: Message) {
         let body = match &message.body {
             Some(body) => Ok(body.clone()),
             None => self.body(&message).await,

@@ -18,6 +18,8 @@ use stylize_core::params::{Plan, StyleParams};
 use stylize_shared::db::{self, Insertion, JobRow, NewJob};
 use stylize_shared::queue::JobMessage;
 use stylize_shared::storage::{Storage, StorageError};
+use stylize_shared::telemetry;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The fields of a submission, as read from its form.
@@ -182,6 +184,8 @@ pub(crate) async fn submit(
         .chain(presets.into_iter().map(|id| StyleSource::Preset { id }))
         .collect();
     store_inputs(&state.backends.storage, &job, measured.uploads, &styles).await?;
+    // The request's trace, which the job's runs and webhooks join.
+    let trace_context = telemetry::traceparent(&tracing::Span::current());
 
     let insertion = db::insert_job(
         &state.backends.pool,
@@ -196,6 +200,7 @@ pub(crate) async fn submit(
             owner,
             webhook: webhook.as_ref().map(|webhook| webhook.url.as_str()),
             webhook_events: webhook.as_ref().map_or(&[][..], |webhook| &webhook.events),
+            trace_context: trace_context.as_deref(),
         },
         caller.max_active_jobs(&state.auth),
     )
@@ -354,6 +359,7 @@ async fn receive(state: &AppState, submission: Submission) -> Result<Measured, S
     let uploads = Uploads { content, styles };
     // CPU work, off the async threads.
     tokio::task::spawn_blocking(move || measure(&limits, uploads))
+        .instrument(tracing::info_span!("check images"))
         .await
         .map_err(|e| Outage::Internal(e.to_string()))?
         .map_err(SubmitError::from)

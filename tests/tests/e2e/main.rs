@@ -17,5 +17,6 @@ mod openapi;
 mod queue;
 mod recovery;
 mod submissions;
+mod traces;
 mod waiting;
 mod webhooks;

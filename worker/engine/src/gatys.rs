@@ -93,6 +93,14 @@ pub fn stylize(
     let mut cost_done = 0.0;
 
     for (index, level) in levels.iter().enumerate() {
+        let _level = tracing::info_span!(
+            "level",
+            level = index + 1,
+            levels = levels.len(),
+            side = level.side,
+            iterations = level.iterations,
+        )
+        .entered();
         content = resize_longest(inputs.content, level.side);
         let content_tensor = pixels::to_tensor(&content, device);
         let styles: Vec<(Tensor, f64)> = inputs

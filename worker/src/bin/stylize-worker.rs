@@ -25,8 +25,8 @@ fn default_name() -> String {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    stylize_shared::telemetry::init();
     let settings = Settings::load()?;
+    let _telemetry = stylize_shared::telemetry::init(&settings.telemetry, "stylize-worker")?;
     stylize_shared::exposure::check(&settings, stylize_shared::exposure::Process::Worker)
         .map_err(anyhow::Error::msg)?;
     let name = std::env::var("STYLIZE_WORKER_NAME").unwrap_or_else(|_| default_name());
