@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # What traces cost (docs/benchmarks/service.md, "Traces"): the status poll rate
 # (GET /v1/jobs/{id}), the submission rate (POST /v1/jobs, a 1 MB JPEG) and a job's run
-# time, with export off and with export on at a sampling ratio of 1 into a local OTLP
-# receiver (a Python HTTP server on the same cores, which reads each batch and drops
-# it). The two alternate in rounds on one throwaway stack: each round starts an api and
-# a worker with export off, measures, and starts them again with it on.
+# time, with export off and with export on (a sampling ratio of RATIO, default 1) into
+# a local OTLP receiver (a Python HTTP server on the same cores, which reads each batch
+# and drops it). The two alternate in rounds on one throwaway stack: each round starts
+# an api and a worker with export off, measures, and starts them again with it on.
 # Usage: scripts/bench/traces.sh
-#   ROUNDS=3 DURATION=10 CONNECTIONS=32 RUNS=3 SIZE=256 ITERATIONS=20
+#   ROUNDS=3 DURATION=10 CONNECTIONS=32 RUNS=3 SIZE=256 ITERATIONS=20 RATIO=1
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS="${ROUNDS:-3}"
@@ -15,6 +15,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 RUNS="${RUNS:-3}"
 SIZE="${SIZE:-256}"
 ITERATIONS="${ITERATIONS:-20}"
+export STYLIZE__TELEMETRY__SAMPLING_RATIO="${RATIO:-1}"
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 scripts/services.sh >/dev/null
 cargo build --release --workspace --bins --quiet
@@ -83,7 +84,7 @@ if job["state"] in ("succeeded", "failed", "canceled"):
 }
 
 bench_machine
-echo "== ${DURATION}s runs; GET with $CONNECTIONS connections, POST with 8; jobs: $SIZE px, $ITERATIONS iterations"
+echo "== ${DURATION}s runs; GET with $CONNECTIONS connections, POST with 8; jobs: $SIZE px, $ITERATIONS iterations; sampling ratio $STYLIZE__TELEMETRY__SAMPLING_RATIO"
 for round in $(seq "$ROUNDS"); do
   for export in off on; do
     start "$export"
