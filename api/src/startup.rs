@@ -144,7 +144,6 @@ impl Application {
                 .wrap(from_fn(edge::finish_answers))
                 .wrap(security_headers())
                 .wrap(from_fn(request_metrics::record))
-                .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
                 // Each request in a span (a trace), continuing a caller's `traceparent`.
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(health::routes)

@@ -1,5 +1,6 @@
 //! The middleware that counts every request in the api's metrics, by method, route
-//! pattern and status, with its latency.
+//! pattern and status, with its latency, and logs it: inside the request's span, so the
+//! line carries the span's fields, its trace id among them.
 
 use crate::services::state::AppState;
 use actix_web::body::MessageBody;
@@ -32,7 +33,7 @@ fn labels(method: &Method, pattern: Option<String>) -> (&'static str, String) {
     (method, route)
 }
 
-/// Counts every request, under [`labels`].
+/// Counts and logs every request, under [`labels`].
 pub async fn record(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -50,6 +51,11 @@ pub async fn record(
         state
             .metrics
             .request(method, &route, status.as_str(), seconds);
+        tracing::info!(
+            status = status.as_u16(),
+            ms = format_args!("{:.1}", seconds * 1e3),
+            "answered"
+        );
     }
     response
 }
